@@ -1,0 +1,579 @@
+"""Access to the PoseFramer tables in one LanceDB database plus the blob store.
+
+Every write is idempotent: rows are merged on their id (`merge_insert`), and per-batch
+derived tables replace exactly the rows of the batches being written, so re-running a step
+never duplicates rows and never leaves rows of people a newer model no longer finds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from pipelines.records import DecodedImage, ImageKeypoints, IngestFailure, Pose
+from storage import schemas
+from storage.blobs import BlobStore, is_image_id
+
+_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+T_BATCHES = "batches"
+T_IMAGES = "images"
+T_FAILURES = "ingest_failures"
+T_KEYPOINTS = "keypoints"
+T_FRAMING = "framing"
+T_POSE = "pose_embeddings"
+T_CLIP = "clip_embeddings"
+T_SEARCH = "search"
+T_PUBLICATIONS = "publications"
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class VersionNotFoundError(StoreError):
+    pass
+
+
+def validate_batch_id(batch_id: str) -> str:
+    if not _BATCH_ID.match(batch_id):
+        raise ValueError(
+            f"invalid batch id {batch_id!r}: use letters, digits and _ . : - (at most 128)"
+        )
+    return batch_id
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    # Only ids we validated ever reach a filter; quoting still doubles quotes defensively.
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    source: str
+    location: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    image_id: str
+    batch_id: str
+    source: str
+    source_uri: str
+    width: int
+    height: int
+    format: str
+    media_type: str
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
+class PoseVector:
+    image_id: str
+    person_index: int
+    vector: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class FramingRecord:
+    image_id: str
+    framing: str
+    person_framing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Publication:
+    version: int
+    tag: str
+    published_at: datetime
+    batches: tuple[str, ...]
+    rows: int
+    keypoint_model: str
+    pose_model: str
+    clip_model: str | None
+    framing_model: str
+
+    @property
+    def models(self) -> dict[str, str | None]:
+        return {
+            "keypoint_model": self.keypoint_model,
+            "pose_model": self.pose_model,
+            "clip_model": self.clip_model,
+            "framing_model": self.framing_model,
+        }
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    new: list[ImageRecord]
+    duplicates: list[str]  # source URIs whose bytes were already indexed
+    failures: list[IngestFailure]
+
+
+class Store:
+    """The PoseFramer database: LanceDB tables under `db_uri` and originals under `blob_root`."""
+
+    def __init__(self, db_uri: str | Path, blob_root: str | Path) -> None:
+        self.db_uri = str(db_uri)
+        self.db = lancedb.connect(self.db_uri)
+        self.blobs = BlobStore(blob_root)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def at_home(cls, home: str | Path) -> Store:
+        """The store laid out under one PoseFramer home directory."""
+        home = Path(home)
+        return cls(home / "lancedb", home / "blobs")
+
+    # ---------------------------------------------------------------- tables
+
+    def _table_names(self) -> set[str]:
+        return set(self.db.table_names(limit=1000))
+
+    def _table(self, name: str, schema: pa.Schema) -> Any:
+        """Open `name`, creating it with `schema`; an incompatible schema is replaced anew."""
+        with self._lock:
+            if name in self._table_names():
+                table = self.db.open_table(name)
+                if table.schema.equals(schema, check_metadata=False):
+                    return table
+                # Vector sizes changed (a new model): the old rows cannot be reused. Overwrite
+                # keeps the old versions readable while the new ones start empty.
+                return self.db.create_table(name, schema=schema, mode="overwrite")
+            return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def _open(self, name: str) -> Any | None:
+        if name not in self._table_names():
+            return None
+        return self.db.open_table(name)
+
+    def _replace_batches(
+        self, name: str, schema: pa.Schema, key: str, batch_ids: Sequence[str], rows: pa.Table
+    ) -> int:
+        """Make the rows of `batch_ids` in `name` exactly `rows`, in one commit."""
+        table = self._table(name, schema)
+        condition = f"batch_id IN ({_sql_list(batch_ids)})"
+        (
+            table.merge_insert(key)
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(condition)
+            # Vectors are null where a model had nothing to say (no CLIP weights, too few
+            # joints seen); pyarrow's cast already rejects any wrong length.
+            .execute(rows.cast(schema), on_bad_vectors="null")
+        )
+        return int(table.version)
+
+    def _rows_for_batches(
+        self, name: str, batch_ids: Sequence[str], columns: list[str] | None = None
+    ) -> pa.Table | None:
+        table = self._open(name)
+        if table is None:
+            return None
+        for b in batch_ids:
+            validate_batch_id(b)
+        query = table.search().where(f"batch_id IN ({_sql_list(batch_ids)})", prefilter=True)
+        if columns:
+            query = query.select(columns)
+        return query.limit(None).to_arrow()
+
+    def version_of(self, name: str) -> int | None:
+        table = self._open(name)
+        return None if table is None else int(table.version)
+
+    def count_rows(self, name: str) -> int:
+        table = self._open(name)
+        return 0 if table is None else int(table.count_rows())
+
+    # ---------------------------------------------------------------- batches
+
+    def register_batch(self, batch_id: str, source: str, location: str) -> Batch:
+        validate_batch_id(batch_id)
+        batch = Batch(batch_id, source, location, _now())
+        table = self._table(T_BATCHES, schemas.BATCHES)
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "batch_id": batch.batch_id,
+                    "source": source,
+                    "location": location,
+                    "created_at": batch.created_at,
+                }
+            ],
+            schema=schemas.BATCHES,
+        )
+        table.merge_insert("batch_id").when_not_matched_insert_all().execute(rows)
+        found = self.get_batch(batch_id)
+        assert found is not None
+        return found
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        rows = self._rows_for_batches(T_BATCHES, [batch_id])
+        if rows is None or rows.num_rows == 0:
+            return None
+        r = rows.to_pylist()[0]
+        return Batch(r["batch_id"], r["source"], r["location"], r["created_at"])
+
+    def list_batches(self) -> list[Batch]:
+        table = self._open(T_BATCHES)
+        if table is None:
+            return []
+        rows = table.to_arrow().to_pylist()
+        return sorted(
+            (Batch(r["batch_id"], r["source"], r["location"], r["created_at"]) for r in rows),
+            key=lambda b: b.created_at,
+        )
+
+    # ---------------------------------------------------------------- images
+
+    def known_image_ids(self, image_ids: Iterable[str]) -> set[str]:
+        ids = [i for i in set(image_ids) if is_image_id(i)]
+        table = self._open(T_IMAGES)
+        if table is None or not ids:
+            return set()
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = (
+                table.search()
+                .where(f"image_id IN ({_sql_list(chunk)})", prefilter=True)
+                .select(["image_id"])
+                .limit(None)
+                .to_arrow()
+            )
+            found.update(rows.column("image_id").to_pylist())
+        return found
+
+    def add_images(
+        self, batch_id: str, source: str, images: Sequence[DecodedImage]
+    ) -> list[ImageRecord]:
+        """Store originals and image rows; bytes already indexed (by sha256) are left alone."""
+        validate_batch_id(batch_id)
+        records: list[ImageRecord] = []
+        seen: set[str] = set()
+        for im in images:
+            if im.image_id in seen:
+                continue
+            seen.add(im.image_id)
+            self.blobs.put(im.image_id, im.data)
+            records.append(
+                ImageRecord(
+                    image_id=im.image_id,
+                    batch_id=batch_id,
+                    source=source,
+                    source_uri=im.source_uri,
+                    width=im.width,
+                    height=im.height,
+                    format=im.format,
+                    media_type=im.media_type,
+                    thumbnail=im.thumbnail,
+                )
+            )
+        if records:
+            now = _now()
+            table = self._table(T_IMAGES, schemas.IMAGES)
+            rows = pa.Table.from_pylist(
+                [{**r.__dict__, "ingested_at": now} for r in records], schema=schemas.IMAGES
+            )
+            table.merge_insert("image_id").when_not_matched_insert_all().execute(rows)
+        return records
+
+    def images_for_batches(self, batch_ids: Sequence[str]) -> list[ImageRecord]:
+        rows = self._rows_for_batches(T_IMAGES, batch_ids)
+        if rows is None:
+            return []
+        fields = ImageRecord.__dataclass_fields__
+        return [
+            ImageRecord(**{k: v for k, v in r.items() if k in fields})
+            for r in sorted(rows.to_pylist(), key=lambda r: r["source_uri"])
+        ]
+
+    def get_image(self, image_id: str) -> ImageRecord | None:
+        if not is_image_id(image_id):
+            return None
+        table = self._open(T_IMAGES)
+        if table is None:
+            return None
+        rows = (
+            table.search().where(f"image_id = '{image_id}'", prefilter=True).limit(1).to_arrow()
+        )
+        if rows.num_rows == 0:
+            return None
+        fields = ImageRecord.__dataclass_fields__
+        return ImageRecord(**{k: v for k, v in rows.to_pylist()[0].items() if k in fields})
+
+    def record_failures(self, batch_id: str, stage: str, failures: Sequence[IngestFailure]) -> None:
+        if not failures:
+            return
+        validate_batch_id(batch_id)
+        now = _now()
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "failure_id": f"{batch_id}|{stage}|{f.source_uri}",
+                    "batch_id": batch_id,
+                    "stage": stage,
+                    "source_uri": f.source_uri,
+                    "reason": f.reason,
+                    "recorded_at": now,
+                }
+                for f in {f.source_uri: f for f in failures}.values()
+            ],
+            schema=schemas.INGEST_FAILURES,
+        )
+        table = self._table(T_FAILURES, schemas.INGEST_FAILURES)
+        table.merge_insert("failure_id").when_matched_update_all().when_not_matched_insert_all().execute(
+            rows
+        )
+
+    def failures_for_batches(self, batch_ids: Sequence[str]) -> list[dict[str, Any]]:
+        rows = self._rows_for_batches(T_FAILURES, batch_ids)
+        return [] if rows is None else sorted(rows.to_pylist(), key=lambda r: r["source_uri"])
+
+    # ---------------------------------------------------------------- keypoints
+
+    def replace_keypoints(self, batch_ids: Sequence[str], results: Sequence[ImageKeypoints]) -> int:
+        image_batch = self._image_batches(batch_ids)
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "image_id": r.image_id,
+                    "batch_id": image_batch[r.image_id],
+                    "keypoint_model": r.model_id,
+                    "people": [
+                        {
+                            "keypoints": p.flat(),
+                            "extras": json.dumps([list(e) for e in p.extras]),
+                            "score": p.score,
+                        }
+                        for p in r.people
+                    ],
+                }
+                for r in results
+            ],
+            schema=schemas.KEYPOINTS,
+        )
+        return self._replace_batches(T_KEYPOINTS, schemas.KEYPOINTS, "image_id", batch_ids, rows)
+
+    def keypoints_for_batches(self, batch_ids: Sequence[str]) -> list[ImageKeypoints]:
+        rows = self._rows_for_batches(T_KEYPOINTS, batch_ids)
+        if rows is None:
+            return []
+        out = []
+        for r in rows.to_pylist():
+            people = tuple(
+                Pose.from_array(
+                    np.asarray(p["keypoints"], dtype=np.float64).reshape(-1, 3),
+                    extras=tuple(tuple(e) for e in json.loads(p["extras"] or "[]")),  # type: ignore[misc]
+                    score=p["score"],
+                )
+                for p in r["people"] or []
+            )
+            out.append(ImageKeypoints(r["image_id"], r["keypoint_model"], people))
+        return sorted(out, key=lambda k: k.image_id)
+
+    def _image_batches(self, batch_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._rows_for_batches(T_IMAGES, batch_ids, ["image_id", "batch_id"])
+        if rows is None:
+            return {}
+        return dict(
+            zip(rows.column("image_id").to_pylist(), rows.column("batch_id").to_pylist(), strict=True)
+        )
+
+    # ---------------------------------------------------------------- framing
+
+    def replace_framing(
+        self, batch_ids: Sequence[str], model_id: str, records: Sequence[FramingRecord]
+    ) -> int:
+        image_batch = self._image_batches(batch_ids)
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "image_id": r.image_id,
+                    "batch_id": image_batch[r.image_id],
+                    "framing_model": model_id,
+                    "framing": r.framing,
+                    "person_framing": list(r.person_framing),
+                }
+                for r in records
+            ],
+            schema=schemas.FRAMING,
+        )
+        return self._replace_batches(T_FRAMING, schemas.FRAMING, "image_id", batch_ids, rows)
+
+    def framing_for_batches(self, batch_ids: Sequence[str]) -> dict[str, FramingRecord]:
+        rows = self._rows_for_batches(T_FRAMING, batch_ids)
+        if rows is None:
+            return {}
+        return {
+            r["image_id"]: FramingRecord(r["image_id"], r["framing"], tuple(r["person_framing"]))
+            for r in rows.to_pylist()
+        }
+
+    def framing_model_for_batches(self, batch_ids: Sequence[str]) -> str | None:
+        rows = self._rows_for_batches(T_FRAMING, batch_ids, ["framing_model"])
+        if rows is None or rows.num_rows == 0:
+            return None
+        return str(rows.column("framing_model")[0].as_py())
+
+    # ---------------------------------------------------------------- embeddings
+
+    def replace_pose_embeddings(
+        self, batch_ids: Sequence[str], model_id: str, dim: int, vectors: Sequence[PoseVector]
+    ) -> int:
+        image_batch = self._image_batches(batch_ids)
+        schema = schemas.pose_embeddings(dim)
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "id": f"{v.image_id}:{v.person_index}",
+                    "image_id": v.image_id,
+                    "batch_id": image_batch[v.image_id],
+                    "person_index": v.person_index,
+                    "pose_model": model_id,
+                    "vector": None if v.vector is None else v.vector.astype(np.float32).tolist(),
+                }
+                for v in vectors
+            ],
+            schema=schema,
+        )
+        return self._replace_batches(T_POSE, schema, "id", batch_ids, rows)
+
+    def pose_embeddings_for_batches(
+        self, batch_ids: Sequence[str]
+    ) -> tuple[str | None, dict[tuple[str, int], np.ndarray | None]]:
+        rows = self._rows_for_batches(T_POSE, batch_ids)
+        if rows is None or rows.num_rows == 0:
+            return None, {}
+        models = set(rows.column("pose_model").to_pylist())
+        out = {
+            (r["image_id"], r["person_index"]): (
+                None if r["vector"] is None else np.asarray(r["vector"], dtype=np.float32)
+            )
+            for r in rows.to_pylist()
+        }
+        return ",".join(sorted(models)), out
+
+    def replace_clip_embeddings(
+        self,
+        batch_ids: Sequence[str],
+        model_id: str,
+        dim: int,
+        image_ids: Sequence[str],
+        vectors: np.ndarray,
+    ) -> int:
+        image_batch = self._image_batches(batch_ids)
+        schema = schemas.clip_embeddings(dim)
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "image_id": image_id,
+                    "batch_id": image_batch[image_id],
+                    "clip_model": model_id,
+                    "vector": vector.astype(np.float32).tolist(),
+                }
+                for image_id, vector in zip(image_ids, vectors, strict=True)
+            ],
+            schema=schema,
+        )
+        return self._replace_batches(T_CLIP, schema, "image_id", batch_ids, rows)
+
+    def clip_embeddings_for_batches(
+        self, batch_ids: Sequence[str]
+    ) -> tuple[str | None, dict[str, np.ndarray]]:
+        rows = self._rows_for_batches(T_CLIP, batch_ids)
+        if rows is None or rows.num_rows == 0:
+            return None, {}
+        models = set(rows.column("clip_model").to_pylist())
+        vectors = {
+            r["image_id"]: np.asarray(r["vector"], dtype=np.float32) for r in rows.to_pylist()
+        }
+        return ",".join(sorted(models)), vectors
+
+    # ---------------------------------------------------------------- search table
+
+    def publish_search_rows(
+        self,
+        batch_ids: Sequence[str],
+        rows: list[dict[str, Any]],
+        pose_dim: int,
+        clip_dim: int,
+        models: dict[str, str | None],
+    ) -> Publication:
+        """Replace the batches' rows of the served table in one commit and tag that version."""
+        schema = schemas.search(pose_dim, clip_dim)
+        version = self._replace_batches(
+            T_SEARCH, schema, "id", batch_ids, pa.Table.from_pylist(rows, schema=schema)
+        )
+        table = self.db.open_table(T_SEARCH)
+        tag = f"publish-{version}"
+        if tag not in table.tags.list():
+            table.tags.create(tag, version)
+        publication = Publication(
+            version=version,
+            tag=tag,
+            published_at=_now(),
+            batches=tuple(batch_ids),
+            rows=int(table.count_rows()),
+            keypoint_model=models["keypoint_model"] or "",
+            pose_model=models["pose_model"] or "",
+            clip_model=models.get("clip_model"),
+            framing_model=models["framing_model"] or "",
+        )
+        pubs = self._table(T_PUBLICATIONS, schemas.PUBLICATIONS)
+        pubs.merge_insert("version").when_matched_update_all().when_not_matched_insert_all().execute(
+            pa.Table.from_pylist(
+                [{**publication.__dict__, "batches": list(publication.batches)}],
+                schema=schemas.PUBLICATIONS,
+            )
+        )
+        return publication
+
+    def publications(self) -> list[Publication]:
+        table = self._open(T_PUBLICATIONS)
+        if table is None:
+            return []
+        return sorted(
+            (
+                Publication(**{**r, "batches": tuple(r["batches"] or ())})
+                for r in table.to_arrow().to_pylist()
+            ),
+            key=lambda p: p.version,
+        )
+
+    def resolve_publication(self, version: str | int | None = None) -> Publication:
+        """The publication for a version number or tag, or the latest one when None."""
+        pubs = self.publications()
+        if not pubs:
+            raise VersionNotFoundError("nothing has been published yet: run `poseframer index DIR`")
+        if version is None or version == "":
+            return pubs[-1]
+        for p in pubs:
+            if str(version) in (str(p.version), p.tag):
+                return p
+        known = ", ".join(f"{p.version} ({p.tag})" for p in pubs[-10:])
+        raise VersionNotFoundError(
+            f"no published search table version {version!r}; recent versions: {known}"
+        )
+
+    def search_table_at(self, version: int) -> pa.Table:
+        """Every row of the served table as it was at `version`."""
+        table = self.db.open_table(T_SEARCH)
+        table.checkout(version)
+        return table.to_arrow()
