@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
@@ -72,14 +72,29 @@ def blazepose_to_pose(landmarks: np.ndarray, width: int, height: int) -> Pose:
 class MediaPipePoseDetector(KeypointDetector):
     """BlazePose full (model_complexity=1) from the mediapipe 0.10.21 wheel; fully offline.
 
-    The legacy `solutions.pose` graph finds the single most prominent person.
+    The legacy `solutions.pose` graph finds the single most prominent person. Measured on the
+    evalset (26 images with people, 11 without): detection confidence 0.5 found 24 figures
+    and 2 false people; 0.3 with the `min_pose_score` filter finds 24 and no false person. A
+    detection whose mean landmark visibility over the 17 COCO joints is below
+    `min_pose_score` is dropped (that removed a "person" on an insect photo at 0.32; the lowest
+    real one was 0.51). `retry_padding` > 0 retries an image with no figure inside a white
+    border of that fraction of its longer side; it is off by default because on the evalset
+    it found no further real figure and added a false one on an animal photo.
     """
 
     name = "mediapipe"
 
-    def __init__(self, min_detection_confidence: float = 0.5, model_complexity: int = 1) -> None:
+    def __init__(
+        self,
+        min_detection_confidence: float = 0.3,
+        model_complexity: int = 1,
+        retry_padding: float = 0.0,
+        min_pose_score: float = 0.4,
+    ) -> None:
         self.min_detection_confidence = min_detection_confidence
         self.model_complexity = model_complexity
+        self.retry_padding = retry_padding
+        self.min_pose_score = min_pose_score
         self._graph: Any = None
         # The MediaPipe graph keeps per-call state: one image at a time per instance.
         self._lock = threading.Lock()
@@ -91,7 +106,11 @@ class MediaPipePoseDetector(KeypointDetector):
         except metadata.PackageNotFoundError:
             version = "missing"
         variant = {0: "lite", 1: "full", 2: "heavy"}.get(self.model_complexity, "custom")
-        return f"mediapipe-blazepose-{variant}@{version}"
+        return (
+            f"mediapipe-blazepose-{variant}@{version}"
+            f"(conf={self.min_detection_confidence:g},retry_padding={self.retry_padding:g},"
+            f"min_pose_score={self.min_pose_score:g})"
+        )
 
     def _load(self) -> Any:
         if self._graph is None:
@@ -108,18 +127,35 @@ class MediaPipePoseDetector(KeypointDetector):
             )
         return self._graph
 
-    def detect(self, image: Image.Image) -> list[Pose]:
+    def _landmarks(self, image: Image.Image) -> np.ndarray | None:
+        """(33, 3) normalised (x, y, visibility), or None when nobody is found."""
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
         with self._lock:
             result = self._load().process(rgb)
         if result.pose_landmarks is None:
-            return []
-        landmarks = np.array(
+            return None
+        return np.array(
             [(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark],
             dtype=np.float64,
         )
+
+    def detect(self, image: Image.Image) -> list[Pose]:
+        landmarks = self._landmarks(image)
+        if landmarks is None and self.retry_padding > 0:
+            border = int(round(max(image.size) * self.retry_padding))
+            padded = ImageOps.expand(image.convert("RGB"), border=border, fill=(255, 255, 255))
+            found = self._landmarks(padded)
+            if found is not None:
+                # Back from the padded frame to the original image's normalised coordinates.
+                found[:, 0] = (found[:, 0] * padded.width - border) / image.width
+                found[:, 1] = (found[:, 1] * padded.height - border) / image.height
+                landmarks = found
+        if landmarks is None:
+            return []
         pose = blazepose_to_pose(landmarks, image.width, image.height)
-        return [pose] if pose.score > 0 else []
+        if float(pose.array()[:, 2].mean()) < self.min_pose_score:
+            return []
+        return [pose]
 
 
 def pose_from_keypoint_list(keypoints: list[list[float]]) -> Pose:

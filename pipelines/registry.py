@@ -26,7 +26,7 @@ def _freeze(value: Any) -> Hashable:
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 class Registry(Generic[T]):

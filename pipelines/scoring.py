@@ -7,6 +7,7 @@ person, and a text query never returns a row without a CLIP vector.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +41,18 @@ def hybrid_search(
     lam: float,
     k: int,
     allowed: npt.NDArray[np.bool_] | None = None,
+    pose_rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None,
+    rescore_pool: int = 2000,
 ) -> ScoredRows:
     """The top `k` rows by the hybrid score.
 
     With only one of the two queries, ranking uses that similarity alone (as λ = 1 or λ = 0
-    would). With both, rows lacking one vector score 0 on that side.
+    would), and so does a λ of exactly 1 or 0 with both. With both queries and 0 < λ < 1,
+    rows lacking one vector score 0 on that side.
+
+    `pose_rescore(rows)` gives exact pose similarities for some rows (e.g. ignoring a query's
+    don't-care joints); it re-scores the best `rescore_pool` candidates of the vector pass,
+    and the ranking is taken among those.
     """
     if pose_query is None and clip_query is None:
         raise ValueError("a search needs a pose query, a CLIP query, or both")
@@ -58,28 +66,50 @@ def hybrid_search(
         pose_sim = np.where(columns.pose_mask, columns.pose @ pose_query, 0.0).astype(np.float32)
     if clip_query is not None:
         clip_sim = np.where(columns.clip_mask, columns.clip @ clip_query, 0.0).astype(np.float32)
-    if pose_query is not None and clip_query is not None:
-        score = lam * pose_sim + (1.0 - lam) * clip_sim
+    # At λ = 1 (or 0) the other side has no weight: a row lacking the weighted vector has no
+    # similarity to rank by, so it is no candidate (rather than scoring 0 above negatives).
+    use_pose = pose_query is not None and (clip_query is None or lam > 0.0)
+    use_clip = clip_query is not None and (pose_query is None or lam < 1.0)
+    if use_pose and use_clip:
         candidates &= columns.pose_mask | columns.clip_mask
-    elif pose_query is not None:
-        score = pose_sim
+    elif use_pose:
         candidates &= columns.pose_mask
     else:
-        score = clip_sim
         candidates &= columns.clip_mask
+
+    def combine() -> FloatArray:
+        if use_pose and use_clip:
+            return (lam * pose_sim + (1.0 - lam) * clip_sim).astype(np.float32)
+        return pose_sim if use_pose else clip_sim
+
+    score = combine()
     index = np.flatnonzero(candidates)
-    if index.size == 0:
-        empty_i = np.zeros(0, dtype=np.int64)
-        empty_f = np.zeros(0, dtype=np.float32)
-        return ScoredRows(empty_i, empty_f, empty_f, empty_f)
-    k = min(k, index.size)
-    top = index[np.argpartition(-score[index], k - 1)[:k]] if k < index.size else index
-    # Stable order: by score, then by row position, so equal scores page deterministically.
-    order = np.lexsort((top, -score[top]))
-    top = top[order]
+    if pose_rescore is not None and use_pose and index.size:
+        pool = _top(index, score, rescore_pool)
+        pose_sim = pose_sim.copy()
+        pose_sim[pool] = np.where(columns.pose_mask[pool], pose_rescore(pool), 0.0)
+        score = combine()
+        index = np.sort(pool)
+    top = _top(index, score, k)
     return ScoredRows(
         rows=top.astype(np.int64),
         score=score[top].astype(np.float32),
         pose_score=pose_sim[top],
         clip_score=clip_sim[top],
     )
+
+
+def _top(index: npt.NDArray[np.intp], score: FloatArray, k: int) -> npt.NDArray[np.intp]:
+    """The best `k` of `index` by `score`, best first; ties by row position, so equal scores
+    page deterministically and top-k is always a prefix of top-(k + 1)."""
+    k = min(k, index.size)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    top = index
+    if k < index.size:
+        # argpartition picks arbitrarily among rows tied at the cut-off: keep all of them and
+        # let the stable order below choose.
+        cutoff = score[index[np.argpartition(-score[index], k - 1)[k - 1]]]
+        top = index[score[index] >= cutoff]
+    order = np.lexsort((top, -score[top]))
+    return top[order][:k]

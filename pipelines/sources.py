@@ -32,7 +32,10 @@ class SourceItem:
 
 
 class ImageSource(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str:
+        """What sort of source this is (folder, urls, …), as stored with each image."""
+        ...
 
     def describe(self) -> str: ...
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from pipelines.records import NUM_JOINTS
 from pipelines.scoring import VectorColumns
+from storage import schemas
 from storage.store import Publication, Store
 
 
@@ -27,6 +29,7 @@ class SearchSnapshot:
     publication: Publication
     table: pa.Table  # every column but the vectors
     columns: VectorColumns
+    keypoints: np.ndarray  # (n, 17, 3) float32; zeros for rows with no person
 
     @property
     def version(self) -> int:
@@ -42,8 +45,14 @@ class SearchSnapshot:
         clip_type = table.schema.field("clip_vector").type
         pose, pose_mask = _matrix(table.column("pose_vector"), pose_type.list_size)
         clip, clip_mask = _matrix(table.column("clip_vector"), clip_type.list_size)
+        flat, _ = _matrix(table.column("keypoints"), schemas.KEYPOINT_VALUES)
         meta = table.drop_columns(["pose_vector", "clip_vector"])
-        return cls(publication, meta, VectorColumns(pose, pose_mask, clip, clip_mask))
+        return cls(
+            publication,
+            meta,
+            VectorColumns(pose, pose_mask, clip, clip_mask),
+            flat.reshape(-1, NUM_JOINTS, 3),
+        )
 
     def rows(self, indices: np.ndarray) -> list[dict[str, object]]:
         return self.table.take(pa.array(indices, type=pa.int64())).to_pylist()

@@ -144,7 +144,14 @@ class Store:
     # ---------------------------------------------------------------- tables
 
     def _table_names(self) -> set[str]:
-        return set(self.db.table_names(limit=1000))
+        names: set[str] = set()
+        token: str | None = None
+        while True:
+            page = self.db.list_tables(page_token=token)
+            names.update(page.tables)
+            token = page.page_token
+            if not token:
+                return names
 
     def _table(self, name: str, schema: pa.Schema) -> Any:
         """Open `name`, creating it with `schema`; an incompatible schema is replaced anew."""
@@ -263,10 +270,14 @@ class Store:
     def add_images(
         self, batch_id: str, source: str, images: Sequence[DecodedImage]
     ) -> list[ImageRecord]:
-        """Store originals and image rows; bytes already indexed (by sha256) are left alone."""
+        """Store originals and image rows; bytes already indexed (by sha256) are left alone.
+
+        Returns the records of the images this call added (not those already indexed, which
+        keep their row and batch).
+        """
         validate_batch_id(batch_id)
         records: list[ImageRecord] = []
-        seen: set[str] = set()
+        seen: set[str] = self.known_image_ids(im.image_id for im in images)
         for im in images:
             if im.image_id in seen:
                 continue
@@ -380,7 +391,7 @@ class Store:
             people = tuple(
                 Pose.from_array(
                     np.asarray(p["keypoints"], dtype=np.float64).reshape(-1, 3),
-                    extras=tuple(tuple(e) for e in json.loads(p["extras"] or "[]")),  # type: ignore[misc]
+                    extras=tuple(tuple(e) for e in json.loads(p["extras"] or "[]")),
                     score=p["score"],
                 )
                 for p in r["people"] or []
@@ -514,9 +525,14 @@ class Store:
         rows: list[dict[str, Any]],
         pose_dim: int,
         clip_dim: int,
-        models: dict[str, str | None],
+        framing_model: str,
     ) -> Publication:
-        """Replace the batches' rows of the served table in one commit and tag that version."""
+        """Replace the batches' rows of the served table in one commit and tag that version.
+
+        The publication names the model ids found in the whole table at that version, not only
+        in the batches just written: while a re-index is half done, two pose models show up
+        (comma-joined) and the service refuses to mix them.
+        """
         schema = schemas.search(pose_dim, clip_dim)
         version = self._replace_batches(
             T_SEARCH, schema, "id", batch_ids, pa.Table.from_pylist(rows, schema=schema)
@@ -525,16 +541,23 @@ class Store:
         tag = f"publish-{version}"
         if tag not in table.tags.list():
             table.tags.create(tag, version)
+        table.checkout(version)
+        models = table.to_arrow().select(["keypoint_model", "pose_model", "clip_model"])
+
+        def distinct(column: str) -> str | None:
+            values = {v for v in models.column(column).to_pylist() if v}
+            return ",".join(sorted(values)) if values else None
+
         publication = Publication(
             version=version,
             tag=tag,
             published_at=_now(),
             batches=tuple(batch_ids),
-            rows=int(table.count_rows()),
-            keypoint_model=models["keypoint_model"] or "",
-            pose_model=models["pose_model"] or "",
-            clip_model=models.get("clip_model"),
-            framing_model=models["framing_model"] or "",
+            rows=models.num_rows,
+            keypoint_model=distinct("keypoint_model") or "",
+            pose_model=distinct("pose_model") or "",
+            clip_model=distinct("clip_model"),
+            framing_model=framing_model,
         )
         pubs = self._table(T_PUBLICATIONS, schemas.PUBLICATIONS)
         pubs.merge_insert("version").when_matched_update_all().when_not_matched_insert_all().execute(

@@ -1,0 +1,1 @@
+"""The Dagster layer: assets, partitions, resources and the `Definitions` of PoseFramer."""

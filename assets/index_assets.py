@@ -1,0 +1,366 @@
+"""The indexing chain: source_images → keypoints → framing / pose_embeddings, and
+source_images → clip_embeddings; all of them → search_index (the published LanceDB version).
+
+Every asset is partitioned by ingest batch and loops over `context.partition_keys`, so a
+backfill over many batches runs once and loads each model once.
+"""
+
+
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+
+from assets.partitions import ingest_batches, single_run
+from assets.resources import (
+    ClipModelResource,
+    FramingModelResource,
+    KeypointModelResource,
+    PoseModelResource,
+    ProgressResource,
+    StoreResource,
+)
+from assets.settings import ModelIds
+from pipelines.clip import ClipUnavailableError
+from pipelines.indexing import classify_framing, detect_keypoints, embed_images, embed_poses
+from pipelines.records import IngestFailure
+from pipelines.sources import ImageSource, LocalFolderSource, SourceItem, decode_item
+from storage.search_rows import assemble_search_rows
+from storage.store import Batch, FramingRecord, ImageRecord, PoseVector, Store
+
+GROUP = "indexing"
+INGEST_CHUNK = 64
+MAX_LISTED_FAILURES = 25
+
+
+def source_for(batch: Batch) -> ImageSource:
+    if batch.source == "folder":
+        return LocalFolderSource(batch.location)
+    raise dg.Failure(f"batch {batch.batch_id}: unknown source kind {batch.source!r}")
+
+
+def _failures_md(failures: Sequence[IngestFailure]) -> dg.MetadataValue:
+    lines = ["| file | reason |", "|---|---|"]
+    lines += [
+        f"| `{f.source_uri}` | {f.reason.replace('|', '/')} |"
+        for f in failures[:MAX_LISTED_FAILURES]
+    ]
+    if len(failures) > MAX_LISTED_FAILURES:
+        lines.append(f"| … | {len(failures) - MAX_LISTED_FAILURES} more in `ingest_failures` |")
+    return dg.MetadataValue.md("\n".join(lines) if failures else "no failures")
+
+
+def _originals(
+    store: Store, batch_ids: Sequence[str]
+) -> tuple[list[ImageRecord], Iterator[tuple[str, str, bytes]]]:
+    """The batches' image rows, and a lazy reader of their original bytes."""
+    images = store.images_for_batches(batch_ids)
+
+    def read() -> Iterator[tuple[str, str, bytes]]:
+        for im in images:
+            yield im.image_id, im.source_uri, store.blobs.get(im.image_id)
+
+    return images, read()
+
+
+def _record_failures(
+    store: Store, stage: str, images: Sequence[ImageRecord], failures: Sequence[IngestFailure]
+) -> None:
+    batch_of = {im.source_uri: im.batch_id for im in images}
+    by_batch: dict[str, list[IngestFailure]] = {}
+    for f in failures:
+        by_batch.setdefault(batch_of[f.source_uri], []).append(f)
+    for batch_id, batch_failures in by_batch.items():
+        store.record_failures(batch_id, stage, batch_failures)
+
+
+def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
+    """The indexing assets, each model asset versioned by its model id."""
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb"},
+        code_version="ingest-v1",
+    )
+    def source_images(
+        context: dg.AssetExecutionContext, store: StoreResource, progress: ProgressResource
+    ) -> dg.MaterializeResult:
+        """Images of each batch's source, decoded upright, stored by sha256 with thumbnails.
+
+        Bytes already indexed (in any batch) are skipped as duplicates; files that are not
+        images, or are corrupt, are recorded in `ingest_failures` with the reason.
+        """
+        db = store.get()
+        new = duplicates = 0
+        failures: list[IngestFailure] = []
+        for batch_id in context.partition_keys:
+            batch = db.get_batch(batch_id)
+            if batch is None:
+                raise dg.Failure(
+                    f"batch {batch_id!r} is not registered in the store; create batches with "
+                    "`poseframer index DIR` (which registers the source) before materializing"
+                )
+            raw = list(source_for(batch).items())
+            batch_failures = [r for r in raw if isinstance(r, IngestFailure)]
+            items = [r for r in raw if isinstance(r, SourceItem)]
+            seen: set[str] = set()
+            with progress.track(context, "source_images", len(items)) as advance:
+                for start in range(0, len(items), INGEST_CHUNK):
+                    decoded = []
+                    for item in items[start : start + INGEST_CHUNK]:
+                        result = decode_item(item)
+                        if isinstance(result, IngestFailure):
+                            batch_failures.append(result)
+                        else:
+                            decoded.append(result)
+                        advance(1)
+                    known = db.known_image_ids(d.image_id for d in decoded)
+                    fresh = []
+                    for d in decoded:
+                        if d.image_id in known or d.image_id in seen:
+                            duplicates += 1
+                        else:
+                            seen.add(d.image_id)
+                            fresh.append(d)
+                    new += len(db.add_images(batch_id, batch.source, fresh))
+            db.record_failures(batch_id, "source_images", batch_failures)
+            failures += batch_failures
+            context.log.info(
+                f"batch {batch_id}: {len(seen)} new images, {len(batch_failures)} failures "
+                f"from {source_for(batch).describe()}"
+            )
+        for f in failures:
+            context.log.warning(f"not indexed: {f.source_uri}: {f.reason}")
+        return dg.MaterializeResult(
+            metadata={
+                "new_images": new,
+                "duplicates": duplicates,
+                "failures": len(failures),
+                "failure_reasons": _failures_md(failures),
+                "images_total": db.count_rows("images"),
+                "images_table_version": db.version_of("images") or 0,
+            }
+        )
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb", "pytorch"},
+        deps=[source_images],
+        pool="gpu",
+        code_version=ids.keypoints,
+    )
+    def keypoints(
+        context: dg.AssetExecutionContext,
+        store: StoreResource,
+        keypoint_model: KeypointModelResource,
+        progress: ProgressResource,
+    ) -> dg.MaterializeResult:
+        """COCO-17 keypoints (+ extras) of every person found in each image."""
+        db = store.get()
+        detector = keypoint_model.get()
+        batches = list(context.partition_keys)
+        images, originals = _originals(db, batches)
+        with progress.track(context, "keypoints", len(images)) as advance:
+            results, failures = detect_keypoints(detector, originals, advance)
+        version = db.replace_keypoints(batches, results)
+        _record_failures(db, "keypoints", images, failures)
+        people = sum(len(r.people) for r in results)
+        return dg.MaterializeResult(
+            metadata={
+                "model": detector.model_id,
+                "images": len(results),
+                "people": people,
+                "images_with_people": sum(1 for r in results if r.people),
+                "failures": len(failures),
+                "failure_reasons": _failures_md(failures),
+                "table_version": version,
+            }
+        )
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb"},
+        deps=[keypoints],
+        code_version=ids.framing,
+    )
+    def framing(
+        context: dg.AssetExecutionContext, store: StoreResource, framing_model: FramingModelResource
+    ) -> dg.MaterializeResult:
+        """Portrait classification: full_body / upper_body / portrait / no_person per image."""
+        db = store.get()
+        classifier = framing_model.get()
+        batches = list(context.partition_keys)
+        framings = classify_framing(classifier, db.keypoints_for_batches(batches))
+        version = db.replace_framing(
+            batches,
+            classifier.model_id,
+            [FramingRecord(f.image_id, f.framing, f.person_framing) for f in framings],
+        )
+        counts: dict[str, int] = {}
+        for f in framings:
+            counts[f.framing] = counts.get(f.framing, 0) + 1
+        return dg.MaterializeResult(
+            metadata={
+                "model": classifier.model_id,
+                "images": len(framings),
+                **{f"images_{k}": v for k, v in sorted(counts.items())},
+                "table_version": version,
+            }
+        )
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb"},
+        deps=[keypoints],
+        pool="gpu",
+        code_version=ids.pose,
+    )
+    def pose_embeddings(
+        context: dg.AssetExecutionContext, store: StoreResource, pose_model: PoseModelResource
+    ) -> dg.MaterializeResult:
+        """One pose vector per person, from the stored keypoints (no image is re-read)."""
+        db = store.get()
+        embedder = pose_model.get()
+        batches = list(context.partition_keys)
+        vectors = embed_poses(embedder, db.keypoints_for_batches(batches))
+        version = db.replace_pose_embeddings(
+            batches,
+            embedder.model_id,
+            embedder.dim,
+            [PoseVector(image_id, index, vector) for image_id, index, vector in vectors],
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "model": embedder.model_id,
+                "dim": embedder.dim,
+                "people": len(vectors),
+                "people_without_vector": sum(1 for *_, v in vectors if v is None),
+                "table_version": version,
+            }
+        )
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb", "pytorch"},
+        deps=[source_images],
+        pool="gpu",
+        code_version=ids.clip,
+    )
+    def clip_embeddings(
+        context: dg.AssetExecutionContext,
+        store: StoreResource,
+        clip_model: ClipModelResource,
+        progress: ProgressResource,
+    ) -> dg.MaterializeResult:
+        """CLIP image vectors. Without loadable weights the batch is indexed without them
+        (pose search still works) and the reason is logged and recorded here."""
+        db = store.get()
+        encoder = clip_model.get()
+        batches = list(context.partition_keys)
+        images, originals = _originals(db, batches)
+        try:
+            with progress.track(context, "clip_embeddings", len(images)) as advance:
+                image_ids, vectors, failures = embed_images(
+                    encoder, originals, clip_model.batch_size, advance
+                )
+        except ClipUnavailableError as exc:
+            context.log.error(
+                f"CLIP EMBEDDINGS SKIPPED: {exc} Text search stays unavailable for batches "
+                f"{', '.join(batches)} until clip_embeddings is materialized with weights."
+            )
+            version = db.replace_clip_embeddings(batches, encoder.model_id, encoder.dim, [], [])
+            return dg.MaterializeResult(
+                metadata={
+                    "model": encoder.model_id,
+                    "clip_available": False,
+                    "reason": str(exc),
+                    "images": 0,
+                    "table_version": version,
+                }
+            )
+        if encoder.random_weights:
+            context.log.warning(
+                f"CLIP model {encoder.model_id} has RANDOM weights: text search results are "
+                "meaningless (for tests only)"
+            )
+        version = db.replace_clip_embeddings(
+            batches, encoder.model_id, encoder.dim, image_ids, vectors
+        )
+        _record_failures(db, "clip_embeddings", images, failures)
+        return dg.MaterializeResult(
+            metadata={
+                "model": encoder.model_id,
+                "clip_available": True,
+                "random_weights": encoder.random_weights,
+                "dim": encoder.dim,
+                "images": len(image_ids),
+                "failures": len(failures),
+                "table_version": version,
+            }
+        )
+
+    @dg.asset(
+        partitions_def=ingest_batches,
+        backfill_policy=single_run,
+        group_name=GROUP,
+        kinds={"lancedb"},
+        deps=[source_images, framing, pose_embeddings, clip_embeddings],
+        code_version="search-index-v1",
+    )
+    def search_index(
+        context: dg.AssetExecutionContext,
+        store: StoreResource,
+        pose_model: PoseModelResource,
+        clip_model: ClipModelResource,
+        framing_model: FramingModelResource,
+    ) -> dg.MaterializeResult:
+        """The served search table: one row per person plus one per image with nobody in it,
+        published as a new tagged LanceDB version."""
+        db = store.get()
+        batches = list(context.partition_keys)
+        images = db.images_for_batches(batches)
+        pose_model_id, pose_vectors = db.pose_embeddings_for_batches(batches)
+        clip_model_id, clip_vectors = db.clip_embeddings_for_batches(batches)
+        rows = assemble_search_rows(
+            images,
+            {k.image_id: k for k in db.keypoints_for_batches(batches)},
+            db.framing_for_batches(batches),
+            pose_vectors,
+            clip_vectors,
+            {"pose_model": pose_model_id or pose_model.get().model_id, "clip_model": clip_model_id},
+        )
+        publication = db.publish_search_rows(
+            batches,
+            rows,
+            pose_model.get().dim,
+            clip_model.get().dim,
+            framing_model.get().model_id,
+        )
+        people_rows = sum(1 for r in rows if r["person_index"] >= 0)
+        context.log.info(
+            f"published search table version {publication.version} ({publication.tag}): "
+            f"{publication.rows} rows in all"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "table_version": publication.version,
+                "tag": publication.tag,
+                "batch_rows": len(rows),
+                "people_rows": people_rows,
+                "no_person_rows": len(rows) - people_rows,
+                "rows_with_clip": sum(1 for r in rows if r["clip_vector"] is not None),
+                "table_rows": publication.rows,
+                "models": dg.MetadataValue.json(publication.models),
+            }
+        )
+
+    return [source_images, keypoints, framing, pose_embeddings, clip_embeddings, search_index]

@@ -1,0 +1,164 @@
+"""Index a folder as a new ingest batch, in-process, with the Dagster definitions.
+
+`python -m assets.indexing DIR` (what `poseframer index DIR` runs): registers the batch,
+adds its dynamic partition to the instance under $POSEFRAMER_HOME/dagster, materializes the
+whole chain for it and prints what was indexed. The run is recorded in the same instance
+that `dagster dev` shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from assets.definitions import INDEX_JOB, build_definitions
+from assets.partitions import ingest_batches
+from assets.settings import IndexSettings
+from storage.store import Publication, Store
+
+INSTANCE_TEMPLATE = Path(__file__).resolve().parents[1] / "dagster.yaml"
+
+
+def dagster_home(home: Path) -> Path:
+    return home / "dagster"
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The persistent Dagster instance of a PoseFramer home (SQLite storage by default).
+
+    Its dagster.yaml is the repository's, with the storage directory written in as a path,
+    so the instance opens the same whether or not DAGSTER_HOME is set.
+    """
+    directory = dagster_home(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "dagster.yaml"
+    if not config.exists():
+        settings = yaml.safe_load(INSTANCE_TEMPLATE.read_text()) if INSTANCE_TEMPLATE.exists() else {}
+        if "sqlite" in settings.get("storage", {"sqlite": {}}):
+            settings["storage"] = {"sqlite": {"base_dir": str(directory)}}
+        config.write_text(
+            f"# Written by PoseFramer from {INSTANCE_TEMPLATE.name}; edit freely.\n"
+            + yaml.safe_dump(settings, sort_keys=False)
+        )
+    return dg.DagsterInstance.from_config(str(directory))
+
+
+def new_batch_id(folder: Path) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", folder.name).strip("-")[:40] or "folder"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S-%f}-{slug}"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    batch_id: str
+    success: bool
+    new_images: int
+    duplicates: int
+    people: int
+    failures: list[tuple[str, str]]
+    publication: Publication | None
+
+
+def index_folder(
+    folder: str | Path,
+    settings: IndexSettings | None = None,
+    batch_id: str | None = None,
+    progress_bar: bool = False,
+) -> IndexReport:
+    """Index `folder` as a new batch and publish the search table."""
+    settings = settings or IndexSettings.from_env()
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"not a folder: {folder}")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store.at_home(settings.home)
+    batch_id = batch_id or new_batch_id(folder)
+    store.register_batch(batch_id, "folder", str(folder))
+    instance = open_instance(settings.home)
+    instance.add_dynamic_partitions(ingest_batches.name, [batch_id])
+    defs = build_definitions(settings, progress_bar=progress_bar)
+    # With a progress bar the per-step log lines would only repeat it.
+    log_level = "WARNING" if progress_bar else "INFO"
+    result = defs.resolve_job_def(INDEX_JOB).execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        partition_key=batch_id,
+        instance=instance,
+        raise_on_error=False,
+    )
+    metadata: dict[str, dict[str, object]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        metadata[mat.asset_key.to_user_string()] = dict(mat.metadata)
+    ingest = metadata.get("source_images", {})
+    kp = metadata.get("keypoints", {})
+    failures = [(f["source_uri"], f["reason"]) for f in store.failures_for_batches([batch_id])]
+    publication = None
+    if "search_index" in metadata:
+        publication = store.resolve_publication(_int(metadata["search_index"].get("table_version")))
+    return IndexReport(
+        batch_id=batch_id,
+        success=result.success,
+        new_images=_int(ingest.get("new_images")),
+        duplicates=_int(ingest.get("duplicates")),
+        people=_int(kp.get("people")),
+        failures=failures,
+        publication=publication,
+    )
+
+
+def _int(value: object) -> int:
+    raw = getattr(value, "value", value)
+    return int(raw) if isinstance(raw, int | float | str) and str(raw).lstrip("-").isdigit() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="poseframer index", description="Index a folder of images as a new batch."
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--batch-id", default=None, help="batch id (default: time + folder name)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        settings = IndexSettings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.folder.is_dir():
+        print(f"error: not a folder: {args.folder}", file=sys.stderr)
+        return 2
+    report = index_folder(
+        args.folder,
+        settings,
+        batch_id=args.batch_id,
+        progress_bar=not args.no_progress and sys.stderr.isatty(),
+    )
+    pub = report.publication
+    print(f"batch          {report.batch_id}")
+    print(f"new images     {report.new_images}")
+    print(f"duplicates     {report.duplicates} (already indexed, skipped)")
+    print(f"people         {report.people}")
+    print(f"failures       {len(report.failures)}")
+    for uri, reason in report.failures[:20]:
+        print(f"  - {uri}: {reason}")
+    if len(report.failures) > 20:
+        print(f"  … and {len(report.failures) - 20} more (table ingest_failures)")
+    if pub is not None:
+        print(f"table version  {pub.version} ({pub.tag}), {pub.rows} rows")
+        print(f"models         {pub.models}")
+    print(f"home           {settings.home}")
+    if not report.success:
+        print("error: the indexing run failed; see the log above", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Resources: the store, the models and progress reporting, configured in `definitions.py`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from pipelines.clip import ClipEncoder, clip_models
+from pipelines.framing import FramingClassifier, framing_models
+from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.pose_embedding import PoseEmbedder, pose_models
+from storage.store import Store
+
+
+class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The LanceDB tables and blob store under one PoseFramer home directory."""
+
+    home: str
+
+    def get(self) -> Store:
+        return Store.at_home(Path(self.home))
+
+
+class KeypointModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    name: str = "mediapipe"
+
+    def get(self) -> KeypointDetector:
+        return keypoint_models.load(self.name)
+
+
+class PoseModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    name: str = "geometric-v1"
+
+    def get(self) -> PoseEmbedder:
+        return pose_models.load(self.name)
+
+
+class FramingModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    name: str = "keypoint-rules-v1"
+
+    def get(self) -> FramingClassifier:
+        return framing_models.load(self.name)
+
+
+class ClipModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """open_clip architecture + weights (pretrained tag, checkpoint path, or "random" in tests)."""
+
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    config_path: str | None = None
+    device: str = "auto"
+    batch_size: int = 32
+
+    def get(self) -> ClipEncoder:
+        return clip_models.load(
+            "open-clip",
+            model=self.model,
+            pretrained=self.pretrained,
+            config_path=self.config_path,
+            device=self.device,
+            batch_size=self.batch_size,
+        )
+
+
+class ProgressResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Progress of long loops: Dagster log lines always, a terminal bar when `bar` is set."""
+
+    bar: bool = False
+    _log_every: int = PrivateAttr(default=10)
+
+    @contextmanager
+    def track(
+        self, context: dg.AssetExecutionContext, stage: str, total: int
+    ) -> Iterator[Any]:
+        bar: Any = None
+        if self.bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc=f"{stage:>16}", unit="img", file=sys.stderr, leave=True)
+        step = max(1, total // self._log_every)
+        done = 0
+
+        def advance(n: int = 1) -> None:
+            nonlocal done
+            before = done
+            done += n
+            if bar is not None:
+                bar.update(n)
+            if done == total or done // step != before // step:
+                context.log.info(f"{stage}: {done}/{total}")
+
+        try:
+            yield advance
+        finally:
+            if bar is not None:
+                bar.close()

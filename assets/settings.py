@@ -1,0 +1,84 @@
+"""Indexing settings from the environment (the edge of the Dagster layer).
+
+The same `POSEFRAMER_*` variables configure the search service, so the index and the queries
+are built with the same models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.clip import clip_models
+from pipelines.framing import framing_models
+from pipelines.keypoints import keypoint_models
+from pipelines.pose_embedding import pose_models
+
+DEFAULT_HOME = ".poseframer"
+
+
+def _env(name: str, default: str) -> str:
+    return dg.EnvVar(f"POSEFRAMER_{name}").get_value(default) or default
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    home: Path
+    keypoint_model: str = "mediapipe"
+    pose_model: str = "geometric-v1"
+    framing_model: str = "keypoint-rules-v1"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "laion2b_s34b_b79k"
+    clip_config: str | None = None
+    device: str = "auto"
+    batch_size: int = 32
+
+    @classmethod
+    def from_env(cls) -> IndexSettings:
+        batch_size = _env("BATCH_SIZE", "32")
+        if not batch_size.isdigit() or int(batch_size) < 1:
+            raise ValueError(f"POSEFRAMER_BATCH_SIZE must be a positive integer, not {batch_size!r}")
+        device = _env("DEVICE", "auto")
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
+            raise ValueError(f"POSEFRAMER_DEVICE must be auto, cpu or cuda[:N], not {device!r}")
+        return cls(
+            home=Path(_env("HOME", DEFAULT_HOME)).resolve(),
+            keypoint_model=_env("KEYPOINT_MODEL", cls.keypoint_model),
+            pose_model=_env("POSE_MODEL", cls.pose_model),
+            framing_model=_env("FRAMING_MODEL", cls.framing_model),
+            clip_model=_env("CLIP_MODEL", cls.clip_model),
+            clip_pretrained=_env("CLIP_PRETRAINED", cls.clip_pretrained),
+            clip_config=_env("CLIP_CONFIG", "") or None,
+            device=device,
+            batch_size=int(batch_size),
+        )
+
+
+@dataclass(frozen=True)
+class ModelIds:
+    """Each model asset's `code_version`: changing a model marks exactly its assets stale."""
+
+    keypoints: str
+    pose: str
+    framing: str
+    clip: str
+
+    @classmethod
+    def of(cls, settings: IndexSettings) -> ModelIds:
+        # Constructors are cheap (weights load lazily), so this is safe at definitions load.
+        clip = clip_models.load(
+            "open-clip",
+            model=settings.clip_model,
+            pretrained=settings.clip_pretrained,
+            config_path=settings.clip_config,
+            device=settings.device,
+            batch_size=settings.batch_size,
+        )
+        return cls(
+            keypoints=keypoint_models.load(settings.keypoint_model).model_id,
+            pose=pose_models.load(settings.pose_model).model_id,
+            framing=framing_models.load(settings.framing_model).model_id,
+            clip=clip.model_id,
+        )
