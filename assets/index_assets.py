@@ -5,10 +5,10 @@ Every asset is partitioned by ingest batch and loops over `context.partition_key
 backfill over many batches runs once and loads each model once.
 """
 
-
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
+import numpy as np
 
 from assets.partitions import ingest_batches, single_run
 from assets.resources import (
@@ -277,7 +277,9 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
                 f"CLIP EMBEDDINGS SKIPPED: {exc} Text search stays unavailable for batches "
                 f"{', '.join(batches)} until clip_embeddings is materialized with weights."
             )
-            version = db.replace_clip_embeddings(batches, encoder.model_id, encoder.dim, [], [])
+            version = db.replace_clip_embeddings(
+                batches, encoder.model_id, encoder.dim, [], np.zeros((0, encoder.dim), np.float32)
+            )
             return dg.MaterializeResult(
                 metadata={
                     "model": encoder.model_id,

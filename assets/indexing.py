@@ -19,7 +19,7 @@ import dagster as dg
 import yaml
 
 from assets.definitions import INDEX_JOB, build_definitions
-from assets.partitions import ingest_batches
+from assets.partitions import INGEST_BATCHES
 from assets.settings import IndexSettings
 from storage.store import Publication, Store
 
@@ -40,7 +40,9 @@ def open_instance(home: Path) -> dg.DagsterInstance:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "dagster.yaml"
     if not config.exists():
-        settings = yaml.safe_load(INSTANCE_TEMPLATE.read_text()) if INSTANCE_TEMPLATE.exists() else {}
+        settings = (
+            yaml.safe_load(INSTANCE_TEMPLATE.read_text()) if INSTANCE_TEMPLATE.exists() else {}
+        )
         if "sqlite" in settings.get("storage", {"sqlite": {}}):
             settings["storage"] = {"sqlite": {"base_dir": str(directory)}}
         config.write_text(
@@ -82,7 +84,7 @@ def index_folder(
     batch_id = batch_id or new_batch_id(folder)
     store.register_batch(batch_id, "folder", str(folder))
     instance = open_instance(settings.home)
-    instance.add_dynamic_partitions(ingest_batches.name, [batch_id])
+    instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
     defs = build_definitions(settings, progress_bar=progress_bar)
     # With a progress bar the per-step log lines would only repeat it.
     log_level = "WARNING" if progress_bar else "INFO"

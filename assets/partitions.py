@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-ingest_batches = dg.DynamicPartitionsDefinition(name="ingest_batches")
+INGEST_BATCHES = "ingest_batches"
+ingest_batches = dg.DynamicPartitionsDefinition(name=INGEST_BATCHES)
 
 # GPU-heavy assets load their model once per run and loop over the run's partitions, so a
 # backfill over many batches is one run (and every asset shares the policy, so a backfill of

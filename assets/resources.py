@@ -18,7 +18,7 @@ from pipelines.pose_embedding import PoseEmbedder, pose_models
 from storage.store import Store
 
 
-class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class StoreResource(dg.ConfigurableResource):
     """The LanceDB tables and blob store under one PoseFramer home directory."""
 
     home: str
@@ -27,28 +27,28 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return Store.at_home(Path(self.home))
 
 
-class KeypointModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class KeypointModelResource(dg.ConfigurableResource):
     name: str = "mediapipe"
 
     def get(self) -> KeypointDetector:
         return keypoint_models.load(self.name)
 
 
-class PoseModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class PoseModelResource(dg.ConfigurableResource):
     name: str = "geometric-v1"
 
     def get(self) -> PoseEmbedder:
         return pose_models.load(self.name)
 
 
-class FramingModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class FramingModelResource(dg.ConfigurableResource):
     name: str = "keypoint-rules-v1"
 
     def get(self) -> FramingClassifier:
         return framing_models.load(self.name)
 
 
-class ClipModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class ClipModelResource(dg.ConfigurableResource):
     """open_clip architecture + weights (pretrained tag, checkpoint path, or "random" in tests)."""
 
     model: str = "ViT-B-32"
@@ -68,16 +68,14 @@ class ClipModelResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
 
-class ProgressResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class ProgressResource(dg.ConfigurableResource):
     """Progress of long loops: Dagster log lines always, a terminal bar when `bar` is set."""
 
     bar: bool = False
     _log_every: int = PrivateAttr(default=10)
 
     @contextmanager
-    def track(
-        self, context: dg.AssetExecutionContext, stage: str, total: int
-    ) -> Iterator[Any]:
+    def track(self, context: dg.AssetExecutionContext, stage: str, total: int) -> Iterator[Any]:
         bar: Any = None
         if self.bar:
             from tqdm import tqdm

@@ -39,7 +39,9 @@ class IndexSettings:
     def from_env(cls) -> IndexSettings:
         batch_size = _env("BATCH_SIZE", "32")
         if not batch_size.isdigit() or int(batch_size) < 1:
-            raise ValueError(f"POSEFRAMER_BATCH_SIZE must be a positive integer, not {batch_size!r}")
+            raise ValueError(
+                f"POSEFRAMER_BATCH_SIZE must be a positive integer, not {batch_size!r}"
+            )
         device = _env("DEVICE", "auto")
         if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise ValueError(f"POSEFRAMER_DEVICE must be auto, cpu or cuda[:N], not {device!r}")

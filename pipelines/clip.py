@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,7 @@ class OpenClipEncoder(ClipEncoder):
         except Exception as exc:  # open_clip raises RuntimeError/OSError/HF errors alike
             raise ClipUnavailableError(
                 f"could not load CLIP weights {self.pretrained!r} for {self.model_name}: "
-                f"{str(exc).splitlines()[0][:300]}. {CONFIGURE_HINT}"
+                f"{textwrap.shorten(str(exc), 300, placeholder=' …')}. {CONFIGURE_HINT}"
             ) from exc
         model.eval()
         self._model = model

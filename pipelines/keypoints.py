@@ -32,7 +32,25 @@ class KeypointDetector(abc.ABC):
 keypoint_models: Registry[KeypointDetector] = Registry("keypoint")
 
 # BlazePose's 33 landmarks → COCO-17 (subject's left/right in both).
-BLAZEPOSE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+BLAZEPOSE_TO_COCO17: tuple[int, ...] = (
+    0,
+    2,
+    5,
+    7,
+    8,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    23,
+    24,
+    25,
+    26,
+    27,
+    28,
+)
 BLAZEPOSE_EXTRAS: dict[int, str] = {
     17: "left_pinky",
     18: "right_pinky",
@@ -58,7 +76,9 @@ def blazepose_to_pose(landmarks: np.ndarray, width: int, height: int) -> Pose:
     ys = landmarks[:, 1] * height
     score = np.clip(landmarks[:, 2], 0.0, 1.0)
     margin_x, margin_y = OUT_OF_FRAME_MARGIN * width, OUT_OF_FRAME_MARGIN * height
-    outside = (xs < -margin_x) | (xs > width + margin_x) | (ys < -margin_y) | (ys > height + margin_y)
+    outside = (
+        (xs < -margin_x) | (xs > width + margin_x) | (ys < -margin_y) | (ys > height + margin_y)
+    )
     score = np.where(outside, 0.0, score)
     coco = np.stack([xs, ys, score], axis=1)[list(BLAZEPOSE_TO_COCO17)]
     extras = tuple(
@@ -142,7 +162,7 @@ class MediaPipePoseDetector(KeypointDetector):
     def detect(self, image: Image.Image) -> list[Pose]:
         landmarks = self._landmarks(image)
         if landmarks is None and self.retry_padding > 0:
-            border = int(round(max(image.size) * self.retry_padding))
+            border = round(max(image.size) * self.retry_padding)
             padded = ImageOps.expand(image.convert("RGB"), border=border, fill=(255, 255, 255))
             found = self._landmarks(padded)
             if found is not None:

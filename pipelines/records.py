@@ -75,7 +75,9 @@ class Pose:
 
     def __post_init__(self) -> None:
         if len(self.keypoints) != NUM_JOINTS:
-            raise ValueError(f"a pose needs {NUM_JOINTS} COCO-17 keypoints, got {len(self.keypoints)}")
+            raise ValueError(
+                f"a pose needs {NUM_JOINTS} COCO-17 keypoints, got {len(self.keypoints)}"
+            )
         for kp in self.keypoints:
             if len(kp) != 3:
                 raise ValueError("each keypoint is (x, y, score)")

@@ -35,8 +35,10 @@ def read_sample_list(path: Path) -> list[SampleImage]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        url, licence, attribution, page_url = (line.split("\t") + ["", "", ""])[:4]
-        samples.append(SampleImage(url.strip(), licence.strip(), attribution.strip(), page_url.strip()))
+        url, licence, attribution, page_url = [*line.split("\t"), "", "", ""][:4]
+        samples.append(
+            SampleImage(url.strip(), licence.strip(), attribution.strip(), page_url.strip())
+        )
     return samples
 
 

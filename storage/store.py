@@ -42,7 +42,11 @@ class StoreError(RuntimeError):
 
 
 class VersionNotFoundError(StoreError):
-    pass
+    """No published version matches the one asked for."""
+
+
+class NothingPublishedError(VersionNotFoundError):
+    """The search table has never been published."""
 
 
 def validate_batch_id(batch_id: str) -> str:
@@ -321,9 +325,7 @@ class Store:
         table = self._open(T_IMAGES)
         if table is None:
             return None
-        rows = (
-            table.search().where(f"image_id = '{image_id}'", prefilter=True).limit(1).to_arrow()
-        )
+        rows = table.search().where(f"image_id = '{image_id}'", prefilter=True).limit(1).to_arrow()
         if rows.num_rows == 0:
             return None
         fields = ImageRecord.__dataclass_fields__
@@ -349,9 +351,9 @@ class Store:
             schema=schemas.INGEST_FAILURES,
         )
         table = self._table(T_FAILURES, schemas.INGEST_FAILURES)
-        table.merge_insert("failure_id").when_matched_update_all().when_not_matched_insert_all().execute(
-            rows
-        )
+        table.merge_insert(
+            "failure_id"
+        ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def failures_for_batches(self, batch_ids: Sequence[str]) -> list[dict[str, Any]]:
         rows = self._rows_for_batches(T_FAILURES, batch_ids)
@@ -404,7 +406,11 @@ class Store:
         if rows is None:
             return {}
         return dict(
-            zip(rows.column("image_id").to_pylist(), rows.column("batch_id").to_pylist(), strict=True)
+            zip(
+                rows.column("image_id").to_pylist(),
+                rows.column("batch_id").to_pylist(),
+                strict=True,
+            )
         )
 
     # ---------------------------------------------------------------- framing
@@ -560,7 +566,9 @@ class Store:
             framing_model=framing_model,
         )
         pubs = self._table(T_PUBLICATIONS, schemas.PUBLICATIONS)
-        pubs.merge_insert("version").when_matched_update_all().when_not_matched_insert_all().execute(
+        pubs.merge_insert(
+            "version"
+        ).when_matched_update_all().when_not_matched_insert_all().execute(
             pa.Table.from_pylist(
                 [{**publication.__dict__, "batches": list(publication.batches)}],
                 schema=schemas.PUBLICATIONS,
@@ -584,7 +592,9 @@ class Store:
         """The publication for a version number or tag, or the latest one when None."""
         pubs = self.publications()
         if not pubs:
-            raise VersionNotFoundError("nothing has been published yet: run `poseframer index DIR`")
+            raise NothingPublishedError(
+                "nothing has been published yet: run `poseframer index DIR`"
+            )
         if version is None or version == "":
             return pubs[-1]
         for p in pubs:

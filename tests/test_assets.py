@@ -47,7 +47,9 @@ def _batch_folder(root: Path, evalset: Path) -> Path:
     shutil.copyfile(evalset / "images" / SAMPLE_PHOTOS[2], folder / "nested" / SAMPLE_PHOTOS[2])
     # Same bytes under another name: one image, one duplicate.
     shutil.copyfile(evalset / "images" / SAMPLE_PHOTOS[0], folder / "nested" / "copy.jpg")
-    (folder / "truncated.jpg").write_bytes((evalset / "images" / SAMPLE_PHOTOS[0]).read_bytes()[:600])
+    (folder / "truncated.jpg").write_bytes(
+        (evalset / "images" / SAMPLE_PHOTOS[0]).read_bytes()[:600]
+    )
     (folder / "notes.jpg").write_text("this is not an image")
     (folder / ".hidden.jpg").write_bytes(b"ignored")
     return folder
@@ -76,9 +78,7 @@ def test_definitions_load_with_the_indexing_chain(tmp_path: Path, index_settings
     job = defs.resolve_job_def(INDEX_JOB)
     assert job.partitions_def == ingest_batches
     ids = ModelIds.of(index_settings_for(tmp_path))
-    by_name = {
-        spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()
-    }
+    by_name = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
     assert by_name["keypoints"].code_version == ids.keypoints
     assert by_name["pose_embeddings"].code_version == ids.pose
     assert by_name["clip_embeddings"].code_version == ids.clip
@@ -103,7 +103,10 @@ def test_changing_the_pose_model_changes_only_pose_code_version(
 ) -> None:  # type: ignore[no-untyped-def]
     before = build_definitions(index_settings_for(tmp_path))
     after = build_definitions(index_settings_for(tmp_path, pose_model="geometric-test-variant"))
-    versions = lambda d: {s.key.to_user_string(): s.code_version for s in d.resolve_all_asset_specs()}  # noqa: E731
+
+    def versions(defs: dg.Definitions) -> dict[str, str | None]:
+        return {s.key.to_user_string(): s.code_version for s in defs.resolve_all_asset_specs()}
+
     changed = {k for k, v in versions(before).items() if versions(after)[k] != v}
     assert changed == {"pose_embeddings"}
 

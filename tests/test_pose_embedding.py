@@ -247,5 +247,7 @@ def test_similarity_to_ignores_the_query_s_dont_care_joints(embedder: PoseEmbedd
     # With every joint seen it is the plain dot product of the stored vectors.
     full = embedder.similarity_to(Pose.from_array(pose_array(STANDING)), candidates)
     stored, _ = embedder.embed_array(candidates)
-    np.testing.assert_allclose(full, stored @ vec(embedder, Pose.from_array(pose_array(STANDING))), atol=1e-6)
+    np.testing.assert_allclose(
+        full, stored @ vec(embedder, Pose.from_array(pose_array(STANDING))), atol=1e-6
+    )
     assert full[1] < 0.99

@@ -1,0 +1,1 @@
+"""PoseFramer's HTTP layer: the FastAPI app, its settings and the `poseframer` command."""

@@ -1,0 +1,1 @@
+"""One router per resource: search, images, health and the seed-compatible endpoint."""

@@ -1,0 +1,59 @@
+"""`GET /health`: what is served, with which models, and whether text search works."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import SearchServiceDep
+from serving.errors import ApiError
+from serving.schemas import (
+    HealthResponse,
+    PoseSearchStatus,
+    RowCounts,
+    SearchModels,
+    ServiceModels,
+    TextSearchStatus,
+)
+from storage.snapshot import SearchSnapshot
+from storage.store import T_FAILURES, T_IMAGES
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthResponse)
+def health(service: SearchServiceDep) -> HealthResponse:
+    """Always 200 while the process runs: before anything is published `table_version` is
+    null and `message` says what to do."""
+    snapshot: SearchSnapshot | None = None
+    message: str | None = None
+    try:
+        snapshot = service.snapshot()
+    except ApiError as exc:  # nothing published yet, or the pinned version does not exist
+        message = exc.message
+    pose_problem = service.pose_search_problem(snapshot)
+    text_problem = service.text_search_problem(snapshot)
+    encoder = service.clip.encoder
+    return HealthResponse(
+        table_version=None if snapshot is None else snapshot.version,
+        tag=None if snapshot is None else snapshot.publication.tag,
+        message=message,
+        rows=RowCounts(
+            search=0 if snapshot is None else len(snapshot),
+            images=service.store.count_rows(T_IMAGES),
+            failures=service.store.count_rows(T_FAILURES),
+        ),
+        models=None
+        if snapshot is None
+        else SearchModels.model_validate(snapshot.publication.models),
+        service_models=ServiceModels(
+            keypoint_model=service.detector.model_id,
+            pose_model=service.embedder.model_id,
+            clip_model=encoder.model_id,
+        ),
+        pose_search=PoseSearchStatus(available=pose_problem is None, reason=pose_problem),
+        text_search=TextSearchStatus(
+            available=text_problem is None,
+            reason=text_problem,
+            random_weights=encoder.random_weights,
+        ),
+    )

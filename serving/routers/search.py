@@ -1,0 +1,56 @@
+"""`POST /search`: pose, text and hybrid search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import SearchServiceDep, VersionQuery
+from serving.errors import ApiError
+from serving.schemas import SearchRequest, SearchResponse, error_docs
+from serving.search_service import SearchQuery, decode_base64_image
+
+router = APIRouter(tags=["search"])
+
+_ERRORS = error_docs(
+    {
+        400: "The image is not valid base64",
+        404: "No published search table version of that number or tag",
+        409: "The index was built with another pose model than this service's",
+        413: "The image is larger than POSEFRAMER_MAX_UPLOAD_BYTES",
+        422: "Invalid request, unreadable image, or no figure found in it",
+        503: "Nothing published yet, or text search unavailable (with the reason)",
+    }
+)
+
+
+# A plain `def`: model inference is CPU-bound and runs in FastAPI's thread pool.
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
+def search(
+    body: SearchRequest, service: SearchServiceDep, version: VersionQuery = None
+) -> SearchResponse:
+    """Rank the served index by `lambda · pose_similarity + (1 − lambda) · text_similarity`.
+
+    The pose is `keypoints` (17 COCO-17 `[x, y, score]`) or an `image` whose most prominent
+    figure is detected; `text` is matched with CLIP. With only one of them, ranking uses that
+    similarity alone. One result per person found (`person_index`), best first.
+    """
+    body_version = None if body.version is None else str(body.version)
+    if version is not None and body_version is not None and version != body_version:
+        raise ApiError(
+            422, f"version given twice and differently: {version!r} and {body_version!r}"
+        )
+    image = (
+        None if body.image is None else decode_base64_image(body.image, service.max_upload_bytes)
+    )
+    outcome = service.search(
+        SearchQuery(
+            keypoints=body.keypoints,
+            image=image,
+            text=body.text,
+            lam=body.lam,
+            k=body.k,
+            framings=None if body.framing is None else frozenset(f.value for f in body.framing),
+            version=version or body_version,
+        )
+    )
+    return SearchResponse.from_outcome(outcome)

@@ -1,0 +1,281 @@
+"""Request and response models of the HTTP API (kept apart from the storage rows)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
+
+from pipelines.records import NUM_JOINTS, Framing
+from serving.search_service import Hit, SearchOutcome
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Keypoints = list[list[FiniteFloat]]
+
+_EXAMPLE_KEYPOINTS: list[JsonValue] = [
+    [320, 80, 0.9],  # nose
+    [328, 72, 0.9],
+    [312, 72, 0.9],
+    [340, 78, 0.8],
+    [300, 78, 0.8],
+    [360, 130, 0.9],  # shoulders
+    [280, 130, 0.9],
+    [400, 180, 0.9],  # elbows (arms raised)
+    [240, 180, 0.9],
+    [430, 110, 0.9],  # wrists
+    [210, 110, 0.9],
+    [350, 260, 0.9],  # hips
+    [290, 260, 0.9],
+    [355, 350, 0.9],  # knees
+    [285, 350, 0.9],
+    [360, 440, 0.9],  # ankles
+    [280, 440, 0.9],
+]
+
+
+def _check_keypoints(value: Keypoints | None) -> Keypoints | None:
+    if value is None:
+        return None
+    if len(value) != NUM_JOINTS or any(len(k) != 3 for k in value):
+        sizes = sorted({len(k) for k in value})
+        raise ValueError(
+            f"must be {NUM_JOINTS} COCO-17 triples [x, y, score] "
+            f"(got {len(value)} entries of length {sizes})"
+        )
+    return value
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+class SearchRequest(BaseModel):
+    """A pose (keypoints or an image), a text, or both, ranked by
+    `lambda · pose_similarity + (1 − lambda) · text_similarity`."""
+
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt field (e.g. "lamda") must not be silently ignored
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"keypoints": _EXAMPLE_KEYPOINTS, "k": 10, "framing": ["full_body"]},
+                {"text": "a dancer mid-leap", "k": 10},
+                {
+                    "image": "data:image/png;base64,iVBORw0KGgo...",
+                    "text": "in a painterly style",
+                    "lambda": 0.7,
+                },
+            ]
+        },
+    )
+
+    keypoints: Keypoints | None = Field(
+        None,
+        description="17 COCO-17 [x, y, score] triples in any pixel frame; score 0 = don't care.",
+    )
+    image: str | None = Field(
+        None,
+        description="A photo or sketch of the pose: base64, optionally a data: URL.",
+    )
+    text: str | None = Field(None, max_length=1000, description="What the picture should show.")
+    lam: FiniteFloat = Field(
+        0.5, alias="lambda", ge=0.0, le=1.0, description="Weight of the pose side (1: pose only)."
+    )
+    k: int = Field(10, ge=1, le=100, description="How many results.")
+    framing: list[Framing] | None = Field(
+        None, min_length=1, description="Only these framings (null: any)."
+    )
+    version: int | str | None = Field(
+        None, description="Search table version number or tag (default: the served one)."
+    )
+
+    check_keypoints = field_validator("keypoints")(_check_keypoints)
+    blank_is_absent = field_validator("text", "image")(_blank_to_none)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchRequest:
+        if self.keypoints is None and self.image is None and self.text is None:
+            raise ValueError("give at least one of keypoints, image or text")
+        if self.keypoints is not None and self.image is not None:
+            raise ValueError(
+                "keypoints and image are both a pose: give one of them (add text for a hybrid)"
+            )
+        return self
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong and what to do about it")
+
+
+def error_docs(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route's error statuses, each with the error body's schema."""
+    return {
+        status: {"description": text}
+        if status < 400
+        else {"model": ErrorResponse, "description": text}
+        for status, text in descriptions.items()
+    }
+
+
+class SearchModels(BaseModel):
+    keypoint_model: str
+    pose_model: str
+    clip_model: str | None
+    framing_model: str
+
+
+class SearchHit(BaseModel):
+    id: str = Field(description="image_id:person_index (image_id:- for an image with nobody)")
+    image_id: str
+    person_index: int = Field(description="-1 for an image with no person")
+    source_uri: str
+    score: float
+    pose_score: float | None = Field(description="null when the query had no pose")
+    clip_score: float | None = Field(description="null when the query had no text")
+    framing: str
+    keypoints: list[list[float]] | None = Field(
+        description="The person's 17 [x, y, score] in pixels of the image, or null"
+    )
+    image_url: str
+    thumbnail_url: str
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> SearchHit:
+        row = hit.row
+        image_id = str(row["image_id"])
+        flat = row["keypoints"]
+        keypoints = None
+        if isinstance(flat, list):
+            keypoints = [[float(v) for v in flat[i : i + 3]] for i in range(0, len(flat), 3)]
+        return cls(
+            id=str(row["id"]),
+            image_id=image_id,
+            person_index=cast(int, row["person_index"]),
+            source_uri=str(row["source_uri"]),
+            score=hit.score,
+            pose_score=hit.pose_score,
+            clip_score=hit.clip_score,
+            framing=str(row["framing"]),
+            keypoints=keypoints,
+            image_url=image_url(image_id),
+            thumbnail_url=thumbnail_url(image_id),
+        )
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    table_version: int
+    models: SearchModels = Field(description="The models that built the searched index")
+    query_keypoints: list[list[float]] | None = Field(
+        None, description="The pose searched for (as detected, for an image query)"
+    )
+
+    @classmethod
+    def from_outcome(cls, outcome: SearchOutcome) -> SearchResponse:
+        pose = outcome.query_pose
+        return cls(
+            results=[SearchHit.from_hit(h) for h in outcome.hits],
+            table_version=outcome.snapshot.version,
+            models=SearchModels.model_validate(outcome.snapshot.publication.models),
+            query_keypoints=None if pose is None else [list(kp) for kp in pose.keypoints],
+        )
+
+
+def image_url(image_id: str) -> str:
+    return f"/images/{image_id}"
+
+
+def thumbnail_url(image_id: str) -> str:
+    return f"/images/{image_id}/thumbnail"
+
+
+class RowCounts(BaseModel):
+    search: int = Field(description="Rows (people, and images with nobody) in the served version")
+    images: int = Field(description="Images stored")
+    failures: int = Field(description="Files that could not be ingested")
+
+
+class ServiceModels(BaseModel):
+    keypoint_model: str
+    pose_model: str
+    clip_model: str
+
+
+class PoseSearchStatus(BaseModel):
+    available: bool
+    reason: str | None = Field(description="Why pose search is unavailable, or null")
+
+
+class TextSearchStatus(BaseModel):
+    available: bool
+    reason: str | None = Field(description="Why text search is unavailable, or null")
+    random_weights: bool = Field(description="CLIP runs on random test weights (no real search)")
+
+
+class HealthResponse(BaseModel):
+    status: str = "ok"
+    table_version: int | None = Field(description="The served version; null before publishing")
+    tag: str | None
+    message: str | None = Field(None, description="Why no version is served, when none is")
+    rows: RowCounts
+    models: SearchModels | None = Field(description="The models that built the served index")
+    service_models: ServiceModels = Field(description="The models this service queries with")
+    pose_search: PoseSearchStatus
+    text_search: TextSearchStatus
+
+
+class SeedSearchRequest(BaseModel):
+    """The request of the seed project's frontend (`/search_similar_images`)."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"sketch": "data:image/png;base64,iVBORw0KGgo...", "k": 12, "lambda": 0.8},
+                {"text": "woman reading", "k": 12, "filter_portraits": True},
+            ]
+        },
+    )
+
+    sketch: str | None = Field(None, description="The drawn pose: base64 image or data URL")
+    text: str | None = Field(None, max_length=1000)
+    k: int = Field(10, ge=1, le=100)
+    lam: FiniteFloat = Field(0.5, alias="lambda", ge=0.0, le=1.0)
+    filter_portraits: bool = Field(
+        False, description="Leave out head-and-shoulders portraits (useless as pose reference)"
+    )
+
+    blank_is_absent = field_validator("sketch", "text")(_blank_to_none)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SeedSearchRequest:
+        if self.sketch is None and self.text is None:
+            raise ValueError("give a sketch, a text, or both")
+        return self
+
+
+class SeedResult(BaseModel):
+    path: str = Field(description="Where the image came from (its source URI)")
+    image: str = Field(description="Base64 JPEG, at most 768 px on its longer side")
+    score: float
+    image_url: str
+
+
+class SeedSearchResponse(BaseModel):
+    success: bool
+    results: list[SeedResult] = Field(default_factory=list)
+    error: str | None = None
+
+
+def seed_error_body(message: str) -> dict[str, Any]:
+    """The seed frontend's error shape; `detail` too, like every other error of this API."""
+    return {"success": False, "results": [], "error": message, "detail": message}

@@ -1,0 +1,311 @@
+"""The search itself, shared by `/search` and the seed-compatible endpoint.
+
+Query vectors come from the same `pipelines` functions the indexing assets call, and the
+service refuses to compare a query with an index built by a different model (the classic
+silent bug of embedding search: plausible-looking but meaningless scores).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from pipelines.clip import ClipEncoder, clip_models
+from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
+from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
+from pipelines.pose_embedding import PoseEmbedder, pose_models
+from pipelines.query import pose_from_image, pose_vector, text_vector
+from pipelines.records import FloatArray, Pose
+from pipelines.scoring import hybrid_search
+from serving.clip_loader import ClipLoader, ClipState
+from serving.errors import ApiError
+from serving.settings import ServingSettings
+from storage.snapshot import SearchSnapshot, SnapshotCache
+from storage.store import NothingPublishedError, Store, VersionNotFoundError
+
+log = logging.getLogger(__name__)
+
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search: a pose (keypoints or image bytes), a text, or a pose and a text."""
+
+    keypoints: list[list[float]] | None = None
+    image: bytes | None = None
+    text: str | None = None
+    lam: float = 0.5
+    k: int = 10
+    framings: frozenset[str] | None = None  # None: any framing
+    version: str | None = None  # None: the pinned or latest publication
+    one_per_image: bool = False  # keep only the best person of each image
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: dict[str, object]  # the search table row (see storage.schemas.search), no vectors
+    score: float
+    pose_score: float | None  # None when the query had no pose part
+    clip_score: float | None  # None when the query had no text part
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    snapshot: SearchSnapshot
+    hits: list[Hit]
+    query_pose: Pose | None  # the pose searched for: as sent, or as detected in the image
+
+
+def _finite(value: float) -> float | None:
+    # Scoring marks "not queried" with NaN; JSON has no NaN, and null says it better.
+    return None if math.isnan(value) else float(value)
+
+
+def decode_base64_image(value: str, max_bytes: int) -> bytes:
+    """The bytes of a base64 image (optionally a `data:image/...;base64,` URL), size-checked."""
+    text = value.strip()
+    if text.startswith("data:"):
+        match = _DATA_URL.match(text)
+        if match is None:
+            raise ApiError(400, "image: a data URL must look like data:image/png;base64,<data>")
+        text = text[match.end() :]
+    # Reject before decoding, so an oversized upload costs no memory for its decoded copy.
+    if len(text) * 3 // 4 > max_bytes + 3:
+        raise ApiError(413, f"image: larger than the {max_bytes}-byte upload limit")
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "image: not valid base64 (standard alphabet, with padding)") from None
+    if not data:
+        raise ApiError(400, "image: empty (no bytes after base64 decoding)")
+    if len(data) > max_bytes:
+        raise ApiError(413, f"image: {len(data)} bytes exceeds the {max_bytes}-byte upload limit")
+    return data
+
+
+class SearchService:
+    """Models, the served snapshot and the blob store, behind the operations the API offers."""
+
+    def __init__(
+        self,
+        store: Store,
+        snapshots: SnapshotCache,
+        detector: KeypointDetector,
+        embedder: PoseEmbedder,
+        clip: ClipLoader,
+        max_upload_bytes: int,
+    ) -> None:
+        self.store = store
+        self.snapshots = snapshots
+        self.detector = detector
+        self.embedder = embedder
+        self.clip = clip
+        self.max_upload_bytes = max_upload_bytes
+        # Image ids are content hashes, so a cached rendition can never go stale.
+        self.display_rendition: Callable[[str], bytes | None] = lru_cache(maxsize=128)(
+            self._display_rendition
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ServingSettings, store: Store | None = None) -> SearchService:
+        """Build the models through their registries (cheap: weights load lazily)."""
+        store = store or Store.at_home(settings.home)
+        encoder: ClipEncoder = clip_models.load(
+            "open-clip",
+            model=settings.clip_model,
+            pretrained=settings.clip_pretrained,
+            config_path=settings.clip_config,
+            device=settings.device,
+        )
+        return cls(
+            store=store,
+            snapshots=SnapshotCache(store, pinned=settings.table_version),
+            detector=keypoint_models.load(settings.keypoint_model),
+            embedder=pose_models.load(settings.pose_model),
+            clip=ClipLoader(encoder),
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, version: str | None = None) -> SearchSnapshot:
+        """The requested, pinned or latest published snapshot (reloaded when a newer exists)."""
+        try:
+            return self.snapshots.get(version)
+        except NothingPublishedError:
+            raise ApiError(
+                503,
+                "nothing has been published yet, so there is nothing to search: "
+                "index a folder first with `poseframer index DIR`",
+            ) from None
+        except VersionNotFoundError as exc:
+            raise ApiError(404, str(exc)) from None
+
+    # ------------------------------------------------------------------ model guards
+
+    def check_pose_model(self, snapshot: SearchSnapshot) -> None:
+        index_model = snapshot.publication.pose_model
+        if self.embedder.model_id != index_model:
+            raise ApiError(
+                409,
+                f"the served index (version {snapshot.version}) holds pose vectors of "
+                f"{index_model!r}, but this service embeds queries with "
+                f"{self.embedder.model_id!r}; scores between them would be meaningless. Set "
+                f"POSEFRAMER_POSE_MODEL to the index's model, or {REINDEX_HINT}.",
+            )
+
+    def pose_search_problem(self, snapshot: SearchSnapshot | None) -> str | None:
+        """Why a pose query cannot be answered now, or None when it can."""
+        if snapshot is None:
+            return "nothing has been published yet: index a folder with `poseframer index DIR`"
+        try:
+            self.check_pose_model(snapshot)
+        except ApiError as exc:
+            return exc.message
+        return None
+
+    def text_search_problem(self, snapshot: SearchSnapshot | None) -> str | None:
+        """Why a text query cannot be answered now, or None when it can."""
+        if snapshot is None:
+            return "nothing has been published yet: index a folder with `poseframer index DIR`"
+        self.clip.start()
+        index_model = snapshot.publication.clip_model
+        if index_model is None:
+            problem = (
+                f"the served index (version {snapshot.version}) has no CLIP vectors: it was "
+                "built without CLIP weights, so only pose search works. Configure CLIP weights "
+                "(POSEFRAMER_CLIP_MODEL and POSEFRAMER_CLIP_PRETRAINED, a pretrained tag or a "
+                f"local checkpoint file) and {REINDEX_HINT}."
+            )
+            if self.clip.error:
+                problem += f" This service cannot load CLIP either: {self.clip.error}"
+            return problem
+        if self.clip.state is ClipState.LOADING:
+            return (
+                "CLIP model is still loading; try the text query again shortly (pose search works)"
+            )
+        if self.clip.state is ClipState.FAILED:
+            return f"text search is unavailable: {self.clip.error}"
+        service_model = self.clip.encoder.model_id
+        if service_model != index_model:
+            return (
+                f"the served index (version {snapshot.version}) holds CLIP vectors of "
+                f"{index_model!r}, but this service encodes text with {service_model!r}; "
+                "set POSEFRAMER_CLIP_MODEL / POSEFRAMER_CLIP_PRETRAINED to the index's model, "
+                f"or {REINDEX_HINT}."
+            )
+        return None
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, query: SearchQuery) -> SearchOutcome:
+        if query.keypoints is None and query.image is None and not query.text:
+            raise ApiError(422, "give at least one of keypoints, image or text")
+        if query.keypoints is not None and query.image is not None:
+            raise ApiError(422, "give either keypoints or image as the pose, not both")
+        snapshot = self.snapshot(query.version)
+
+        query_pose: Pose | None = None
+        pose_q: FloatArray | None = None
+        if query.keypoints is not None or query.image is not None:
+            self.check_pose_model(snapshot)
+            if query.keypoints is not None:
+                try:
+                    query_pose = pose_from_keypoint_list(query.keypoints)
+                except ValueError as exc:
+                    raise ApiError(422, f"keypoints: {exc}") from None
+            else:
+                assert query.image is not None
+                query_pose, _, _ = pose_from_image(query.image, self.detector)
+            pose_q = pose_vector(query_pose, self.embedder)
+
+        clip_q: FloatArray | None = None
+        if query.text:
+            problem = self.text_search_problem(snapshot)
+            if problem is not None:
+                raise ApiError(503, problem)
+            clip_q = text_vector(query.text, self.clip.encoder)
+
+        rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
+        if query_pose is not None and not self.embedder.seen(query_pose.array()).all():
+            # The query leaves joints unseen ("don't care"): compare over its joints only.
+            pose = query_pose
+
+            def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
+                return self.embedder.similarity_to(pose, snapshot.keypoints[rows])
+
+        mask = self._framing_mask(snapshot, query.framings)
+        hits = self._top(
+            snapshot, pose_q, clip_q, query.lam, query.k, mask, query.one_per_image, rescore
+        )
+        return SearchOutcome(snapshot=snapshot, hits=hits, query_pose=query_pose)
+
+    @staticmethod
+    def _framing_mask(
+        snapshot: SearchSnapshot, framings: frozenset[str] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        if framings is None:
+            return None
+        values = np.asarray(snapshot.table.column("framing").to_pylist(), dtype=object)
+        return np.isin(values, sorted(framings))
+
+    @staticmethod
+    def _top(
+        snapshot: SearchSnapshot,
+        pose_q: FloatArray | None,
+        clip_q: FloatArray | None,
+        lam: float,
+        k: int,
+        mask: npt.NDArray[np.bool_] | None,
+        one_per_image: bool,
+        rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None,
+    ) -> list[Hit]:
+        total = len(snapshot)
+        want = k
+        while True:
+            scored = hybrid_search(
+                snapshot.columns, pose_q, clip_q, lam, want, allowed=mask, pose_rescore=rescore
+            )
+            rows = snapshot.rows(scored.rows)
+            hits = [
+                Hit(
+                    row=row,
+                    score=float(scored.score[i]),
+                    pose_score=_finite(float(scored.pose_score[i])),
+                    clip_score=_finite(float(scored.clip_score[i])),
+                )
+                for i, row in enumerate(rows)
+            ]
+            if not one_per_image:
+                return hits
+            best: dict[object, Hit] = {}
+            for hit in hits:  # best first, so the first of each image is its best person
+                best.setdefault(hit.row["image_id"], hit)
+            # Several people of one image may fill the top k: widen until k images are found.
+            if len(best) >= k or len(hits) < want or want >= total:
+                return list(best.values())[:k]
+            want = min(total, want * 4)
+
+    # ------------------------------------------------------------------ images
+
+    def _display_rendition(self, image_id: str) -> bytes | None:
+        """A ≤ DISPLAY_SIZE px JPEG of the original, the stored thumbnail if the original is
+        unreadable, or None for an unknown image."""
+        try:
+            image, _ = decode_image(self.store.blobs.get(image_id))
+            return rendition(image, DISPLAY_SIZE)
+        except (KeyError, ImageDecodeError) as exc:
+            log.warning("original of image %s unusable (%r); using its thumbnail", image_id, exc)
+        record = self.store.get_image(image_id)
+        return None if record is None else record.thumbnail

@@ -1,0 +1,62 @@
+"""Real-data tier: search the indexed evalset with its ground-truth poses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.settings import ServingSettings
+from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
+
+pytestmark = pytest.mark.evalset
+
+
+@pytest.fixture(scope="module")
+def client(indexed_home: Path) -> TestClient:
+    settings = ServingSettings(
+        home=indexed_home,
+        clip_model=TINY_CLIP_MODEL,
+        clip_pretrained="random",
+        clip_config=str(TINY_CLIP_CONFIG),
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c  # type: ignore[misc]
+
+
+def _annotations(evalset: Path) -> list[dict]:  # type: ignore[type-arg]
+    return json.loads((evalset / "annotations.json").read_text())["images"]  # type: ignore[no-any-return]
+
+
+def test_ground_truth_pose_finds_its_image_in_top_3(client: TestClient, evalset: Path) -> None:
+    singles = [im for im in _annotations(evalset) if len(im["people"]) == 1]
+    assert len(singles) >= 10
+    hits, misses = 0, []
+    for im in singles:
+        keypoints = [
+            [x, y, 1.0 if v > 0 else 0.0] for x, y, v in im["people"][0]["keypoints_coco17"]
+        ]
+        response = client.post("/search", json={"keypoints": keypoints, "lambda": 1.0, "k": 10})
+        assert response.status_code == 200, response.text
+        names = [Path(r["source_uri"]).name for r in response.json()["results"]]
+        top3 = list(dict.fromkeys(names))[:3]  # one image may hold several matching people
+        if Path(im["file"]).name in top3:
+            hits += 1
+        else:
+            misses.append(Path(im["file"]).name)
+    rate = hits / len(singles)
+    print(f"GT keypoints → own image in top 3: {hits}/{len(singles)} = {rate:.2f}; missed {misses}")
+    assert rate >= 0.8, f"only {hits}/{len(singles)} single-person images in top 3; missed {misses}"
+
+
+def test_every_image_of_the_folder_has_a_row(client: TestClient, evalset: Path) -> None:
+    health = client.get("/health").json()
+    files = {
+        Path(im["file"]).name for im in _annotations(evalset) if im["file"].startswith("images/")
+    }
+    assert health["rows"]["images"] == len(files)
+    # Rows: at least one per image (people, or one no-person row).
+    assert health["rows"]["search"] >= len(files)

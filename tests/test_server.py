@@ -1,0 +1,161 @@
+"""The `poseframer` command: a real server process over HTTP, and the `index` hand-off."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from serving import cli
+from storage.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"no answer from {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.evalset
+def test_served_over_http(
+    indexed_home: Path, tiny_clip_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
+    env.update(tiny_clip_env, POSEFRAMER_HOME=str(indexed_home), POSEFRAMER_DEVICE="cpu")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "serve", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = wait_for(f"{base}/health", process, log, timeout=60)
+        publication = Store.at_home(indexed_home).resolve_publication()
+        assert health["table_version"] == publication.version
+
+        table = Store.at_home(indexed_home).search_table_at(publication.version)
+        row = next(r for r in table.to_pylist() if r["pose_vector"] is not None)
+        keypoints = [row["keypoints"][i : i + 3] for i in range(0, 51, 3)]
+        response = httpx.post(f"{base}/search", json={"keypoints": keypoints, "k": 3}, timeout=30)
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert results[0]["id"] == row["id"]
+
+        thumbnail = httpx.get(f"{base}{results[0]['thumbnail_url']}", timeout=10)
+        assert thumbnail.status_code == 200
+        assert thumbnail.headers["content-type"] == "image/jpeg"
+
+        # CLIP loads in the background; text search becomes available without a restart.
+        deadline = time.monotonic() + 60
+        while not httpx.get(f"{base}/health").json()["text_search"]["available"]:
+            assert time.monotonic() < deadline, "text search never became available"
+            time.sleep(0.5)
+        response = httpx.post(f"{base}/search", json={"text": "a dancer", "k": 3}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["clip_score"] is not None
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail("the server did not stop within 20 s of SIGINT")
+    assert process.returncode == 0, log.read_text()[-3000:]
+    assert f"http://127.0.0.1:{port}/" in log.read_text()
+
+
+def test_serve_refuses_bad_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSEFRAMER_MAX_UPLOAD_BYTES", "lots")
+    assert cli.main(["serve", "--port", "8123"]) == 2
+    error = capsys.readouterr().err
+    assert "POSEFRAMER_MAX_UPLOAD_BYTES" in error
+
+
+def test_index_refuses_a_missing_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["index", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_index_runs_the_indexer_and_returns_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def fake_run(command: list[str], env: dict[str, str] | None = None, **_: Any) -> Any:
+        calls.append((command, env))
+        return subprocess.CompletedProcess(command, returncode=3)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    home = tmp_path / "home"
+    code = cli.main(["--home", str(home), "index", str(tmp_path), "--batch-id", "spring-2026"])
+    assert code == 3
+    command, env = calls[0]
+    assert command == [
+        sys.executable,
+        "-m",
+        "assets.indexing",
+        str(tmp_path),
+        "--batch-id",
+        "spring-2026",
+    ]
+    assert env is not None and env["POSEFRAMER_HOME"] == str(home)
+
+
+@pytest.mark.slow
+@pytest.mark.evalset
+def test_index_command_runs_the_indexer_end_to_end(
+    evalset: Path, tiny_clip_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("mpii__005808361.jpg", "neg_locust__630.jpg"):
+        (folder / name).write_bytes((evalset / "images" / name).read_bytes())
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
+    env.update(tiny_clip_env, POSEFRAMER_DEVICE="cpu")
+    done = subprocess.run(
+        [sys.executable, "-m", "serving", "--home", str(home), "index", str(folder)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    publication = Store.at_home(home).resolve_publication()
+    assert publication.rows == 2
+    assert publication.clip_model is not None and "random-weights" in publication.clip_model
