@@ -66,6 +66,7 @@ class IndexReport:
     people: int
     failures: list[tuple[str, str]]
     publication: Publication | None
+    clip_problem: str | None  # why the batch has no CLIP vectors, if it has none
 
 
 def index_folder(
@@ -100,24 +101,36 @@ def index_folder(
         metadata[mat.asset_key.to_user_string()] = dict(mat.metadata)
     ingest = metadata.get("source_images", {})
     kp = metadata.get("keypoints", {})
+    clip = metadata.get("clip_embeddings", {})
+    clip_problem = None
+    if _value(clip, "clip_available") is False:
+        clip_problem = str(_value(clip, "reason"))
     failures = [(f["source_uri"], f["reason"]) for f in store.failures_for_batches([batch_id])]
     publication = None
     if "search_index" in metadata:
-        publication = store.resolve_publication(_int(metadata["search_index"].get("table_version")))
+        publication = store.resolve_publication(
+            _int(_value(metadata["search_index"], "table_version"))
+        )
     return IndexReport(
         batch_id=batch_id,
         success=result.success,
-        new_images=_int(ingest.get("new_images")),
-        duplicates=_int(ingest.get("duplicates")),
-        people=_int(kp.get("people")),
+        new_images=_int(_value(ingest, "new_images")),
+        duplicates=_int(_value(ingest, "duplicates")),
+        people=_int(_value(kp, "people")),
         failures=failures,
         publication=publication,
+        clip_problem=clip_problem,
     )
 
 
+def _value(metadata: dict[str, object], key: str) -> object:
+    """The plain value of a materialization's metadata entry (None when absent)."""
+    entry = metadata.get(key)
+    return getattr(entry, "value", entry)
+
+
 def _int(value: object) -> int:
-    raw = getattr(value, "value", value)
-    return int(raw) if isinstance(raw, int | float | str) and str(raw).lstrip("-").isdigit() else 0
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"table version  {pub.version} ({pub.tag}), {pub.rows} rows")
         print(f"models         {pub.models}")
     print(f"home           {settings.home}")
+    if report.clip_problem:
+        print(
+            "WARNING: indexed WITHOUT CLIP vectors, so text search is unavailable: "
+            f"{report.clip_problem}",
+            file=sys.stderr,
+        )
     if not report.success:
         print("error: the indexing run failed; see the log above", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from assets.definitions import INDEX_JOB, build_definitions
+from assets.indexing import index_folder
 from assets.partitions import ingest_batches
 from assets.settings import IndexSettings, ModelIds
 from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
@@ -169,18 +170,16 @@ def test_missing_clip_weights_index_without_clip_vectors(
     folder = tmp_path / "photos"
     folder.mkdir()
     shutil.copyfile(evalset / "images" / SAMPLE_PHOTOS[0], folder / SAMPLE_PHOTOS[0])
-    store = Store.at_home(settings.home)
-    store.register_batch("b2", "folder", str(folder))
 
-    result = _materialize(settings, dg.DagsterInstance.ephemeral(), "b2")
+    report = index_folder(folder, settings, batch_id="b2")
 
-    assert result.success, "a missing CLIP checkpoint must not fail the indexing run"
-    clip = _metadata(result, "clip_embeddings")
-    assert clip["clip_available"] is False
-    assert "POSEFRAMER_CLIP_PRETRAINED" in str(clip["reason"])
-    publication = store.resolve_publication()
-    assert publication.clip_model is None
-    rows = store.search_table_at(publication.version).to_pylist()
+    assert report.success, "a missing CLIP checkpoint must not fail the indexing run"
+    assert report.new_images == 1 and report.people == 1
+    assert report.clip_problem is not None
+    assert "POSEFRAMER_CLIP_PRETRAINED" in report.clip_problem
+    publication = report.publication
+    assert publication is not None and publication.clip_model is None
+    rows = Store.at_home(settings.home).search_table_at(publication.version).to_pylist()
     assert rows and all(r["clip_vector"] is None for r in rows)
     assert any(r["pose_vector"] is not None for r in rows)
 
