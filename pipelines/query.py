@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipelines.clip import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder
-from pipelines.records import FloatArray, Pose
+from pipelines.records import COCO17_INDEX, COCO17_NAMES, NUM_JOINTS, FloatArray, Pose
 
 
 class QueryError(ValueError):
@@ -51,3 +53,79 @@ def pose_vector_from_keypoints(keypoints: list[list[float]], embedder: PoseEmbed
 def text_vector(text: str, encoder: ClipEncoder) -> FloatArray:
     vector: FloatArray = encoder.encode_texts([text])[0]
     return vector
+
+
+# Body-part focus: a query may name joints or these groups; only those joints then count.
+JOINT_GROUPS: dict[str, tuple[str, ...]] = {
+    "head": ("nose", "left_eye", "right_eye", "left_ear", "right_ear"),
+    "left_arm": ("left_shoulder", "left_elbow", "left_wrist"),
+    "right_arm": ("right_shoulder", "right_elbow", "right_wrist"),
+    "arms": (
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+    ),
+    "torso": ("left_shoulder", "right_shoulder", "left_hip", "right_hip"),
+    "left_leg": ("left_hip", "left_knee", "left_ankle"),
+    "right_leg": ("right_hip", "right_knee", "right_ankle"),
+    "legs": ("left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle"),
+}
+JOINT_GROUPS["upper_body"] = JOINT_GROUPS["head"] + JOINT_GROUPS["arms"] + ("left_hip", "right_hip")
+JOINT_GROUPS["lower_body"] = JOINT_GROUPS["legs"]
+
+
+def focus_joints(names: list[str]) -> frozenset[int]:
+    """COCO-17 indices of the named joints and groups; unknown names list the valid ones."""
+    indices: set[int] = set()
+    unknown = []
+    for name in names:
+        if name in JOINT_GROUPS:
+            indices.update(COCO17_INDEX[j] for j in JOINT_GROUPS[name])
+        elif name in COCO17_INDEX:
+            indices.add(COCO17_INDEX[name])
+        else:
+            unknown.append(name)
+    if unknown:
+        raise QueryError(
+            f"unknown joint or body part {', '.join(map(repr, unknown))}; use one of the groups "
+            f"{', '.join(sorted(JOINT_GROUPS))} or a COCO-17 joint name ({', '.join(COCO17_NAMES)})"
+        )
+    return frozenset(indices)
+
+
+def focus_pose(pose: Pose, joints: frozenset[int]) -> Pose:
+    """`pose` with every joint outside `joints` set to "don't care" (score 0)."""
+    arr = pose.array().astype(np.float64)
+    keep = np.zeros(NUM_JOINTS, dtype=bool)
+    keep[list(joints)] = True
+    arr[~keep, 2] = 0.0
+    return Pose.from_array(arr, extras=pose.extras, score=pose.score)
+
+
+_MIRROR = [
+    COCO17_INDEX[n.replace("left_", "#").replace("right_", "left_").replace("#", "right_")]
+    for n in COCO17_NAMES
+]
+
+
+def mirror_pose(pose: Pose) -> Pose:
+    """The left-right mirror image: x flipped and the subject's left and right swapped.
+
+    Pose vectors are translation-invariant, so flipping about x = 0 is as good as about the
+    image's centre line.
+    """
+    arr = pose.array().astype(np.float64)[_MIRROR]
+    arr[:, 0] = -arr[:, 0]
+    extras = tuple(
+        (
+            name.replace("left_", "#").replace("right_", "left_").replace("#", "right_"),
+            -x,
+            y,
+            s,
+        )
+        for name, x, y, s in pose.extras
+    )
+    return Pose.from_array(arr, extras=extras, score=pose.score)

@@ -50,6 +50,9 @@ COCO17_LIMBS: tuple[tuple[int, int], ...] = (
 
 FloatArray = npt.NDArray[np.float32]
 
+# A keypoint scoring above this counts as "in view" for filters and framing.
+VISIBLE_SCORE = 0.3
+
 
 class Framing(enum.StrEnum):
     """How much of a person the picture shows: the portrait classification of the pipeline."""

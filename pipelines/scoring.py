@@ -32,6 +32,7 @@ class ScoredRows:
     score: FloatArray
     pose_score: FloatArray  # NaN where the query had no pose part
     clip_score: FloatArray  # NaN where the query had no CLIP part
+    pose_variant: npt.NDArray[np.int64]  # which pose query variant matched best (0: the first)
 
 
 def hybrid_search(
@@ -50,9 +51,13 @@ def hybrid_search(
     would), and so does a λ of exactly 1 or 0 with both. With both queries and 0 < λ < 1,
     rows lacking one vector score 0 on that side.
 
-    `pose_rescore(rows)` gives exact pose similarities for some rows (e.g. ignoring a query's
-    don't-care joints); it re-scores the best `rescore_pool` candidates of the vector pass,
-    and the ranking is taken among those.
+    `pose_query` may hold several variants of the pose, `(m, dim)` (e.g. the pose and its
+    mirror image): each row takes the similarity of its best-matching variant, and
+    `pose_variant` says which one that was.
+
+    `pose_rescore(rows)` gives exact pose similarities for some rows, `(m, len(rows))` or
+    `(len(rows),)` (e.g. ignoring a query's don't-care joints); it re-scores the best
+    `rescore_pool` candidates of the vector pass, and the ranking is taken among those.
     """
     if pose_query is None and clip_query is None:
         raise ValueError("a search needs a pose query, a CLIP query, or both")
@@ -62,8 +67,11 @@ def hybrid_search(
     candidates = np.ones(n, dtype=bool) if allowed is None else allowed.copy()
     nan = np.full(n, np.nan, dtype=np.float32)
     pose_sim, clip_sim = nan, nan
+    variant = np.zeros(n, dtype=np.int64)
     if pose_query is not None:
-        pose_sim = np.where(columns.pose_mask, columns.pose @ pose_query, 0.0).astype(np.float32)
+        per_variant = np.atleast_2d(pose_query) @ columns.pose.T
+        variant = per_variant.argmax(axis=0).astype(np.int64)
+        pose_sim = np.where(columns.pose_mask, per_variant.max(axis=0), 0.0).astype(np.float32)
     if clip_query is not None:
         clip_sim = np.where(columns.clip_mask, columns.clip @ clip_query, 0.0).astype(np.float32)
     # At λ = 1 (or 0) the other side has no weight: a row lacking the weighted vector has no
@@ -86,8 +94,10 @@ def hybrid_search(
     index = np.flatnonzero(candidates)
     if pose_rescore is not None and use_pose and index.size:
         pool = _top(index, score, rescore_pool)
+        exact = np.atleast_2d(pose_rescore(pool))
         pose_sim = pose_sim.copy()
-        pose_sim[pool] = np.where(columns.pose_mask[pool], pose_rescore(pool), 0.0)
+        pose_sim[pool] = np.where(columns.pose_mask[pool], exact.max(axis=0), 0.0)
+        variant[pool] = exact.argmax(axis=0)
         score = combine()
         index = np.sort(pool)
     top = _top(index, score, k)
@@ -96,6 +106,7 @@ def hybrid_search(
         score=score[top].astype(np.float32),
         pose_score=pose_sim[top],
         clip_score=clip_sim[top],
+        pose_variant=variant[top],
     )
 
 

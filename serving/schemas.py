@@ -97,6 +97,26 @@ class SearchRequest(BaseModel):
     version: int | str | None = Field(
         None, description="Search table version number or tag (default: the served one)."
     )
+    mirror: bool = Field(
+        False,
+        description="Also match the left-right mirrored pose; each result says if it matched so.",
+    )
+    joints: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Body-part focus: only these joints count. COCO-17 joint names or groups: "
+        "head, arms, left_arm, right_arm, torso, legs, left_leg, right_leg, upper_body, "
+        "lower_body.",
+        examples=[["arms"], ["legs", "torso"]],
+    )
+    min_visible_joints: int | None = Field(
+        None, ge=1, le=NUM_JOINTS, description="Only people with at least this many joints in view."
+    )
+    group_by_image: bool = Field(
+        True,
+        description="One result per image (its best-matching person), so a crowd photo does "
+        "not fill the page; false: one result per person.",
+    )
 
     check_keypoints = field_validator("keypoints")(_check_keypoints)
     blank_is_absent = field_validator("text", "image")(_blank_to_none)
@@ -141,6 +161,7 @@ class SearchHit(BaseModel):
     score: float
     pose_score: float | None = Field(description="null when the query had no pose")
     clip_score: float | None = Field(description="null when the query had no text")
+    mirrored: bool = Field(False, description="The mirrored query pose matched (mirror: true)")
     framing: str
     keypoints: list[list[float]] | None = Field(
         description="The person's 17 [x, y, score] in pixels of the image, or null"
@@ -164,6 +185,7 @@ class SearchHit(BaseModel):
             score=hit.score,
             pose_score=hit.pose_score,
             clip_score=hit.clip_score,
+            mirrored=hit.mirrored,
             framing=str(row["framing"]),
             keypoints=keypoints,
             image_url=image_url(image_id),

@@ -23,8 +23,15 @@ from pipelines.clip import ClipEncoder, clip_models
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
 from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder, pose_models
-from pipelines.query import pose_from_image, pose_vector, text_vector
-from pipelines.records import FloatArray, Pose
+from pipelines.query import (
+    focus_joints,
+    focus_pose,
+    mirror_pose,
+    pose_from_image,
+    pose_vector,
+    text_vector,
+)
+from pipelines.records import VISIBLE_SCORE, FloatArray, Pose
 from pipelines.scoring import hybrid_search
 from serving.clip_loader import ClipLoader, ClipState
 from serving.errors import ApiError
@@ -50,6 +57,9 @@ class SearchQuery:
     framings: frozenset[str] | None = None  # None: any framing
     version: str | None = None  # None: the pinned or latest publication
     one_per_image: bool = False  # keep only the best person of each image
+    mirror: bool = False  # also match the left-right mirrored pose
+    joints: tuple[str, ...] | None = None  # body-part focus: only these joints/groups count
+    min_visible_joints: int | None = None  # leave out people with fewer joints in view
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class Hit:
     score: float
     pose_score: float | None  # None when the query had no pose part
     clip_score: float | None  # None when the query had no text part
+    mirrored: bool = False  # the mirrored query pose matched best
 
 
 @dataclass(frozen=True)
@@ -217,6 +228,7 @@ class SearchService:
         snapshot = self.snapshot(query.version)
 
         query_pose: Pose | None = None
+        variants: list[Pose] = []
         pose_q: FloatArray | None = None
         if query.keypoints is not None or query.image is not None:
             self.check_pose_model(snapshot)
@@ -228,7 +240,10 @@ class SearchService:
             else:
                 assert query.image is not None
                 query_pose, _, _ = pose_from_image(query.image, self.detector)
-            pose_q = pose_vector(query_pose, self.embedder)
+            if query.joints:
+                query_pose = focus_pose(query_pose, focus_joints(list(query.joints)))
+            variants = [query_pose, mirror_pose(query_pose)] if query.mirror else [query_pose]
+            pose_q = np.stack([pose_vector(v, self.embedder) for v in variants])
 
         clip_q: FloatArray | None = None
         if query.text:
@@ -240,12 +255,16 @@ class SearchService:
         rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
         if query_pose is not None and not self.embedder.seen(query_pose.array()).all():
             # The query leaves joints unseen ("don't care"): compare over its joints only.
-            pose = query_pose
 
             def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
-                return self.embedder.similarity_to(pose, snapshot.keypoints[rows])
+                candidates = snapshot.keypoints[rows]
+                return np.stack([self.embedder.similarity_to(v, candidates) for v in variants])
 
         mask = self._framing_mask(snapshot, query.framings)
+        if query.min_visible_joints:
+            visible = (snapshot.keypoints[:, :, 2] > VISIBLE_SCORE).sum(axis=1)
+            enough = visible >= query.min_visible_joints
+            mask = enough if mask is None else mask & enough
         hits = self._top(
             snapshot, pose_q, clip_q, query.lam, query.k, mask, query.one_per_image, rescore
         )
@@ -284,6 +303,7 @@ class SearchService:
                     score=float(scored.score[i]),
                     pose_score=_finite(float(scored.pose_score[i])),
                     clip_score=_finite(float(scored.clip_score[i])),
+                    mirrored=bool(pose_q is not None and scored.pose_variant[i] == 1),
                 )
                 for i, row in enumerate(rows)
             ]

@@ -32,7 +32,11 @@ def search(
 
     The pose is `keypoints` (17 COCO-17 `[x, y, score]`) or an `image` whose most prominent
     figure is detected; `text` is matched with CLIP. With only one of them, ranking uses that
-    similarity alone. One result per person found (`person_index`), best first.
+    similarity alone. One result per image by default (its best-matching person,
+    `person_index`), or one per person with `group_by_image: false`; best first.
+
+    `mirror` also matches the left-right mirrored pose; `joints` restricts the comparison to
+    body parts; keypoints with score 0 are "don't care" either way.
     """
     body_version = None if body.version is None else str(body.version)
     if version is not None and body_version is not None and version != body_version:
@@ -51,6 +55,10 @@ def search(
             k=body.k,
             framings=None if body.framing is None else frozenset(f.value for f in body.framing),
             version=version or body_version,
+            one_per_image=body.group_by_image,
+            mirror=body.mirror,
+            joints=None if body.joints is None else tuple(body.joints),
+            min_visible_joints=body.min_visible_joints,
         )
     )
     return SearchResponse.from_outcome(outcome)
