@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.calibration import Affine
 from pipelines.records import FloatArray
 
 
@@ -30,8 +31,10 @@ class VectorColumns:
 class ScoredRows:
     rows: npt.NDArray[np.int64]  # indices into the columns, best first
     score: FloatArray
-    pose_score: FloatArray  # NaN where the query had no pose part
-    clip_score: FloatArray  # NaN where the query had no CLIP part
+    pose_score: FloatArray  # calibrated; NaN where the query had no pose part
+    clip_score: FloatArray  # calibrated; NaN where the query had no CLIP part
+    pose_raw: FloatArray  # the raw cosine behind pose_score
+    clip_raw: FloatArray  # the raw cosine behind clip_score
     pose_variant: npt.NDArray[np.int64]  # which pose query variant matched best (0: the first)
 
 
@@ -44,6 +47,8 @@ def hybrid_search(
     allowed: npt.NDArray[np.bool_] | None = None,
     pose_rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None,
     rescore_pool: int = 2000,
+    pose_calibration: Affine | None = None,
+    clip_calibration: Affine | None = None,
 ) -> ScoredRows:
     """The top `k` rows by the hybrid score.
 
@@ -54,6 +59,10 @@ def hybrid_search(
     `pose_query` may hold several variants of the pose, `(m, dim)` (e.g. the pose and its
     mirror image): each row takes the similarity of its best-matching variant, and
     `pose_variant` says which one that was.
+
+    Each similarity goes through its calibration (an affine map, see pipelines.calibration)
+    before the weighted sum; λ = 1 and λ = 0 still rank purely by one side, since an affine map
+    with a positive scale keeps the order.
 
     `pose_rescore(rows)` gives exact pose similarities for some rows, `(m, len(rows))` or
     `(len(rows),)` (e.g. ignoring a query's don't-care joints); it re-scores the best
@@ -85,10 +94,14 @@ def hybrid_search(
     else:
         candidates &= columns.clip_mask
 
+    pose_cal = pose_calibration or Affine.identity()
+    clip_cal = clip_calibration or Affine.identity()
+
     def combine() -> FloatArray:
+        pose_c, clip_c = pose_cal(pose_sim), clip_cal(clip_sim)
         if use_pose and use_clip:
-            return (lam * pose_sim + (1.0 - lam) * clip_sim).astype(np.float32)
-        return pose_sim if use_pose else clip_sim
+            return (lam * pose_c + (1.0 - lam) * clip_c).astype(np.float32)
+        return pose_c if use_pose else clip_c
 
     score = combine()
     index = np.flatnonzero(candidates)
@@ -104,8 +117,10 @@ def hybrid_search(
     return ScoredRows(
         rows=top.astype(np.int64),
         score=score[top].astype(np.float32),
-        pose_score=pose_sim[top],
-        clip_score=clip_sim[top],
+        pose_score=pose_cal(pose_sim[top]),
+        clip_score=clip_cal(clip_sim[top]),
+        pose_raw=pose_sim[top],
+        clip_raw=clip_sim[top],
         pose_variant=variant[top],
     )
 

@@ -112,6 +112,22 @@ class SearchRequest(BaseModel):
     min_visible_joints: int | None = Field(
         None, ge=1, le=NUM_JOINTS, description="Only people with at least this many joints in view."
     )
+    more_like: str | None = Field(
+        None,
+        description="More like this: a result `id`; its pose and its picture (CLIP image "
+        "vector) are the query (text may be added; the result itself is left out).",
+    )
+    cursor: str | None = Field(
+        None, description="`next_cursor` of the previous page: continue after it (same version)."
+    )
+    min_score: FiniteFloat | None = Field(None, description="Relevance floor on `score`.")
+    source: list[str] | None = Field(None, min_length=1, description="Only these sources.")
+    licence: list[str] | None = Field(None, min_length=1, description="Only these licences.")
+    min_people: int | None = Field(None, ge=0, description="Images with at least this many people.")
+    max_people: int | None = Field(None, ge=0, description="Images with at most this many people.")
+    collapse_duplicates: bool = Field(
+        True, description="Show one image of each group of near-duplicates."
+    )
     group_by_image: bool = Field(
         True,
         description="One result per image (its best-matching person), so a crowd photo does "
@@ -123,8 +139,13 @@ class SearchRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
-        if self.keypoints is None and self.image is None and self.text is None:
-            raise ValueError("give at least one of keypoints, image or text")
+        if (
+            self.keypoints is None
+            and self.image is None
+            and self.text is None
+            and self.more_like is None
+        ):
+            raise ValueError("give at least one of keypoints, image, text or more_like")
         if self.keypoints is not None and self.image is not None:
             raise ValueError(
                 "keypoints and image are both a pose: give one of them (add text for a hybrid)"
@@ -158,10 +179,16 @@ class SearchHit(BaseModel):
     image_id: str
     person_index: int = Field(description="-1 for an image with no person")
     source_uri: str
+    width: int = Field(description="The stored image's width in pixels (keypoints' frame)")
+    height: int = Field(description="The stored image's height in pixels")
     score: float
     pose_score: float | None = Field(description="null when the query had no pose")
     clip_score: float | None = Field(description="null when the query had no text")
+    pose_raw: float | None = Field(None, description="Uncalibrated pose cosine behind pose_score")
+    clip_raw: float | None = Field(None, description="Uncalibrated CLIP cosine behind clip_score")
     mirrored: bool = Field(False, description="The mirrored query pose matched (mirror: true)")
+    licence: str | None = Field(None, description="The image's licence, when known")
+    page_url: str | None = Field(None, description="The page the image was found on, if any")
     framing: str
     keypoints: list[list[float]] | None = Field(
         description="The person's 17 [x, y, score] in pixels of the image, or null"
@@ -182,10 +209,16 @@ class SearchHit(BaseModel):
             image_id=image_id,
             person_index=cast(int, row["person_index"]),
             source_uri=str(row["source_uri"]),
+            width=cast(int, row["width"]),
+            height=cast(int, row["height"]),
             score=hit.score,
             pose_score=hit.pose_score,
             clip_score=hit.clip_score,
+            pose_raw=hit.pose_raw,
+            clip_raw=hit.clip_raw,
             mirrored=hit.mirrored,
+            licence=cast("str | None", row.get("licence")),
+            page_url=cast("str | None", row.get("page_url")),
             framing=str(row["framing"]),
             keypoints=keypoints,
             image_url=image_url(image_id),
@@ -200,6 +233,9 @@ class SearchResponse(BaseModel):
     query_keypoints: list[list[float]] | None = Field(
         None, description="The pose searched for (as detected, for an image query)"
     )
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null on the last page"
+    )
 
     @classmethod
     def from_outcome(cls, outcome: SearchOutcome) -> SearchResponse:
@@ -209,6 +245,7 @@ class SearchResponse(BaseModel):
             table_version=outcome.snapshot.version,
             models=SearchModels.model_validate(outcome.snapshot.publication.models),
             query_keypoints=None if pose is None else [list(kp) for kp in pose.keypoints],
+            next_cursor=outcome.next_cursor,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import math
 import re
@@ -32,7 +33,7 @@ from pipelines.query import (
     text_vector,
 )
 from pipelines.records import VISIBLE_SCORE, FloatArray, Pose
-from pipelines.scoring import hybrid_search
+from pipelines.scoring import ScoredRows, hybrid_search
 from serving.clip_loader import ClipLoader, ClipState
 from serving.errors import ApiError
 from serving.settings import ServingSettings
@@ -60,6 +61,13 @@ class SearchQuery:
     mirror: bool = False  # also match the left-right mirrored pose
     joints: tuple[str, ...] | None = None  # body-part focus: only these joints/groups count
     min_visible_joints: int | None = None  # leave out people with fewer joints in view
+    more_like: str | None = None  # a result id: its pose and its picture are the query
+    cursor: str | None = None  # continue after the last result of a previous page
+    min_score: float | None = None  # relevance floor on the hybrid score
+    filters: tuple[tuple[str, frozenset[str]], ...] = ()  # (column, allowed values)
+    min_people: int | None = None  # images with at least this many people
+    max_people: int | None = None
+    collapse_duplicates: bool = True  # one result per near-duplicate group
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ class Hit:
     pose_score: float | None  # None when the query had no pose part
     clip_score: float | None  # None when the query had no text part
     mirrored: bool = False  # the mirrored query pose matched best
+    pose_raw: float | None = None  # the uncalibrated cosines behind the scores
+    clip_raw: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,11 +86,42 @@ class SearchOutcome:
     snapshot: SearchSnapshot
     hits: list[Hit]
     query_pose: Pose | None  # the pose searched for: as sent, or as detected in the image
+    next_cursor: str | None = None  # where the next page starts; None on the last page
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A page boundary: the version searched and the last result's place in the ranking.
+
+    Pinning the version keeps later pages on the same table even when a new version is
+    published meanwhile, so paging never repeats or skips a row.
+    """
+
+    version: int
+    score: float
+    row: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.version, self.score, self.row]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            version, score, row = json.loads(raw)
+            return cls(int(version), float(score), int(row))
+        except (ValueError, TypeError, binascii.Error):
+            raise ApiError(422, "cursor: not a cursor this service issued") from None
 
 
 def _finite(value: float) -> float | None:
     # Scoring marks "not queried" with NaN; JSON has no NaN, and null says it better.
     return None if math.isnan(value) else float(value)
+
+
+def _unit(v: np.ndarray) -> FloatArray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 def decode_base64_image(value: str, max_bytes: int) -> bytes:
@@ -221,16 +262,34 @@ class SearchService:
     # ------------------------------------------------------------------ search
 
     def search(self, query: SearchQuery) -> SearchOutcome:
-        if query.keypoints is None and query.image is None and not query.text:
-            raise ApiError(422, "give at least one of keypoints, image or text")
-        if query.keypoints is not None and query.image is not None:
-            raise ApiError(422, "give either keypoints or image as the pose, not both")
-        snapshot = self.snapshot(query.version)
+        if (
+            query.keypoints is None
+            and query.image is None
+            and not query.text
+            and query.more_like is None
+        ):
+            raise ApiError(422, "give at least one of keypoints, image, text or more_like")
+        pose_inputs = [query.keypoints is not None, query.image is not None, bool(query.more_like)]
+        if sum(pose_inputs) > 1:
+            raise ApiError(422, "give one pose: keypoints, image or more_like")
+        cursor = None if query.cursor is None else Cursor.decode(query.cursor)
+        if (
+            cursor is not None
+            and query.version is not None
+            and str(cursor.version)
+            != str(self.snapshots.store.resolve_publication(query.version).version)
+        ):
+            raise ApiError(422, "cursor: it belongs to another version than the one asked for")
+        snapshot = self.snapshot(query.version if cursor is None else str(cursor.version))
+        like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
 
         query_pose: Pose | None = None
         variants: list[Pose] = []
         pose_q: FloatArray | None = None
-        if query.keypoints is not None or query.image is not None:
+        if like_row is not None and snapshot.columns.pose_mask[like_row]:
+            self.check_pose_model(snapshot)
+            query_pose = Pose.from_array(snapshot.keypoints[like_row])
+        elif query.keypoints is not None or query.image is not None:
             self.check_pose_model(snapshot)
             if query.keypoints is not None:
                 try:
@@ -240,17 +299,26 @@ class SearchService:
             else:
                 assert query.image is not None
                 query_pose, _, _ = pose_from_image(query.image, self.detector)
+        if query_pose is not None:
             if query.joints:
                 query_pose = focus_pose(query_pose, focus_joints(list(query.joints)))
             variants = [query_pose, mirror_pose(query_pose)] if query.mirror else [query_pose]
             pose_q = np.stack([pose_vector(v, self.embedder) for v in variants])
 
         clip_q: FloatArray | None = None
+        if like_row is not None and snapshot.columns.clip_mask[like_row]:
+            # "More like this" looks for the same picture too: its CLIP image vector.
+            clip_q = snapshot.columns.clip[like_row]
         if query.text:
             problem = self.text_search_problem(snapshot)
             if problem is not None:
                 raise ApiError(503, problem)
-            clip_q = text_vector(query.text, self.clip.encoder)
+            text = text_vector(query.text, self.clip.encoder)
+            clip_q = text if clip_q is None else _unit(clip_q + text)
+        if query_pose is None and clip_q is None:
+            raise ApiError(
+                422, f"result {query.more_like!r} has neither a pose nor a picture vector"
+            )
 
         rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
         if query_pose is not None and not self.embedder.seen(query_pose.array()).all():
@@ -260,62 +328,117 @@ class SearchService:
                 candidates = snapshot.keypoints[rows]
                 return np.stack([self.embedder.similarity_to(v, candidates) for v in variants])
 
-        mask = self._framing_mask(snapshot, query.framings)
+        mask = self._filter_mask(snapshot, query)
+        if like_row is not None:
+            mask[like_row] = False  # "more like this" does not return the picture itself
+        scored = hybrid_search(
+            snapshot.columns,
+            pose_q,
+            clip_q,
+            query.lam,
+            len(snapshot),
+            allowed=mask,
+            pose_rescore=rescore,
+            pose_calibration=snapshot.calibration.pose,
+            clip_calibration=snapshot.calibration.clip,
+        )
+        hits, next_cursor = self._page(snapshot, scored, query, cursor, pose_q is not None)
+        return SearchOutcome(snapshot, hits, query_pose, next_cursor)
+
+    @staticmethod
+    def _row_by_id(snapshot: SearchSnapshot, row_id: str) -> int:
+        ids = snapshot.table.column("id").to_pylist()
+        try:
+            return ids.index(row_id)
+        except ValueError:
+            raise ApiError(
+                404, f"more_like: no result {row_id!r} in version {snapshot.version}"
+            ) from None
+
+    @staticmethod
+    def _filter_mask(snapshot: SearchSnapshot, query: SearchQuery) -> npt.NDArray[np.bool_]:
+        table = snapshot.table
+        mask = np.ones(len(snapshot), dtype=bool)
+        wanted = list(query.filters)
+        if query.framings is not None:
+            wanted.append(("framing", query.framings))
+        for column, values in wanted:
+            if column not in table.column_names:
+                raise ApiError(422, f"this index has no {column!r} to filter on")
+            column_values = np.asarray(table.column(column).to_pylist(), dtype=object)
+            mask &= np.isin(column_values, sorted(values))
         if query.min_visible_joints:
             visible = (snapshot.keypoints[:, :, 2] > VISIBLE_SCORE).sum(axis=1)
-            enough = visible >= query.min_visible_joints
-            mask = enough if mask is None else mask & enough
-        hits = self._top(
-            snapshot, pose_q, clip_q, query.lam, query.k, mask, query.one_per_image, rescore
-        )
-        return SearchOutcome(snapshot=snapshot, hits=hits, query_pose=query_pose)
+            mask &= visible >= query.min_visible_joints
+        if query.min_people is not None or query.max_people is not None:
+            people = snapshot.people_per_row
+            if query.min_people is not None:
+                mask &= people >= query.min_people
+            if query.max_people is not None:
+                mask &= people <= query.max_people
+        return mask
 
     @staticmethod
-    def _framing_mask(
-        snapshot: SearchSnapshot, framings: frozenset[str] | None
-    ) -> npt.NDArray[np.bool_] | None:
-        if framings is None:
-            return None
-        values = np.asarray(snapshot.table.column("framing").to_pylist(), dtype=object)
-        return np.isin(values, sorted(framings))
-
-    @staticmethod
-    def _top(
+    def _page(
         snapshot: SearchSnapshot,
-        pose_q: FloatArray | None,
-        clip_q: FloatArray | None,
-        lam: float,
-        k: int,
-        mask: npt.NDArray[np.bool_] | None,
-        one_per_image: bool,
-        rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None,
-    ) -> list[Hit]:
-        total = len(snapshot)
-        want = k
-        while True:
-            scored = hybrid_search(
-                snapshot.columns, pose_q, clip_q, lam, want, allowed=mask, pose_rescore=rescore
+        scored: ScoredRows,
+        query: SearchQuery,
+        cursor: Cursor | None,
+        has_pose: bool,
+    ) -> tuple[list[Hit], str | None]:
+        """One page of the ranking: grouped, floored, after the cursor, `k` long."""
+        image_ids = snapshot.table.column("image_id")
+        groups = (
+            snapshot.table.column("near_duplicate_group")
+            if query.collapse_duplicates and "near_duplicate_group" in snapshot.table.column_names
+            else None
+        )
+        seen_images: set[object] = set()
+        group_owner: dict[object, object] = {}  # near-duplicate group → the image shown for it
+        page: list[int] = []  # positions in `scored`
+        more = False
+        for i in range(scored.rows.size):
+            score = float(scored.score[i])
+            if query.min_score is not None and score < query.min_score:
+                break  # best first: nothing after this clears the floor either
+            row = int(scored.rows[i])
+            image_id = image_ids[row].as_py()
+            # Grouping looks at every row ranked so far (pages included), so a later page
+            # never shows an image or near-duplicate an earlier page already showed.
+            if query.one_per_image:
+                if image_id in seen_images:
+                    continue
+                seen_images.add(image_id)
+            if groups is not None and groups[row].is_valid:
+                owner = group_owner.setdefault(groups[row].as_py(), image_id)
+                if owner != image_id:
+                    continue  # a near-duplicate of an image already shown
+            if cursor is not None and (score, -row) >= (cursor.score, -cursor.row):
+                continue  # on an earlier page
+            if len(page) == query.k:
+                more = True
+                break
+            page.append(i)
+        rows = snapshot.rows(scored.rows[page]) if page else []
+        hits = [
+            Hit(
+                row=row,
+                score=float(scored.score[i]),
+                pose_score=_finite(float(scored.pose_score[i])),
+                clip_score=_finite(float(scored.clip_score[i])),
+                mirrored=bool(has_pose and scored.pose_variant[i] == 1),
+                pose_raw=_finite(float(scored.pose_raw[i])),
+                clip_raw=_finite(float(scored.clip_raw[i])),
             )
-            rows = snapshot.rows(scored.rows)
-            hits = [
-                Hit(
-                    row=row,
-                    score=float(scored.score[i]),
-                    pose_score=_finite(float(scored.pose_score[i])),
-                    clip_score=_finite(float(scored.clip_score[i])),
-                    mirrored=bool(pose_q is not None and scored.pose_variant[i] == 1),
-                )
-                for i, row in enumerate(rows)
-            ]
-            if not one_per_image:
-                return hits
-            best: dict[object, Hit] = {}
-            for hit in hits:  # best first, so the first of each image is its best person
-                best.setdefault(hit.row["image_id"], hit)
-            # Several people of one image may fill the top k: widen until k images are found.
-            if len(best) >= k or len(hits) < want or want >= total:
-                return list(best.values())[:k]
-            want = min(total, want * 4)
+            for i, row in zip(page, rows, strict=True)
+        ]
+        next_cursor = None
+        if more and page:
+            last = page[-1]
+            next_cursor = Cursor(
+                snapshot.version, float(scored.score[last]), int(scored.rows[last])
+            ).encode()
+        return hits, next_cursor
 
     # ------------------------------------------------------------------ images
 

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from pipelines.calibration import Calibration
 from pipelines.records import NUM_JOINTS
 from pipelines.scoring import VectorColumns
 from storage import schemas
 from storage.store import Publication, Store
+
+VECTOR_COLUMNS = ("pose_vector", "clip_vector", "hybrid_vector")
 
 
 def _matrix(column: pa.ChunkedArray, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +33,8 @@ class SearchSnapshot:
     table: pa.Table  # every column but the vectors
     columns: VectorColumns
     keypoints: np.ndarray  # (n, 17, 3) float32; zeros for rows with no person
+    people_per_row: np.ndarray  # (n,) how many people the row's image holds
+    calibration: Calibration
 
     @property
     def version(self) -> int:
@@ -46,12 +51,18 @@ class SearchSnapshot:
         pose, pose_mask = _matrix(table.column("pose_vector"), pose_type.list_size)
         clip, clip_mask = _matrix(table.column("clip_vector"), clip_type.list_size)
         flat, _ = _matrix(table.column("keypoints"), schemas.KEYPOINT_VALUES)
-        meta = table.drop_columns(["pose_vector", "clip_vector"])
+        meta = table.drop_columns([c for c in VECTOR_COLUMNS if c in table.column_names])
+        image_ids = np.asarray(table.column("image_id").to_pylist(), dtype=object)
+        is_person = np.asarray(table.column("person_index").to_numpy()) >= 0
+        _, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
+        people = np.bincount(inverse, weights=is_person, minlength=len(counts))[inverse]
         return cls(
             publication,
             meta,
             VectorColumns(pose, pose_mask, clip, clip_mask),
             flat.reshape(-1, NUM_JOINTS, 3),
+            people.astype(np.int64),
+            publication.calibration,
         )
 
     def rows(self, indices: np.ndarray) -> list[dict[str, object]]:

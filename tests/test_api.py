@@ -114,9 +114,11 @@ def portrait_home(indexed_home: Path, tmp_path_factory: pytest.TempPathFactory) 
     home = tmp_path_factory.mktemp("portraits") / "home"
     shutil.copytree(indexed_home, home)
     rows = served_rows(home)
-    relabelled = [r for r in rows if r["pose_vector"] is not None][:2]
-    for row in relabelled:
-        row["framing"] = "portrait"
+    # Every person of two images, so those images are portraits through and through.
+    chosen = list(dict.fromkeys(r["image_id"] for r in rows if r["pose_vector"] is not None))[:2]
+    for row in rows:
+        if row["image_id"] in chosen:
+            row["framing"] = "portrait"
     republish(home, rows)
     return home
 
@@ -143,6 +145,8 @@ def png(size: tuple[int, int] = (320, 320), color: tuple[int, int, int] = (255, 
 
 
 def search(client: TestClient, **body: Any) -> dict[str, Any]:
+    """A per-person search (`group_by_image` off unless given): these tests look at people."""
+    body.setdefault("group_by_image", False)
     response = client.post("/search", json=body)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()

@@ -59,6 +59,17 @@ def search(
             mirror=body.mirror,
             joints=None if body.joints is None else tuple(body.joints),
             min_visible_joints=body.min_visible_joints,
+            more_like=body.more_like,
+            cursor=body.cursor,
+            min_score=body.min_score,
+            filters=tuple(
+                (column, frozenset(values))
+                for column, values in (("source", body.source), ("licence", body.licence))
+                if values
+            ),
+            min_people=body.min_people,
+            max_people=body.max_people,
+            collapse_duplicates=body.collapse_duplicates,
         )
     )
     return SearchResponse.from_outcome(outcome)
