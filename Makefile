@@ -11,7 +11,7 @@ PORT ?= 8000
 export POSEFRAMER_HOME ?= $(CURDIR)/.poseframer
 SAMPLES ?= $(if $(wildcard $(EVALSET_IMAGES)),$(EVALSET_IMAGES),$(POSEFRAMER_HOME)/samples)
 
-.PHONY: install demo test lint dagster serve clean
+.PHONY: install browser demo test lint dagster serve clean
 
 install: $(STAMP)
 
@@ -20,6 +20,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
+
+# The browser test's Chromium: Debian's `chromium` package, which Playwright drives (it never
+# downloads a browser). Without it that test skips and says so. Needs root or sudo.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 demo: install
 	@if [ "$(SAMPLES)" = "$(POSEFRAMER_HOME)/samples" ]; then \

@@ -1,9 +1,16 @@
-"""The Dagster `Definitions` of PoseFramer: `dagster dev -m assets.definitions`."""
+"""The Dagster `Definitions` of PoseFramer: `dagster dev -m assets.definitions`.
+
+Everything is chosen here, in one place: the indexing assets and their checks, the job that
+indexes selected batches, the inbox sensor, a schedule per configured source, the re-index
+automation, and the resources.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from assets.automation import build_inbox_sensor, build_reindex_sensor, build_source_schedule
+from assets.checks import build_index_checks
 from assets.index_assets import build_index_assets
 from assets.resources import (
     ClipModelResource,
@@ -14,24 +21,39 @@ from assets.resources import (
     StoreResource,
 )
 from assets.settings import IndexSettings, ModelIds
+from assets.sources import load_sources
 
 INDEX_JOB = "index_batches"
 
 
 def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg.Definitions:
-    """All assets, the indexing job and the resources, chosen here in one place."""
+    """All assets, checks, the indexing job, sensors, schedules and resources."""
     index_assets = build_index_assets(ModelIds.of(settings))
     index_job = dg.define_asset_job(
         INDEX_JOB,
         selection=dg.AssetSelection.assets(*index_assets),
         description="Index the selected ingest batches end to end and publish the search table.",
     )
+    model_assets = [a for a in index_assets if a.key.to_user_string() != "source_images"]
+    schedules = [
+        build_source_schedule(spec, INDEX_JOB)
+        for spec in load_sources(settings.sources_path)
+        if spec.schedule
+    ]
     return dg.Definitions(
         assets=index_assets,
+        asset_checks=build_index_checks(index_assets),
         jobs=[index_job],
+        schedules=schedules,
+        sensors=[
+            build_inbox_sensor(INDEX_JOB, settle_seconds=settings.inbox_settle_seconds),
+            build_reindex_sensor(model_assets),
+        ],
         resources={
             "store": StoreResource(home=str(settings.home)),
-            "keypoint_model": KeypointModelResource(name=settings.keypoint_model),
+            "keypoint_model": KeypointModelResource(
+                name=settings.keypoint_model, device=settings.device
+            ),
             "pose_model": PoseModelResource(name=settings.pose_model),
             "framing_model": FramingModelResource(name=settings.framing_model),
             "clip_model": ClipModelResource(

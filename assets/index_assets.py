@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import numpy as np
 
+from assets.automation import REINDEX_CONDITION
 from assets.partitions import ingest_batches, single_run
 from assets.resources import (
     ClipModelResource,
@@ -20,22 +21,46 @@ from assets.resources import (
     StoreResource,
 )
 from assets.settings import ModelIds
+from pipelines.calibration import CALIBRATION_PROMPTS
 from pipelines.clip import ClipUnavailableError
+from pipelines.dedupe import NearDuplicateIndex
 from pipelines.indexing import classify_framing, detect_keypoints, embed_images, embed_poses
+from pipelines.previews import thumbnail_data_uri
 from pipelines.records import IngestFailure
-from pipelines.sources import ImageSource, LocalFolderSource, SourceItem, decode_item
+from pipelines.sources import (
+    ImageSource,
+    SourceConfigError,
+    SourceItem,
+    SourceUnavailableError,
+    decode_item,
+    open_source,
+)
 from storage.search_rows import assemble_search_rows
 from storage.store import Batch, FramingRecord, ImageRecord, PoseVector, Store
 
 GROUP = "indexing"
 INGEST_CHUNK = 64
 MAX_LISTED_FAILURES = 25
+PREVIEW_IMAGES = 6
 
 
 def source_for(batch: Batch) -> ImageSource:
-    if batch.source == "folder":
-        return LocalFolderSource(batch.location)
-    raise dg.Failure(f"batch {batch.batch_id}: unknown source kind {batch.source!r}")
+    try:
+        return open_source(batch.source, batch.source_options())
+    except SourceConfigError as exc:
+        raise dg.Failure(f"batch {batch.batch_id}: {exc}") from None
+
+
+def _preview_md(images: Sequence[ImageRecord]) -> dg.MetadataValue:
+    """A few of the new images as markdown thumbnails (data: URIs of the stored thumbnails)."""
+    if not images:
+        return dg.MetadataValue.md("no new images")
+    cells = []
+    for im in images[:PREVIEW_IMAGES]:
+        name = im.source_uri.rstrip("/").rsplit("/", 1)[-1].replace("]", "")[:40] or im.image_id
+        cells.append(f"![{name}]({thumbnail_data_uri(im.thumbnail)})")
+    more = len(images) - PREVIEW_IMAGES
+    return dg.MetadataValue.md(" ".join(cells) + (f"\n\n… and {more} more" if more > 0 else ""))
 
 
 def _failures_md(failures: Sequence[IngestFailure]) -> dg.MetadataValue:
@@ -86,25 +111,35 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
     def source_images(
         context: dg.AssetExecutionContext, store: StoreResource, progress: ProgressResource
     ) -> dg.MaterializeResult:
-        """Images of each batch's source, decoded upright, stored by sha256 with thumbnails.
+        """Images of each batch's source, decoded upright, stored by sha256 with thumbnails,
+        provenance (source, page, licence, attribution, fetch time) and a perceptual hash.
 
-        Bytes already indexed (in any batch) are skipped as duplicates; files that are not
-        images, or are corrupt, are recorded in `ingest_failures` with the reason.
+        Bytes already indexed (in any batch, from any source) are skipped as duplicates; an
+        image within a few bits of an indexed one joins its near-duplicate group. What cannot
+        be fetched or decoded is recorded in `ingest_failures` with the reason.
         """
         db = store.get()
-        new = duplicates = 0
+        new = duplicates = near_duplicates = 0
         failures: list[IngestFailure] = []
+        added: list[ImageRecord] = []
+        groups = NearDuplicateIndex(db.perceptual_hashes())
         for batch_id in context.partition_keys:
             batch = db.get_batch(batch_id)
             if batch is None:
                 raise dg.Failure(
                     f"batch {batch_id!r} is not registered in the store; create batches with "
-                    "`poseframer index DIR` (which registers the source) before materializing"
+                    "`poseframer index DIR`, a source schedule or the inbox sensor (which "
+                    "register the source) before materializing"
                 )
-            raw = list(source_for(batch).items())
+            source = source_for(batch)
+            try:
+                raw = list(source.items())
+            except (SourceUnavailableError, FileNotFoundError) as exc:
+                raise dg.Failure(f"batch {batch_id}: {source.describe()}: {exc}") from None
             batch_failures = [r for r in raw if isinstance(r, IngestFailure)]
             items = [r for r in raw if isinstance(r, SourceItem)]
             seen: set[str] = set()
+            batch_new = batch_duplicates = 0
             with progress.track(context, "source_images", len(items)) as advance:
                 for start in range(0, len(items), INGEST_CHUNK):
                     decoded = []
@@ -117,18 +152,32 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
                         advance(1)
                     known = db.known_image_ids(d.image_id for d in decoded)
                     fresh = []
+                    chunk_groups: dict[str, str] = {}
                     for d in decoded:
                         if d.image_id in known or d.image_id in seen:
-                            duplicates += 1
+                            batch_duplicates += 1
                         else:
                             seen.add(d.image_id)
                             fresh.append(d)
-                    new += len(db.add_images(batch_id, batch.source, fresh))
+                            chunk_groups[d.image_id] = groups.assign(d.image_id, d.phash)
+                            near_duplicates += chunk_groups[d.image_id] != d.image_id
+                    stored = db.add_images(batch_id, batch.source, fresh, chunk_groups)
+                    added += stored
+                    batch_new += len(stored)
+            new += batch_new
+            duplicates += batch_duplicates
             db.record_failures(batch_id, "source_images", batch_failures)
+            db.record_batch_ingest(
+                batch_id,
+                source_items=len(raw),
+                new_images=batch_new,
+                duplicates=batch_duplicates,
+                failures=len(batch_failures),
+            )
             failures += batch_failures
             context.log.info(
-                f"batch {batch_id}: {len(seen)} new images, {len(batch_failures)} failures "
-                f"from {source_for(batch).describe()}"
+                f"batch {batch_id}: {batch_new} new images, {batch_duplicates} duplicates, "
+                f"{len(batch_failures)} failures from {source.describe()}"
             )
         for f in failures:
             context.log.warning(f"not indexed: {f.source_uri}: {f.reason}")
@@ -136,8 +185,10 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
             metadata={
                 "new_images": new,
                 "duplicates": duplicates,
+                "near_duplicates": near_duplicates,
                 "failures": len(failures),
                 "failure_reasons": _failures_md(failures),
+                "preview": _preview_md(added),
                 "images_total": db.count_rows("images"),
                 "images_table_version": db.version_of("images") or 0,
             }
@@ -151,6 +202,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         deps=[source_images],
         pool="gpu",
         code_version=ids.keypoints,
+        automation_condition=REINDEX_CONDITION,
     )
     def keypoints(
         context: dg.AssetExecutionContext,
@@ -187,6 +239,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         kinds={"lancedb"},
         deps=[keypoints],
         code_version=ids.framing,
+        automation_condition=REINDEX_CONDITION,
     )
     def framing(
         context: dg.AssetExecutionContext, store: StoreResource, framing_model: FramingModelResource
@@ -221,6 +274,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         deps=[keypoints],
         pool="gpu",
         code_version=ids.pose,
+        automation_condition=REINDEX_CONDITION,
     )
     def pose_embeddings(
         context: dg.AssetExecutionContext, store: StoreResource, pose_model: PoseModelResource
@@ -230,6 +284,16 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         embedder = pose_model.get()
         batches = list(context.partition_keys)
         vectors = embed_poses(embedder, db.keypoints_for_batches(batches))
+        # A NaN/inf vector cannot be scored: it is stored as "no vector", and said loudly.
+        non_finite = sum(1 for *_, v in vectors if v is not None and not np.isfinite(v).all())
+        if non_finite:
+            context.log.error(
+                f"pose model {embedder.model_id} gave {non_finite} vectors with NaN/inf values; "
+                "they are stored without a vector"
+            )
+            vectors = [
+                (i, p, v if v is None or np.isfinite(v).all() else None) for i, p, v in vectors
+            ]
         version = db.replace_pose_embeddings(
             batches,
             embedder.model_id,
@@ -242,6 +306,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
                 "dim": embedder.dim,
                 "people": len(vectors),
                 "people_without_vector": sum(1 for *_, v in vectors if v is None),
+                "non_finite_vectors": non_finite,
                 "table_version": version,
             }
         )
@@ -254,6 +319,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         deps=[source_images],
         pool="gpu",
         code_version=ids.clip,
+        automation_condition=REINDEX_CONDITION,
     )
     def clip_embeddings(
         context: dg.AssetExecutionContext,
@@ -316,7 +382,9 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         kinds={"lancedb"},
         deps=[source_images, framing, pose_embeddings, clip_embeddings],
-        code_version="search-index-v1",
+        # v2: rows carry provenance and near-duplicate groups.
+        code_version="search-index-v2",
+        automation_condition=REINDEX_CONDITION,
     )
     def search_index(
         context: dg.AssetExecutionContext,
@@ -340,12 +408,21 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
             clip_vectors,
             {"pose_model": pose_model_id or pose_model.get().model_id, "clip_model": clip_model_id},
         )
+        encoder = clip_model.get()
+        text_queries = None
+        if clip_model_id == encoder.model_id:
+            # The CLIP side's calibration needs typical text queries in the same model.
+            try:
+                text_queries = encoder.encode_texts(list(CALIBRATION_PROMPTS))
+            except ClipUnavailableError:
+                text_queries = None
         publication = db.publish_search_rows(
             batches,
             rows,
             pose_model.get().dim,
-            clip_model.get().dim,
+            encoder.dim,
             framing_model.get().model_id,
+            text_queries=text_queries,
         )
         people_rows = sum(1 for r in rows if r["person_index"] >= 0)
         context.log.info(
@@ -356,6 +433,12 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
             metadata={
                 "table_version": publication.version,
                 "tag": publication.tag,
+                "calibration": dg.MetadataValue.json(
+                    {
+                        "pose": [publication.pose_scale, publication.pose_offset],
+                        "clip": [publication.clip_scale, publication.clip_offset],
+                    }
+                ),
                 "batch_rows": len(rows),
                 "people_rows": people_rows,
                 "no_person_rows": len(rows) - people_rows,

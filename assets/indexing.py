@@ -21,6 +21,7 @@ import yaml
 from assets.definitions import INDEX_JOB, build_definitions
 from assets.partitions import INGEST_BATCHES
 from assets.settings import IndexSettings
+from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
 from storage.store import Publication, Store
 
 INSTANCE_TEMPLATE = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -84,6 +85,37 @@ def index_folder(
     store = Store.at_home(settings.home)
     batch_id = batch_id or new_batch_id(folder)
     store.register_batch(batch_id, "folder", str(folder))
+    return index_batch(batch_id, settings, progress_bar)
+
+
+def index_source(
+    name: str,
+    settings: IndexSettings | None = None,
+    batch_id: str | None = None,
+    progress_bar: bool = False,
+) -> IndexReport:
+    """Run configured source `name` now, as a new batch (what its schedule does on a tick)."""
+    settings = settings or IndexSettings.from_env()
+    specs = {s.name: s for s in load_sources(settings.sources_path)}
+    if name not in specs:
+        where = settings.sources_path or "no sources file (POSEFRAMER_SOURCES)"
+        known = ", ".join(sorted(specs)) or "none"
+        raise KeyError(f"no source named {name!r} in {where}; configured: {known}")
+    spec = specs[name]
+    settings.home.mkdir(parents=True, exist_ok=True)
+    batch_id = batch_id or spec.batch_id(datetime.now(UTC))
+    spec.register_batch(Store.at_home(settings.home), batch_id)
+    return index_batch(batch_id, settings, progress_bar, tags={SOURCE_TAG: name})
+
+
+def index_batch(
+    batch_id: str,
+    settings: IndexSettings,
+    progress_bar: bool = False,
+    tags: dict[str, str] | None = None,
+) -> IndexReport:
+    """Index a registered batch end to end, in-process, recorded in the home's instance."""
+    store = Store.at_home(settings.home)
     instance = open_instance(settings.home)
     instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
     defs = build_definitions(settings, progress_bar=progress_bar)
@@ -93,6 +125,7 @@ def index_folder(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         partition_key=batch_id,
         instance=instance,
+        tags=tags,
         raise_on_error=False,
     )
     metadata: dict[str, dict[str, object]] = {}
@@ -135,26 +168,35 @@ def _int(value: object) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="poseframer index", description="Index a folder of images as a new batch."
+        prog="poseframer index",
+        description="Index a folder of images, or run a configured source, as a new batch.",
     )
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?", help="folder of images")
+    parser.add_argument(
+        "--source", help="run this source of the sources file (POSEFRAMER_SOURCES) instead"
+    )
     parser.add_argument("--batch-id", default=None, help="batch id (default: time + folder name)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if (args.folder is None) == (args.source is None):
+        parser.error("give either a folder or --source NAME")
     try:
         settings = IndexSettings.from_env()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.folder.is_dir():
-        print(f"error: not a folder: {args.folder}", file=sys.stderr)
-        return 2
-    report = index_folder(
-        args.folder,
-        settings,
-        batch_id=args.batch_id,
-        progress_bar=not args.no_progress and sys.stderr.isatty(),
-    )
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.source is not None:
+        try:
+            report = index_source(args.source, settings, args.batch_id, progress)
+        except (KeyError, SourcesConfigError) as exc:
+            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
+    else:
+        if not args.folder.is_dir():
+            print(f"error: not a folder: {args.folder}", file=sys.stderr)
+            return 2
+        report = index_folder(args.folder, settings, batch_id=args.batch_id, progress_bar=progress)
     pub = report.publication
     print(f"batch          {report.batch_id}")
     print(f"new images     {report.new_images}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +27,34 @@ class StoreResource(dg.ConfigurableResource):
     def get(self) -> Store:
         return Store.at_home(Path(self.home))
 
+    @property
+    def inbox(self) -> Path:
+        """The watched folder: files dropped or uploaded here become a new batch."""
+        return Path(self.home) / "inbox"
+
+    @property
+    def inbox_batches(self) -> Path:
+        """Where the inbox sensor moves each claimed batch of files (one folder per batch)."""
+        return Path(self.home) / "inbox-batches"
+
 
 class KeypointModelResource(dg.ConfigurableResource):
+    """A keypoint backend by name; `device` goes to backends that take one (auto: theirs)."""
+
     name: str = "mediapipe"
+    device: str = "auto"
 
     def get(self) -> KeypointDetector:
+        if self.device != "auto" and _accepts(keypoint_models.backend_class(self.name), "device"):
+            return keypoint_models.load(self.name, device=self.device)
         return keypoint_models.load(self.name)
+
+
+def _accepts(cls: Any, parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class PoseModelResource(dg.ConfigurableResource):

@@ -34,6 +34,21 @@ class IndexSettings:
     clip_config: str | None = None
     device: str = "auto"
     batch_size: int = 32
+    # The configured sources (YAML); None: $POSEFRAMER_HOME/sources.yaml when it exists.
+    sources_file: Path | None = None
+    inbox_settle_seconds: float = 10.0
+
+    @property
+    def inbox(self) -> Path:
+        """The watched folder: files dropped or uploaded here become a new batch."""
+        return self.home / "inbox"
+
+    @property
+    def sources_path(self) -> Path | None:
+        if self.sources_file is not None:
+            return self.sources_file
+        default = self.home / "sources.yaml"
+        return default if default.is_file() else None
 
     @classmethod
     def from_env(cls) -> IndexSettings:
@@ -45,6 +60,16 @@ class IndexSettings:
         device = _env("DEVICE", "auto")
         if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise ValueError(f"POSEFRAMER_DEVICE must be auto, cpu or cuda[:N], not {device!r}")
+        settle = _env("INBOX_SETTLE_SECONDS", "10")
+        try:
+            settle_s = float(settle)
+        except ValueError:
+            settle_s = -1.0
+        if settle_s < 0:
+            raise ValueError(
+                f"POSEFRAMER_INBOX_SETTLE_SECONDS must be a number ≥ 0, not {settle!r}"
+            )
+        sources = _env("SOURCES", "")
         return cls(
             home=Path(_env("HOME", DEFAULT_HOME)).resolve(),
             keypoint_model=_env("KEYPOINT_MODEL", cls.keypoint_model),
@@ -55,6 +80,8 @@ class IndexSettings:
             clip_config=_env("CLIP_CONFIG", "") or None,
             device=device,
             batch_size=int(batch_size),
+            sources_file=Path(sources).expanduser().resolve() if sources else None,
+            inbox_settle_seconds=settle_s,
         )
 
 

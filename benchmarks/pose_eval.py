@@ -19,6 +19,8 @@ object:
 - ndcg10: for each annotated person as a query, nDCG@10 of the system's ranking (the query's
   detected keypoints against the index of detected keypoints) against the relevance given by
   the similarity of the ground-truth keypoints (the query's own image left out of both);
+- figure_found_drawn: sketches and illustrations with people in which a figure is found
+  (what a sketch query needs);
 - seconds_per_image: keypoint detection time per image on this machine.
 """
 
@@ -235,6 +237,8 @@ def evaluate(evalset: Path) -> dict[str, Any]:
     def mean(values: list[bool] | list[float]) -> float:
         return float(np.mean(values)) if values else 0.0
 
+    drawn = [im["file"] for im in images if im["medium"] != "photo" and im["people"]]
+    found_drawn = sum(1 for f in drawn if detections[f])
     all_pck = pck_hits["photo"] + pck_hits["drawn"]
     return {
         "pck02": round(mean(all_pck), 4),
@@ -244,6 +248,8 @@ def evaluate(evalset: Path) -> dict[str, Any]:
         "annotated_people": annotated,
         "false_people_on_negatives": false_people,
         "negative_images": len(negatives),
+        "figure_found_drawn": round(found_drawn / len(drawn), 4) if drawn else 0.0,
+        "drawn_images": len(drawn),
         "mirror_rank1": round(mirror_hits / mirror_total, 4) if mirror_total else 0.0,
         "ndcg10": round(mean(ndcgs), 4),
         "seconds_per_image": round(seconds / len(images), 4),

@@ -24,6 +24,27 @@ from pipelines.records import FloatArray
 
 TOP_PERCENTILE = 99.0
 
+# Typical queries of an artist looking for reference, to place CLIP's text-to-image
+# similarities on a scale (their spread, not their meaning, is what is measured).
+CALIBRATION_PROMPTS: tuple[str, ...] = (
+    "a photo of a person",
+    "a person standing",
+    "a person sitting on a chair",
+    "a dancer mid-leap",
+    "a person running",
+    "a woman reading a book",
+    "a man lifting weights",
+    "two people hugging",
+    "a figure drawing of a pose",
+    "a portrait of a face",
+    "a crowd of people",
+    "a person lying on the floor",
+    "someone reaching up with both arms",
+    "a martial artist kicking",
+    "a child playing",
+    "a person walking a dog",
+)
+
 
 @dataclass(frozen=True)
 class Affine:

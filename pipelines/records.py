@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -133,6 +134,12 @@ class DecodedImage:
     format: str
     media_type: str
     thumbnail: bytes  # ≤ 256 px JPEG of the upright image
+    # Provenance, as the source gave it (None where a source has nothing to say).
+    page_url: str | None = None  # the page the image was found on
+    licence: str | None = None
+    attribution: str | None = None  # credit line: creator, title, where from
+    fetched_at: datetime | None = None
+    phash: str | None = None  # perceptual hash (16 hex digits); None for a featureless image
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
 from serving.errors import install_error_handlers
-from serving.routers import compat, health, images, search
+from serving.routers import compat, health, images, pages, search, uploads
 from serving.schemas import seed_error_body
 from serving.search_service import SearchService
 from serving.settings import ServingSettings
@@ -64,7 +64,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     ) -> Response:
         # Refuse an oversized body by its declared length, before reading it into memory.
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_body:
+        # Uploads hold many files and check their own sizes (per file and in all).
+        limit = uploads.MAX_UPLOAD_REQUEST_BYTES if request.url.path == "/uploads" else max_body
+        if length.isdigit() and int(length) > limit:
             message = (
                 f"request body of {length} bytes is too large: images may have at most "
                 f"{settings.max_upload_bytes} bytes (POSEFRAMER_MAX_UPLOAD_BYTES)"
@@ -89,9 +91,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(compat.router)
     app.include_router(images.router)
     app.include_router(health.router)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    app.include_router(uploads.router)
+    app.include_router(pages.router)
 
     return app

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipelines.keypoints import keypoint_models
@@ -58,6 +58,11 @@ class ServingSettings(BaseSettings):
     )
     device: str = "auto"
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted image.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="Key a client sends as X-API-Key to upload images (POST /uploads); "
+        "unset: uploads are disabled.",
+    )
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=1, le=65535)
 
@@ -66,7 +71,7 @@ class ServingSettings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("table_version", "clip_config", mode="before")
+    @field_validator("table_version", "clip_config", "api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, Path | int):  # a config path given as a Path, a version number

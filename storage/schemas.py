@@ -8,14 +8,35 @@ from pipelines.records import NUM_JOINTS
 
 KEYPOINT_VALUES = NUM_JOINTS * 3
 
+# Columns added after a table was first released are nullable and come last: an existing
+# table gains them (null in its old rows) instead of being rebuilt (see Store._table).
+
 BATCHES = pa.schema(
     [
         pa.field("batch_id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),  # source kind: folder, urls, ...
         pa.field("location", pa.string(), nullable=False),  # what the source reads
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("options", pa.string()),  # JSON: the source's options (null: {"folder": location})
+        pa.field("source_name", pa.string()),  # the configured source that made the batch
+        # What the last ingest of the batch found (null until it ran).
+        pa.field("source_items", pa.int64()),  # files / URLs the source yielded
+        pa.field("new_images", pa.int64()),
+        pa.field("duplicates", pa.int64()),
+        pa.field("failures", pa.int64()),
+        pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+# Provenance and near-duplicate columns shared by `images` and `search`.
+PROVENANCE = [
+    pa.field("page_url", pa.string()),
+    pa.field("licence", pa.string()),
+    pa.field("attribution", pa.string()),
+    pa.field("fetched_at", pa.timestamp("us", tz="UTC")),
+    pa.field("phash", pa.string()),  # 64-bit perceptual hash, hex; null: featureless image
+    pa.field("near_duplicate_group", pa.string()),  # image_id of the group's first image
+]
 
 IMAGES = pa.schema(
     [
@@ -29,6 +50,7 @@ IMAGES = pa.schema(
         pa.field("media_type", pa.string(), nullable=False),
         pa.field("thumbnail", pa.binary(), nullable=False),
         pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        *PROVENANCE,
     ]
 )
 
@@ -113,6 +135,7 @@ def search(pose_dim: int, clip_dim: int) -> pa.Schema:
             pa.field("keypoint_model", pa.string(), nullable=False),
             pa.field("pose_model", pa.string(), nullable=False),
             pa.field("clip_model", pa.string()),  # null when CLIP weights were unavailable
+            *PROVENANCE,
         ]
     )
 
@@ -128,5 +151,10 @@ PUBLICATIONS = pa.schema(
         pa.field("pose_model", pa.string(), nullable=False),
         pa.field("clip_model", pa.string()),
         pa.field("framing_model", pa.string(), nullable=False),
+        # The version's similarity calibration (pipelines.calibration): calibrated = s·raw + o.
+        pa.field("pose_scale", pa.float64()),
+        pa.field("pose_offset", pa.float64()),
+        pa.field("clip_scale", pa.float64()),
+        pa.field("clip_offset", pa.float64()),
     ]
 )

@@ -44,6 +44,14 @@ def assemble_search_rows(
             "keypoint_model": kp.model_id,
             "pose_model": models["pose_model"],
             "clip_model": None if clip is None else models.get("clip_model"),
+            "page_url": im.page_url,
+            "licence": im.licence,
+            "attribution": im.attribution,
+            "fetched_at": im.fetched_at,
+            "phash": im.phash,
+            # Search shows one result per group; an image indexed before groups existed is a
+            # group of its own.
+            "near_duplicate_group": im.near_duplicate_group or im.image_id,
         }
         if not kp.people:
             rows.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from pipelines.calibration import Affine, Calibration, fit_affine, sample_similarities
 from pipelines.records import DecodedImage, ImageKeypoints, IngestFailure, Pose
 from storage import schemas
 from storage.blobs import BlobStore, is_image_id
@@ -35,6 +36,10 @@ T_POSE = "pose_embeddings"
 T_CLIP = "clip_embeddings"
 T_SEARCH = "search"
 T_PUBLICATIONS = "publications"
+# The record of what was ingested and published: a newer schema adds columns to these tables
+# (null in the rows already there) and never rebuilds them. Derived tables (keypoints, framing,
+# vectors) are rebuilt when a new model changes their vector sizes.
+_KEPT_TABLES = frozenset({T_BATCHES, T_IMAGES, T_FAILURES, T_SEARCH, T_PUBLICATIONS})
 
 
 class StoreError(RuntimeError):
@@ -66,12 +71,46 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _columns(schema: pa.Schema) -> dict[str, pa.DataType]:
+    return {f.name: f.type for f in schema}
+
+
 @dataclass(frozen=True)
 class Batch:
     batch_id: str
-    source: str
+    source: str  # kind: folder, inbox, urls, crawl, openverse, pinterest
     location: str
     created_at: datetime
+    options: dict[str, Any] | None = None  # the source's options; None: a plain folder
+    source_name: str | None = None  # the configured source it came from, if any
+    source_items: int | None = None  # what its last ingest found (None until it ran)
+    new_images: int | None = None
+    duplicates: int | None = None
+    failures: int | None = None
+    ingested_at: datetime | None = None
+
+    def source_options(self) -> dict[str, Any]:
+        """Options that rebuild the batch's source (`pipelines.sources.open_source`)."""
+        if self.options is not None:
+            return dict(self.options)
+        return {"folder": self.location}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Batch:
+        options = row.get("options")
+        return cls(
+            batch_id=row["batch_id"],
+            source=row["source"],
+            location=row["location"],
+            created_at=row["created_at"],
+            options=None if options is None else json.loads(options),
+            source_name=row.get("source_name"),
+            source_items=row.get("source_items"),
+            new_images=row.get("new_images"),
+            duplicates=row.get("duplicates"),
+            failures=row.get("failures"),
+            ingested_at=row.get("ingested_at"),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,6 +124,12 @@ class ImageRecord:
     format: str
     media_type: str
     thumbnail: bytes
+    page_url: str | None = None
+    licence: str | None = None
+    attribution: str | None = None
+    fetched_at: datetime | None = None
+    phash: str | None = None
+    near_duplicate_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +157,17 @@ class Publication:
     pose_model: str
     clip_model: str | None
     framing_model: str
+    # Calibration of this version's similarities (pipelines.calibration); identity by default.
+    pose_scale: float = 1.0
+    pose_offset: float = 0.0
+    clip_scale: float = 1.0
+    clip_offset: float = 0.0
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration(
+            Affine(self.pose_scale, self.pose_offset), Affine(self.clip_scale, self.clip_offset)
+        )
 
     @property
     def models(self) -> dict[str, str | None]:
@@ -128,6 +184,24 @@ class IngestSummary:
     new: list[ImageRecord]
     duplicates: list[str]  # source URIs whose bytes were already indexed
     failures: list[IngestFailure]
+
+
+def _vectors(table: pa.Table, column: str) -> np.ndarray:
+    values = table.column(column)
+    valid = values.filter(values.is_valid()).combine_chunks()
+    if len(valid) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return valid.flatten().to_numpy().reshape(len(valid), -1).astype(np.float32)
+
+
+def _fit_calibration(served: pa.Table, text_queries: np.ndarray | None) -> Calibration:
+    pose = _vectors(served, "pose_vector")
+    clip = _vectors(served, "clip_vector")
+    pose_cal = fit_affine(sample_similarities(pose, pose)) if len(pose) else Affine.identity()
+    clip_cal = Affine.identity()
+    if text_queries is not None and len(clip) and text_queries.shape[1:] == clip.shape[1:]:
+        clip_cal = fit_affine(sample_similarities(text_queries.astype(np.float32), clip))
+    return Calibration(pose_cal, clip_cal)
 
 
 class Store:
@@ -158,16 +232,43 @@ class Store:
                 return names
 
     def _table(self, name: str, schema: pa.Schema) -> Any:
-        """Open `name`, creating it with `schema`; an incompatible schema is replaced anew."""
+        """Open `name`, creating it with `schema`, or bringing an older table up to it.
+
+        Columns the table lacks are added (null in its rows). A column whose type changed (the
+        vector size of a new model) rebuilds a derived table, and the served table, empty;
+        the tables that record what was ingested are never rebuilt: that is an error.
+        """
         with self._lock:
-            if name in self._table_names():
-                table = self.db.open_table(name)
-                if table.schema.equals(schema, check_metadata=False):
-                    return table
-                # Vector sizes changed (a new model): the old rows cannot be reused. Overwrite
-                # keeps the old versions readable while the new ones start empty.
+            if name not in self._table_names():
+                return self.db.create_table(name, schema=schema, exist_ok=True)
+            table = self.db.open_table(name)
+            current = table.schema
+            if _columns(current) == _columns(schema):
+                return table
+            changed = [
+                f.name
+                for f in schema
+                if f.name in current.names and not current.field(f.name).type.equals(f.type)
+            ]
+            if changed:
+                if name in _KEPT_TABLES and name != T_SEARCH:
+                    raise StoreError(
+                        f"table {name!r} has columns {changed} of another type than this "
+                        "version of PoseFramer writes; refusing to rebuild it (its rows are the "
+                        "record of what was ingested): migrate it by hand"
+                    )
+                # Vector sizes changed (a new model): rows of the old model cannot be served
+                # with the new one. Overwrite keeps the old versions readable.
                 return self.db.create_table(name, schema=schema, mode="overwrite")
-            return self.db.create_table(name, schema=schema, exist_ok=True)
+            missing = [f for f in schema if f.name not in current.names]
+            if missing:
+                required = [f.name for f in missing if not f.nullable]
+                if required:
+                    raise StoreError(
+                        f"cannot add non-nullable columns {required} to table {name!r}"
+                    )
+                table.add_columns(missing)
+            return table
 
     def _open(self, name: str) -> Any | None:
         if name not in self._table_names():
@@ -214,17 +315,26 @@ class Store:
 
     # ---------------------------------------------------------------- batches
 
-    def register_batch(self, batch_id: str, source: str, location: str) -> Batch:
+    def register_batch(
+        self,
+        batch_id: str,
+        source: str,
+        location: str,
+        options: dict[str, Any] | None = None,
+        source_name: str | None = None,
+    ) -> Batch:
+        """Record a new ingest batch (a batch id already registered keeps its first record)."""
         validate_batch_id(batch_id)
-        batch = Batch(batch_id, source, location, _now())
         table = self._table(T_BATCHES, schemas.BATCHES)
         rows = pa.Table.from_pylist(
             [
                 {
-                    "batch_id": batch.batch_id,
+                    "batch_id": batch_id,
                     "source": source,
                     "location": location,
-                    "created_at": batch.created_at,
+                    "created_at": _now(),
+                    "options": None if options is None else json.dumps(options, sort_keys=True),
+                    "source_name": source_name,
                 }
             ],
             schema=schemas.BATCHES,
@@ -234,22 +344,35 @@ class Store:
         assert found is not None
         return found
 
+    def record_batch_ingest(
+        self, batch_id: str, source_items: int, new_images: int, duplicates: int, failures: int
+    ) -> None:
+        """What the latest ingest of a batch found, for the UI and the asset checks."""
+        validate_batch_id(batch_id)
+        table = self._table(T_BATCHES, schemas.BATCHES)
+        table.update(
+            where=f"batch_id = '{batch_id}'",
+            values={
+                "source_items": source_items,
+                "new_images": new_images,
+                "duplicates": duplicates,
+                "failures": failures,
+                "ingested_at": _now(),
+            },
+        )
+
     def get_batch(self, batch_id: str) -> Batch | None:
         rows = self._rows_for_batches(T_BATCHES, [batch_id])
         if rows is None or rows.num_rows == 0:
             return None
-        r = rows.to_pylist()[0]
-        return Batch(r["batch_id"], r["source"], r["location"], r["created_at"])
+        return Batch.from_row(rows.to_pylist()[0])
 
     def list_batches(self) -> list[Batch]:
         table = self._open(T_BATCHES)
         if table is None:
             return []
         rows = table.to_arrow().to_pylist()
-        return sorted(
-            (Batch(r["batch_id"], r["source"], r["location"], r["created_at"]) for r in rows),
-            key=lambda b: b.created_at,
-        )
+        return sorted((Batch.from_row(r) for r in rows), key=lambda b: b.created_at)
 
     # ---------------------------------------------------------------- images
 
@@ -272,10 +395,15 @@ class Store:
         return found
 
     def add_images(
-        self, batch_id: str, source: str, images: Sequence[DecodedImage]
+        self,
+        batch_id: str,
+        source: str,
+        images: Sequence[DecodedImage],
+        groups: Mapping[str, str] | None = None,
     ) -> list[ImageRecord]:
         """Store originals and image rows; bytes already indexed (by sha256) are left alone.
 
+        `groups` maps an image id to its near-duplicate group (default: a group of its own).
         Returns the records of the images this call added (not those already indexed, which
         keep their row and batch).
         """
@@ -298,6 +426,12 @@ class Store:
                     format=im.format,
                     media_type=im.media_type,
                     thumbnail=im.thumbnail,
+                    page_url=im.page_url,
+                    licence=im.licence,
+                    attribution=im.attribution,
+                    fetched_at=im.fetched_at,
+                    phash=im.phash,
+                    near_duplicate_group=(groups or {}).get(im.image_id, im.image_id),
                 )
             )
         if records:
@@ -317,6 +451,25 @@ class Store:
         return [
             ImageRecord(**{k: v for k, v in r.items() if k in fields})
             for r in sorted(rows.to_pylist(), key=lambda r: r["source_uri"])
+        ]
+
+    def perceptual_hashes(self) -> list[tuple[str, str, str]]:
+        """`(image_id, phash, near_duplicate_group)` of every image that has a hash, in the
+        order they were ingested (so the first of a group comes first)."""
+        table = self._open(T_IMAGES)
+        if table is None or "phash" not in table.schema.names:
+            return []
+        rows = (
+            table.search()
+            .where("phash IS NOT NULL", prefilter=True)
+            .select(["image_id", "phash", "near_duplicate_group", "ingested_at"])
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+        rows.sort(key=lambda r: (r["ingested_at"], r["image_id"]))
+        return [
+            (r["image_id"], r["phash"], r["near_duplicate_group"] or r["image_id"]) for r in rows
         ]
 
     def get_image(self, image_id: str) -> ImageRecord | None:
@@ -532,12 +685,15 @@ class Store:
         pose_dim: int,
         clip_dim: int,
         framing_model: str,
+        text_queries: np.ndarray | None = None,
     ) -> Publication:
         """Replace the batches' rows of the served table in one commit and tag that version.
 
         The publication names the model ids found in the whole table at that version, not only
         in the batches just written: while a re-index is half done, two pose models show up
-        (comma-joined) and the service refuses to mix them.
+        (comma-joined) and the service refuses to mix them. It also carries the version's
+        calibration, fitted on the table itself: pose against pose, and CLIP images against
+        `text_queries` (typical text queries' CLIP vectors) when given.
         """
         schema = schemas.search(pose_dim, clip_dim)
         version = self._replace_batches(
@@ -548,7 +704,9 @@ class Store:
         if tag not in table.tags.list():
             table.tags.create(tag, version)
         table.checkout(version)
-        models = table.to_arrow().select(["keypoint_model", "pose_model", "clip_model"])
+        served = table.to_arrow()
+        models = served.select(["keypoint_model", "pose_model", "clip_model"])
+        calibration = _fit_calibration(served, text_queries)
 
         def distinct(column: str) -> str | None:
             values = {v for v in models.column(column).to_pylist() if v}
@@ -564,6 +722,10 @@ class Store:
             pose_model=distinct("pose_model") or "",
             clip_model=distinct("clip_model"),
             framing_model=framing_model,
+            pose_scale=calibration.pose.scale,
+            pose_offset=calibration.pose.offset,
+            clip_scale=calibration.clip.scale,
+            clip_offset=calibration.clip.offset,
         )
         pubs = self._table(T_PUBLICATIONS, schemas.PUBLICATIONS)
         pubs.merge_insert(
@@ -582,7 +744,15 @@ class Store:
             return []
         return sorted(
             (
-                Publication(**{**r, "batches": tuple(r["batches"] or ())})
+                Publication(
+                    **{
+                        **r,
+                        "batches": tuple(r["batches"] or ()),
+                        # Versions published before calibration existed: the identity.
+                        **{k: 1.0 for k in ("pose_scale", "clip_scale") if r.get(k) is None},
+                        **{k: 0.0 for k in ("pose_offset", "clip_offset") if r.get(k) is None},
+                    }
+                )
                 for r in table.to_arrow().to_pylist()
             ),
             key=lambda p: p.version,
@@ -606,7 +776,29 @@ class Store:
         )
 
     def search_table_at(self, version: int) -> pa.Table:
-        """Every row of the served table as it was at `version`."""
+        """Every row of the served table as it was at `version`.
+
+        A version published before the provenance columns existed gets them as nulls, so
+        readers see one set of columns whatever the version.
+        """
         table = self.db.open_table(T_SEARCH)
         table.checkout(version)
-        return table.to_arrow()
+        rows = table.to_arrow()
+        for f in schemas.PROVENANCE:
+            if f.name not in rows.schema.names:
+                rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
+        return rows
+
+    def images_per_batch(self, table_name: str, batch_ids: Sequence[str]) -> dict[str, int]:
+        """Per batch, the number of distinct images with rows in `table_name` (e.g. `images`,
+        `keypoints`, `search`), at the table's latest version."""
+        rows = self._rows_for_batches(table_name, batch_ids, ["image_id", "batch_id"])
+        found: dict[str, set[str]] = {b: set() for b in batch_ids}
+        if rows is not None:
+            for image_id, batch_id in zip(
+                rows.column("image_id").to_pylist(),
+                rows.column("batch_id").to_pylist(),
+                strict=True,
+            ):
+                found.setdefault(batch_id, set()).add(image_id)
+        return {b: len(ids) for b, ids in found.items()}

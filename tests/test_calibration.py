@@ -78,3 +78,18 @@ def test_lambda_0_and_1_rank_by_one_side_with_calibration(lam: float) -> None:
     )
     expected = np.argsort(-(pose if lam == 1.0 else clip), kind="stable")
     assert list(found.rows) == list(expected)
+
+
+@pytest.mark.evalset
+def test_each_published_version_carries_its_calibration(indexed_home) -> None:  # type: ignore[no-untyped-def]
+    from storage.store import Store
+
+    store = Store.at_home(indexed_home)
+    publication = store.resolve_publication()
+    # Fitted on the table itself: a random pair of poses maps to 0 on average, so the pose
+    # map is no identity; the tiny CLIP model's text vectors calibrate the CLIP side.
+    assert publication.pose_scale > 1.0 and publication.pose_offset < 0.0
+    assert publication.calibration.clip != Affine.identity()
+    # Persisted: a fresh store reads the same calibration back.
+    again = Store.at_home(indexed_home).resolve_publication(publication.version)
+    assert again.calibration == publication.calibration

@@ -91,10 +91,8 @@ def test_more_like_this_finds_similar_people_but_not_itself(
     response = client.post("/search", json={"more_like": person["id"], "k": 5})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert (
-        (results
-        and person["image_id"] not in {r["image_id"] for r in results[:1]})
-        or all(r["id"] != person["id"] for r in results)
+    assert (results and person["image_id"] not in {r["image_id"] for r in results[:1]}) or all(
+        r["id"] != person["id"] for r in results
     )
     assert all(r["id"] != person["id"] for r in results)
     # Its pose query equals sending its keypoints (minus the row itself).

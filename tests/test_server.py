@@ -156,6 +156,15 @@ def test_index_command_runs_the_indexer_end_to_end(
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    publication = Store.at_home(home).resolve_publication()
-    assert publication.rows == 2
+    store = Store.at_home(home)
+    publication = store.resolve_publication()
+    rows = store.search_table_at(publication.version).to_pylist()
+    by_file: dict[str, list[int]] = {}
+    for row in rows:
+        by_file.setdefault(Path(row["source_uri"]).name, []).append(row["person_index"])
+    # People rows for the photo (the detector may find the bystander too), one no-person row
+    # for the insect.
+    assert by_file["neg_locust__630.jpg"] == [-1]
+    assert by_file["mpii__005808361.jpg"] and min(by_file["mpii__005808361.jpg"]) >= 0
+    assert publication.rows == len(rows)
     assert publication.clip_model is not None and "random-weights" in publication.clip_model

@@ -1,0 +1,564 @@
+"""BlazePose's two models run directly, so that every person in an image gets a pose.
+
+MediaPipe's pose graph runs a person detector (`pose_detection.tflite`), keeps its single
+best box and runs the landmark model (`pose_landmark_full.tflite`) on that box's region.
+Here both models of the mediapipe 0.10.21 wheel run under LiteRT (`ai-edge-litert`), with
+the graph's pre- and post-processing rebuilt from its .pbtxt options: SSD anchors, sigmoid
+scores, letterbox removal and weighted non-maximum suppression for the detector
+(`pose_detection_cpu.pbtxt`); the region of interest from the detector's alignment points
+(`pose_detection_to_roi.pbtxt`); the rotated crop, heatmap refinement and projection back to
+the image for the landmark model (`pose_landmark_by_roi_cpu.pbtxt`). Every step is a plain
+numpy function, testable without the models. The heavy imports (cv2 from mediapipe's
+dependencies, ai_edge_litert) happen on first use. The rotated crop, its back-projection and
+`WheelModel` also serve the hand models (`pipelines.hands`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+FloatArray = npt.NDArray[np.float64]
+
+# The options of MediaPipe's pose detection graph (pose_detection_cpu.pbtxt, 0.10.x).
+INPUT_SIZE = 224
+ANCHOR_STRIDES: tuple[int, ...] = (8, 16, 32, 32, 32)
+ANCHORS_PER_LAYER = 2  # aspect ratio 1.0 plus the interpolated scale, both of fixed size 1
+ANCHOR_OFFSET = 0.5
+NUM_BOXES = 2254
+NUM_KEYPOINTS = 4
+SCORE_CLIP = 100.0
+# The landmark model's region of interest: the full-body circle (centre keypoint 0, radius to
+# keypoint 1) as a square, enlarged by the margin BlazePose was trained with.
+ROI_SCALE = 1.25
+# The landmark model (pose_landmark_by_roi_cpu.pbtxt and its post-processing, 0.10.x).
+LANDMARK_INPUT_SIZE = 256
+NUM_LANDMARKS = 39  # the 33 BlazePose landmarks, then 2 for tracking, then 4 unused
+NUM_POSE_LANDMARKS = 33
+MIN_POSE_PRESENCE = 0.5
+HEATMAP_KERNEL = 7
+MIN_HEATMAP_CONFIDENCE = 0.5
+INTERPRETER_THREADS = 2
+# Landmarks this far outside the frame (as a fraction of the side) are a model's guesses about
+# unseen parts: their positions are kept, but they score 0 so they never count as seen.
+OUT_OF_FRAME_MARGIN = 0.02
+
+
+def ssd_anchor_centres(
+    input_size: int = INPUT_SIZE,
+    strides: tuple[int, ...] = ANCHOR_STRIDES,
+    anchors_per_layer: int = ANCHORS_PER_LAYER,
+    offset: float = ANCHOR_OFFSET,
+) -> FloatArray:
+    """`(N, 2)` anchor centres (x, y) normalised to the model input, in the model's order.
+
+    Follows MediaPipe's SsdAnchorsCalculator with `fixed_anchor_size`: consecutive layers of
+    the same stride share one feature map, and each location of it holds
+    `anchors_per_layer` anchors per layer, all of size 1 (so only centres matter).
+    """
+    centres: list[FloatArray] = []
+    layer = 0
+    while layer < len(strides):
+        stride = strides[layer]
+        same = layer
+        while same < len(strides) and strides[same] == stride:
+            same += 1
+        per_location = anchors_per_layer * (same - layer)
+        side = math.ceil(input_size / stride)
+        grid = (np.arange(side, dtype=np.float64) + offset) / side
+        ys, xs = np.meshgrid(grid, grid, indexing="ij")  # row-major: y outer, x inner
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(cells, per_location, axis=0))
+        layer = same
+    return np.concatenate(centres, axis=0)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a region of an image was fitted into the square model input: scaled by `scale`,
+    then shifted by the padding that centres it; the region starts at `origin` in the image."""
+
+    scale: float  # input pixels per image pixel
+    pad_x: float  # input pixels left of the region
+    pad_y: float
+    origin_x: float = 0.0
+    origin_y: float = 0.0
+    input_size: int = INPUT_SIZE
+
+    def to_image(self, points: npt.ArrayLike) -> FloatArray:
+        """Points `(..., 2)` normalised to the model input → pixels of the whole image."""
+        out = np.array(points, dtype=np.float64, copy=True)
+        out[..., 0] = (out[..., 0] * self.input_size - self.pad_x) / self.scale + self.origin_x
+        out[..., 1] = (out[..., 1] * self.input_size - self.pad_y) / self.scale + self.origin_y
+        return out
+
+
+def letterbox(
+    rgb: npt.NDArray[np.uint8],
+    region: tuple[int, int, int, int] | None = None,
+    input_size: int = INPUT_SIZE,
+) -> tuple[FloatArray, Letterbox]:
+    """The model input `(1, S, S, 3)` in [-1, 1] for `region` (x0, y0, x1, y1; default the
+    whole `(H, W, 3)` image), and the transform back to image pixels.
+
+    Like MediaPipe's ImageToTensorCalculator with `keep_aspect_ratio` and `BORDER_ZERO`: the
+    region keeps its aspect ratio, centred on a black square, resampled bilinearly without
+    smoothing first. The detector was trained on such inputs: a smoothed (antialiased)
+    downscale halves its scores on some people.
+    """
+    import cv2
+
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = region if region is not None else (0, 0, width, height)
+    scale = input_size / max(x1 - x0, y1 - y0)
+    transform = Letterbox(
+        scale=scale,
+        pad_x=(input_size - (x1 - x0) * scale) / 2,
+        pad_y=(input_size - (y1 - y0) * scale) / 2,
+        origin_x=float(x0),
+        origin_y=float(y0),
+        input_size=input_size,
+    )
+    # Image → input in OpenCV's convention, where pixel centres sit on integers.
+    shift_x = transform.pad_x - x0 * scale + scale / 2 - 0.5
+    shift_y = transform.pad_y - y0 * scale + scale / 2 - 0.5
+    matrix = np.array([[scale, 0.0, shift_x], [0.0, scale, shift_y]])
+    resized = cv2.warpAffine(
+        rgb,
+        matrix,
+        (input_size, input_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    return np.asarray(resized, dtype=np.float64)[None] / 127.5 - 1.0, transform
+
+
+def sigmoid_scores(raw: npt.ArrayLike, clip: float = SCORE_CLIP) -> FloatArray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(raw, dtype=np.float64), -clip, clip)))
+
+
+def decode_boxes(
+    raw: npt.ArrayLike, anchors: FloatArray, input_size: int = INPUT_SIZE
+) -> tuple[FloatArray, FloatArray]:
+    """Regressors `(N, 12)` → boxes `(N, 4)` (x0, y0, x1, y1) and keypoints `(N, 4, 2)`.
+
+    Both normalised to the model input. The regressors are offsets in input pixels from the
+    anchor centre: box centre x, y, width, height, then (x, y) of the 4 keypoints.
+    """
+    values = np.asarray(raw, dtype=np.float64).reshape(-1, 4 + 2 * NUM_KEYPOINTS)
+    if values.shape[0] != anchors.shape[0]:
+        raise ValueError(f"{values.shape[0]} regressors for {anchors.shape[0]} anchors")
+    scaled = values / input_size
+    cx = scaled[:, 0] + anchors[:, 0]
+    cy = scaled[:, 1] + anchors[:, 1]
+    w, h = scaled[:, 2], scaled[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    keypoints = scaled[:, 4:].reshape(-1, NUM_KEYPOINTS, 2) + anchors[:, None, :]
+    return boxes, keypoints
+
+
+def box_iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
+    """IoU of one (x0, y0, x1, y1) box with each of `boxes` `(N, 4)`."""
+    ix0 = np.maximum(box[0], boxes[:, 0])
+    iy0 = np.maximum(box[1], boxes[:, 1])
+    ix1 = np.minimum(box[2], boxes[:, 2])
+    iy1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area = max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(
+        boxes[:, 3] - boxes[:, 1], 0, None
+    )
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def box_iou_xyxy(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """IoU of two (x0, y0, x1, y1) boxes."""
+    return float(box_iou(np.asarray(a, dtype=np.float64), np.asarray([b], dtype=np.float64))[0])
+
+
+def non_max_suppression(
+    boxes: FloatArray,
+    scores: FloatArray,
+    keypoints: FloatArray,
+    iou_threshold: float,
+    weighted: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Greedy NMS, best score first; returns the kept (boxes, scores, keypoints).
+
+    Weighted (MediaPipe's WEIGHTED algorithm): each kept detection's box and keypoints are
+    the score-weighted mean of every box overlapping it by more than `iou_threshold`, which
+    steadies the alignment keypoints; its score stays the best one's.
+    """
+    order = np.argsort(-scores, kind="stable")
+    kept_boxes: list[FloatArray] = []
+    kept_scores: list[float] = []
+    kept_keypoints: list[FloatArray] = []
+    while order.size:
+        best = order[0]
+        overlap = box_iou(boxes[best], boxes[order])
+        group = order[overlap > iou_threshold]
+        group = group if group.size else order[:1]
+        if weighted:
+            weights = scores[group] / scores[group].sum()
+            kept_boxes.append((boxes[group] * weights[:, None]).sum(axis=0))
+            kept_keypoints.append((keypoints[group] * weights[:, None, None]).sum(axis=0))
+        else:
+            kept_boxes.append(boxes[best])
+            kept_keypoints.append(keypoints[best])
+        kept_scores.append(float(scores[best]))
+        order = order[(overlap <= iou_threshold) & (order != best)]
+    if not kept_boxes:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_KEYPOINTS, 2))
+    return np.stack(kept_boxes), np.asarray(kept_scores), np.stack(kept_keypoints)
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A square region of interest around one person, in pixels of the image."""
+
+    cx: float
+    cy: float
+    side: float
+    rotation: float  # radians the person leans from upright (0 = standing); the crop undoes it
+
+    def box(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the axis-aligned square, possibly reaching past the image."""
+        half = self.side / 2
+        return self.cx - half, self.cy - half, self.cx + half, self.cy + half
+
+
+@dataclass(frozen=True)
+class PersonDetection:
+    """One person found by the detector, in pixels of the image it ran on.
+
+    `box` is the detector's box (x0, y0, x1, y1) (BlazePose's detector boxes the face);
+    `keypoints` are its 4 alignment points: mid-hip centre, the point giving the full-body
+    circle's radius and rotation, mid-shoulder centre, and the upper-body equivalent.
+    """
+
+    box: tuple[float, float, float, float]
+    keypoints: tuple[tuple[float, float], ...]
+    score: float
+
+    def roi(self, scale: float = ROI_SCALE) -> Roi:
+        """BlazePose's region of interest: centre at the mid hip, side 2 × radius × `scale`."""
+        (x0, y0), (x1, y1) = self.keypoints[0], self.keypoints[1]
+        radius = math.hypot(x1 - x0, y1 - y0)
+        # The vector from hip to the scale point points up along a standing body (y is down).
+        rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
+        rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
+        return Roi(cx=x0, cy=y0, side=2 * radius * scale, rotation=rotation)
+
+    def prominence(self, scale: float = ROI_SCALE) -> float:
+        """Region area × score: large, confident people first."""
+        return self.roi(scale).side ** 2 * self.score
+
+
+def _model_path(relative: str) -> Path:
+    """A model file shipped inside the mediapipe wheel (`modules/...`)."""
+    try:
+        import mediapipe as mp
+    except ImportError as exc:  # pragma: no cover - mediapipe is a core dependency
+        raise RuntimeError("BlazePose needs mediapipe==0.10.21 installed") from exc
+    path = Path(mp.__file__).parent / "modules" / relative
+    if not path.is_file():
+        raise RuntimeError(f"the mediapipe wheel has no {relative} (looked at {path})")
+    return path
+
+
+def _interpreter(model: Path) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise RuntimeError(
+            "the mediapipe backend needs ai-edge-litert installed (it runs the .tflite models "
+            "of the mediapipe wheel: multi-person BlazePose and hands)"
+        ) from exc
+    interpreter = Interpreter(model_path=str(model), num_threads=INTERPRETER_THREADS)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+class WheelModel:
+    """One .tflite model of the mediapipe wheel under LiteRT, loaded on first use.
+
+    A LiteRT interpreter holds its tensors between calls, so one input runs at a time.
+    """
+
+    def __init__(self, relative_path: str) -> None:
+        self.relative_path = relative_path
+        self._interpreter: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, tensor: FloatArray) -> dict[str, FloatArray]:
+        """Every output of the model for one input tensor, by output name."""
+        with self._lock:
+            if self._interpreter is None:
+                self._interpreter = _interpreter(_model_path(self.relative_path))
+            interpreter = self._interpreter
+            inputs = interpreter.get_input_details()[0]
+            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
+            interpreter.invoke()
+            return {
+                d["name"]: np.array(interpreter.get_tensor(d["index"]), dtype=np.float64)
+                for d in interpreter.get_output_details()
+            }
+
+
+class PersonDetector:
+    """Every person in an image by BlazePose's detector, run with LiteRT (fully offline).
+
+    `min_score` is the sigmoid score a candidate needs; `nms_iou` is the IoU above which two
+    candidates are one person (MediaPipe uses 0.3 with weighted merging).
+    """
+
+    def __init__(
+        self,
+        min_score: float = 0.5,
+        nms_iou: float = 0.3,
+        weighted_nms: bool = True,
+        max_people: int = 10,
+        tiles: int = 1,
+        tile_fraction: float = 0.6,
+    ) -> None:
+        self.min_score = min_score
+        self.tiles = tiles
+        self.tile_fraction = tile_fraction
+        self.nms_iou = nms_iou
+        self.weighted_nms = weighted_nms
+        self.max_people = max_people
+        self._anchors = ssd_anchor_centres()
+        self._interpreter: Any = None
+        # A LiteRT interpreter holds its tensors between calls: one image at a time.
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._interpreter is None:
+            self._interpreter = _interpreter(_model_path("pose_detection/pose_detection.tflite"))
+        return self._interpreter
+
+    def raw_outputs(self, tensor: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Regressors `(2254, 12)` and raw scores `(2254,)` for one model input."""
+        with self._lock:
+            interpreter = self._load()
+            inputs = interpreter.get_input_details()[0]
+            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
+            interpreter.invoke()
+            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+            regressors = np.array(interpreter.get_tensor(outputs["Identity"]), dtype=np.float64)
+            scores = np.array(interpreter.get_tensor(outputs["Identity_1"]), dtype=np.float64)
+        return regressors.reshape(NUM_BOXES, -1), scores.reshape(NUM_BOXES)
+
+    def detect(self, image: Image.Image, tiles: int | None = None) -> list[PersonDetection]:
+        """People in `image`, most prominent first, in pixels of `image`.
+
+        With `tiles` > 1 the detector also reads a `tiles` × `tiles` grid of overlapping
+        crops, each `tile_fraction` of the image's width and height, where small people are
+        seen at a larger scale; candidates of every region then go through one NMS.
+        """
+        rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+        found = []
+        grid = self.tiles if tiles is None else tiles
+        for region in tile_regions(image.width, image.height, grid, self.tile_fraction):
+            tensor, transform = letterbox(rgb, region)
+            regressors, raw_scores = self.raw_outputs(tensor)
+            found.append(
+                decode_candidates(regressors, raw_scores, self._anchors, transform, self.min_score)
+            )
+        return self.merge(found)
+
+    def merge(
+        self, candidates: list[tuple[FloatArray, FloatArray, FloatArray]]
+    ) -> list[PersonDetection]:
+        """Candidates (boxes, scores, keypoints in image pixels) of one or more regions →
+        people after NMS, most prominent first."""
+        boxes = np.concatenate([c[0] for c in candidates]) if candidates else np.zeros((0, 4))
+        if boxes.shape[0] == 0:
+            return []
+        scores = np.concatenate([c[1] for c in candidates])
+        keypoints = np.concatenate([c[2] for c in candidates])
+        boxes, scores, keypoints = non_max_suppression(
+            boxes, scores, keypoints, self.nms_iou, weighted=self.weighted_nms
+        )
+        people = [
+            PersonDetection(
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                keypoints=tuple((float(x), float(y)) for x, y in k),
+                score=float(s),
+            )
+            for b, k, s in zip(boxes, keypoints, scores, strict=True)
+        ]
+        people.sort(key=lambda person: person.prominence(), reverse=True)
+        return people[: self.max_people]
+
+
+def decode_candidates(
+    regressors: FloatArray,
+    raw_scores: FloatArray,
+    anchors: FloatArray,
+    transform: Letterbox,
+    min_score: float,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Raw outputs of one model run → (boxes `(K, 4)`, scores `(K,)`, keypoints `(K, 4, 2)`)
+    of the candidates scoring at least `min_score`, in pixels of the whole image."""
+    scores = sigmoid_scores(raw_scores)
+    keep = scores >= min_score
+    boxes, keypoints = decode_boxes(regressors[keep], anchors[keep])
+    corners = transform.to_image(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
+    return corners, scores[keep], transform.to_image(keypoints)
+
+
+def tile_regions(
+    width: int, height: int, tiles: int, fraction: float
+) -> list[tuple[int, int, int, int]]:
+    """The whole image, then a `tiles` × `tiles` grid of crops `fraction` of its size, spread
+    evenly from corner to corner (so they overlap when `fraction` > 1 / `tiles`)."""
+    regions = [(0, 0, width, height)]
+    if tiles <= 1:
+        return regions
+    tile_w, tile_h = round(width * fraction), round(height * fraction)
+    for row in range(tiles):
+        for col in range(tiles):
+            x0 = round((width - tile_w) * col / (tiles - 1))
+            y0 = round((height - tile_h) * row / (tiles - 1))
+            regions.append((x0, y0, x0 + tile_w, y0 + tile_h))
+    return regions
+
+
+def roi_to_image_matrix(roi: Roi, size: int = LANDMARK_INPUT_SIZE) -> FloatArray:
+    """The 2×3 affine map from pixels of the `size`² model input (continuous coordinates,
+    pixel i spanning [i, i + 1)) to pixels of the image: the ROI's square, turned by its
+    rotation, fills the input (MediaPipe's LandmarkProjectionCalculator convention)."""
+    cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
+    k = roi.side / size
+    linear = np.array([[k * cos, -k * sin], [k * sin, k * cos]])
+    shift = np.array([roi.cx, roi.cy]) - linear @ np.array([size / 2, size / 2])
+    return np.column_stack([linear, shift])
+
+
+def roi_points_to_image(points: npt.ArrayLike, roi: Roi, size: int) -> FloatArray:
+    """Points `(N, 2)` in pixels of the `size`² model input read from `roi` → image pixels."""
+    to_image = roi_to_image_matrix(roi, size)
+    return np.asarray(points, dtype=np.float64) @ to_image[:, :2].T + to_image[:, 2]
+
+
+def crop_roi(rgb: npt.NDArray[np.uint8], roi: Roi, size: int = LANDMARK_INPUT_SIZE) -> FloatArray:
+    """The ROI of an `(H, W, 3)` uint8 image as the `(1, size, size, 3)` landmark model input
+    in [0, 1]; parts beyond the image repeat its edge (MediaPipe's default border)."""
+    import cv2
+
+    to_image = roi_to_image_matrix(roi, size)
+    # OpenCV puts pixel centres on integers: shift both ends by half a pixel.
+    to_image_cv = to_image.copy()
+    to_image_cv[:, 2] += to_image[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    crop = cv2.warpAffine(
+        rgb,
+        to_image_cv,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return (np.asarray(crop, dtype=np.float64) / 255.0)[None]
+
+
+def refine_from_heatmap(
+    points: FloatArray,
+    heatmap: FloatArray,
+    kernel: int = HEATMAP_KERNEL,
+    min_confidence: float = MIN_HEATMAP_CONFIDENCE,
+) -> FloatArray:
+    """Landmarks `(N, 2)` normalised to the model input, each moved to the confidence-weighted
+    mean of the raw heatmap `(h, w, N)` around it where that heatmap is confident
+    (MediaPipe's RefineLandmarksFromHeatmapCalculator)."""
+    height, width, _ = heatmap.shape
+    out = np.array(points, dtype=np.float64, copy=True)
+    half = (kernel - 1) // 2
+    for i, (x, y) in enumerate(points):
+        col, row = int(x * width), int(y * height)
+        if not (0 <= col < width and 0 <= row < height):
+            continue
+        rows = slice(max(0, row - half), min(height, row + half + 1))
+        cols = slice(max(0, col - half), min(width, col + half + 1))
+        confidence = sigmoid_scores(heatmap[rows, cols, i])
+        total = float(confidence.sum())
+        if total <= 0 or float(confidence.max()) < min_confidence:
+            continue
+        grid_rows, grid_cols = np.mgrid[rows, cols]
+        out[i, 0] = float((grid_cols * confidence).sum()) / width / total
+        out[i, 1] = float((grid_rows * confidence).sum()) / height / total
+    return out
+
+
+@dataclass(frozen=True)
+class PersonLandmarks:
+    """BlazePose's 33 landmarks of one person, `(33, 3)`: (x, y) in pixels of the image and
+    visibility in [0, 1]; `presence` is the model's confidence that a person is there."""
+
+    landmarks: FloatArray
+    presence: float
+
+
+def decode_landmarks(
+    raw: npt.ArrayLike, heatmap: FloatArray | None, roi: Roi, size: int = LANDMARK_INPUT_SIZE
+) -> FloatArray:
+    """The landmark tensor (39 × (x, y, z, visibility logit, presence logit), x and y in
+    pixels of the model input) of `roi` → `(33, 3)` image pixels and visibility."""
+    values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
+    points = values[:, :2] / size
+    if heatmap is not None:
+        points = refine_from_heatmap(points, heatmap)
+    pixels = roi_points_to_image(points * size, roi, size)
+    return np.column_stack(
+        [pixels[:NUM_POSE_LANDMARKS], sigmoid_scores(values[:NUM_POSE_LANDMARKS, 3])]
+    )
+
+
+class LandmarkModel:
+    """BlazePose's landmark model run directly on a region of interest, with LiteRT.
+
+    This is what MediaPipe's pose graph does after its detector, minus the graph's choice of
+    a single person: the caller says where the person is.
+    """
+
+    def __init__(self, variant: str = "full") -> None:
+        self.variant = variant
+        self._interpreter: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._interpreter is None:
+            self._interpreter = _interpreter(
+                _model_path(f"pose_landmark/pose_landmark_{self.variant}.tflite")
+            )
+        return self._interpreter
+
+    def raw_outputs(self, tensor: FloatArray) -> tuple[FloatArray, float, FloatArray]:
+        """Landmark tensor `(195,)`, pose presence and raw heatmap `(64, 64, 39)`."""
+        with self._lock:
+            interpreter = self._load()
+            inputs = interpreter.get_input_details()[0]
+            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
+            interpreter.invoke()
+            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+            landmarks = np.array(interpreter.get_tensor(outputs["Identity"]), dtype=np.float64)
+            presence = float(np.asarray(interpreter.get_tensor(outputs["Identity_1"])).ravel()[0])
+            heatmap = np.array(interpreter.get_tensor(outputs["Identity_3"]), dtype=np.float64)
+        return landmarks.ravel(), presence, heatmap[0]
+
+    def run(
+        self, rgb: npt.NDArray[np.uint8], roi: Roi, min_presence: float = MIN_POSE_PRESENCE
+    ) -> PersonLandmarks | None:
+        """The person in `roi` of the `(H, W, 3)` image, or None when the model sees nobody."""
+        raw, presence, heatmap = self.raw_outputs(crop_roi(rgb, roi))
+        if presence < min_presence:
+            return None
+        return PersonLandmarks(landmarks=decode_landmarks(raw, heatmap, roi), presence=presence)

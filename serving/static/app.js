@@ -1,0 +1,993 @@
+// PoseFramer's search page: plain JavaScript, no build step, nothing fetched from elsewhere.
+//
+// The query pose lives in the pixel frame of what the editor shows (the uploaded image, a
+// result's original, or a blank 512 × 768 canvas), which is the frame the API reads
+// `keypoints` in. An uploaded image is sent once as `image`; the figure the service finds
+// in it (`query_keypoints`) becomes the editable pose, and every later search sends that
+// pose as `keypoints`, so what the editor shows is exactly what is searched.
+"use strict";
+
+(() => {
+  const COCO17 = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+  ];
+  const BONES = [
+    [5, 7], [7, 9], [6, 8], [8, 10], [11, 13], [13, 15], [12, 14], [14, 16],
+    [5, 6], [11, 12], [5, 11], [6, 12], [0, 1], [0, 2], [1, 3], [2, 4],
+  ];
+  const NOSE = 0;
+  const L_SHOULDER = 5;
+  const R_SHOULDER = 6;
+  const VISIBLE = 0.3; // as the service's VISIBLE_SCORE: below it a joint is not "in view"
+  const BLANK = { width: 512, height: 768 };
+  // A standing figure facing the viewer, in the blank canvas's pixels.
+  const DEFAULT_FIGURE = [
+    [256, 120], [266, 110], [246, 110], [280, 118], [232, 118],
+    [306, 190], [206, 190], [322, 300], [190, 300], [330, 400], [182, 400],
+    [286, 400], [226, 400], [290, 540], [222, 540], [292, 680], [220, 680],
+  ];
+  // Images larger than this are scaled down in the browser before they are sent: detection
+  // needs no more, and the upload stays well under the service's size limit.
+  const MAX_SEND_SIDE = 2048;
+  const MAX_SEND_BYTES = 4 * 1024 * 1024;
+
+  // OpenPose COCO-18 order (nose, neck, r_sho, r_elb, r_wri, l_sho, l_elb, l_wri, r_hip,
+  // r_knee, r_ank, l_hip, l_knee, l_ank, r_eye, l_eye, r_ear, l_ear) as COCO-17 indices;
+  // null is the neck, which COCO-17 lacks: the mid-point of the shoulders.
+  const OPENPOSE18 = [0, null, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3];
+  // OpenPose's limb pairs (1-based COCO-18) and colours, as ControlNet's annotator draws them.
+  const OPENPOSE_LIMBS = [
+    [2, 3], [2, 6], [3, 4], [4, 5], [6, 7], [7, 8], [2, 9], [9, 10], [10, 11],
+    [2, 12], [12, 13], [13, 14], [2, 1], [1, 15], [15, 17], [1, 16], [16, 18],
+  ];
+  const OPENPOSE_COLOURS = [
+    [255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0], [85, 255, 0],
+    [0, 255, 0], [0, 255, 85], [0, 255, 170], [0, 255, 255], [0, 170, 255], [0, 85, 255],
+    [0, 0, 255], [85, 0, 255], [170, 0, 255], [255, 0, 255], [255, 0, 170], [255, 0, 85],
+  ];
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    dropzone: $("dropzone"),
+    editor: $("editor"),
+    backdrop: $("editor-backdrop"),
+    dropHint: $("drop-hint"),
+    upload: $("upload"),
+    defaultFigure: $("default-figure"),
+    clear: $("clear-query"),
+    text: $("text"),
+    textStatus: $("text-status"),
+    lambda: $("lambda"),
+    lambdaValue: $("lambda-value"),
+    mirror: $("mirror"),
+    framing: Array.from(document.querySelectorAll('input[name="framing"]')),
+    exportJson: $("export-query-json"),
+    exportPng: $("export-query-png"),
+    summary: $("summary"),
+    error: $("error"),
+    results: $("results"),
+    loadMore: $("load-more"),
+    serviceStatus: $("service-status"),
+    template: $("result-template"),
+  };
+
+  const pageSize = (() => {
+    const k = Number(new URLSearchParams(location.search).get("k"));
+    return Number.isInteger(k) && k >= 1 && k <= 100 ? k : 24;
+  })();
+
+  const state = {
+    frame: { ...BLANK, background: null }, // background: an image URL, or null (blank)
+    pose: null, // 17 [x, y, score] in frame pixels, or null
+    image: null, // a data URL waiting to be searched (and its figure found)
+    imageName: null,
+    ownedUrl: null, // object URL of the uploaded image, revoked when replaced
+    textProblem: null, // why text search is unavailable, or null
+    randomClip: false,
+    caps: { offset: false, cursor: false }, // optional request fields the service accepts
+    results: [],
+    seen: new Set(),
+    served: 0, // results the service returned for this query (the next offset)
+    cursor: null,
+    exhausted: true,
+    lastQuery: null,
+    lastVersion: null,
+    requestSeq: 0,
+    completed: 0,
+    controller: null,
+  };
+
+  // ------------------------------------------------------------------ helpers
+
+  function svg(name, attrs = {}, parent = null) {
+    const node = document.createElementNS(SVG_NS, name);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function side(index) {
+    if (index === NOSE) return "centre";
+    return index % 2 === 1 ? "left" : "right";
+  }
+
+  function boneSide(a, b) {
+    const sa = side(a);
+    return sa === side(b) ? sa : "centre";
+  }
+
+  const visible = (kp) => Array.isArray(kp) && kp[2] >= VISIBLE;
+  const fmt = (value) => (value === null || value === undefined ? "—" : value.toFixed(3));
+  const debounced = (fn, ms) => {
+    let timer = null;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
+  };
+  const lambdaValue = () => Number(el.lambda.value);
+  const jointLabel = (name) => name.replace("_", " ");
+
+  function showError(message) {
+    el.error.textContent = message || "";
+    el.error.hidden = !message;
+  }
+
+  function isHttpUrl(text) {
+    return typeof text === "string" && /^https?:\/\//i.test(text);
+  }
+
+  // ------------------------------------------------------------------ the pose editor
+
+  const editor = { joints: [], bones: [], neck: null, unit: 1, drag: null };
+
+  function setFrame(width, height, background) {
+    state.frame = { width, height, background };
+    el.dropzone.style.aspectRatio = `${width} / ${height}`;
+  }
+
+  function renderEditor() {
+    const { width, height, background } = state.frame;
+    const root = el.editor;
+    root.replaceChildren();
+    root.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    // An HTML <img> under the SVG, not an SVG <image>: it applies the photo's EXIF
+    // orientation, as the service does when it finds the figure.
+    if (background) {
+      if (el.backdrop.getAttribute("src") !== background) el.backdrop.src = background;
+      el.backdrop.alt = state.imageName ? `Your image: ${state.imageName}` : "The query image";
+    } else {
+      el.backdrop.removeAttribute("src");
+    }
+    el.backdrop.hidden = !background;
+    svg("rect", { x: 0, y: 0, width, height, class: background ? "frame" : "frame blank" }, root);
+    editor.joints = [];
+    editor.bones = [];
+    editor.neck = null;
+    el.dropHint.hidden = Boolean(background || state.pose);
+    el.editor.dataset.state = state.pose ? "posed" : state.image ? "detecting" : "empty";
+    if (!state.pose) {
+      updateExportLinks();
+      return;
+    }
+    const bones = svg("g", { class: "bones" }, root);
+    editor.neck = svg("line", { class: "bone centre" }, bones);
+    for (const [a, b] of BONES) {
+      editor.bones.push({ a, b, node: svg("line", { class: `bone ${boneSide(a, b)}` }, bones) });
+    }
+    const joints = svg("g", { class: "joints" }, root);
+    COCO17.forEach((name, i) => {
+      const g = svg("g", {
+        class: `joint ${side(i)}`,
+        tabindex: 0,
+        role: "button",
+        "aria-roledescription": "draggable joint",
+        "data-testid": "joint",
+        "data-joint": name,
+      }, joints);
+      const hit = svg("circle", { class: "hit" }, g);
+      const dot = svg("circle", { class: "dot" }, g);
+      const title = svg("title", {}, g);
+      editor.joints.push({ g, hit, dot, title, i });
+      bindJoint(g, i);
+    });
+    sizeEditor();
+    updateEditor();
+  }
+
+  // Handle sizes are in screen pixels, whatever the image's resolution.
+  function sizeEditor() {
+    const ctm = el.editor.getScreenCTM();
+    editor.unit = ctm && ctm.a > 0 ? 1 / ctm.a : Math.max(state.frame.width, state.frame.height) / 500;
+    for (const joint of editor.joints) {
+      joint.dot.setAttribute("r", 6 * editor.unit);
+      joint.hit.setAttribute("r", 14 * editor.unit);
+    }
+  }
+
+  function updateEditor() {
+    const pose = state.pose;
+    if (!pose) return;
+    const placeLine = (node, p, q, show, dashed) => {
+      node.setAttribute("x1", p[0]);
+      node.setAttribute("y1", p[1]);
+      node.setAttribute("x2", q[0]);
+      node.setAttribute("y2", q[1]);
+      node.classList.toggle("hidden", !show);
+      node.classList.toggle("faint", dashed);
+    };
+    const active = (kp) => kp[2] > 0;
+    for (const bone of editor.bones) {
+      const p = pose[bone.a];
+      const q = pose[bone.b];
+      placeLine(bone.node, p, q, active(p) && active(q), !(visible(p) && visible(q)));
+    }
+    const ls = pose[L_SHOULDER];
+    const rs = pose[R_SHOULDER];
+    const mid = [(ls[0] + rs[0]) / 2, (ls[1] + rs[1]) / 2];
+    const nose = pose[NOSE];
+    placeLine(editor.neck, nose, mid, active(nose) && active(ls) && active(rs),
+      !(visible(nose) && visible(ls) && visible(rs)));
+    for (const joint of editor.joints) {
+      const [x, y, c] = pose[joint.i];
+      for (const circle of [joint.hit, joint.dot]) {
+        circle.setAttribute("cx", x);
+        circle.setAttribute("cy", y);
+      }
+      joint.g.classList.toggle("dont-care", c <= 0);
+      joint.g.classList.toggle("faint", c > 0 && c < VISIBLE);
+      const where = `at ${Math.round(x)}, ${Math.round(y)}`;
+      const note = c <= 0 ? " (don't care)" : c < VISIBLE ? " (uncertain)" : "";
+      const label = `${jointLabel(COCO17[joint.i])} ${where}${note}`;
+      joint.g.setAttribute("aria-label", label);
+      joint.title.textContent = label;
+    }
+    updateExportLinks();
+  }
+
+  function framePoint(event) {
+    const ctm = el.editor.getScreenCTM();
+    const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(ctm.inverse());
+    const { width, height } = state.frame;
+    return [Math.min(Math.max(point.x, 0), width), Math.min(Math.max(point.y, 0), height)];
+  }
+
+  function bindJoint(g, i) {
+    g.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0) return;
+      event.preventDefault();
+      g.setPointerCapture(event.pointerId);
+      g.classList.add("dragging");
+      editor.drag = { i, pointer: event.pointerId, moved: false };
+    });
+    g.addEventListener("pointermove", (event) => {
+      const drag = editor.drag;
+      if (!drag || drag.pointer !== event.pointerId || drag.i !== i) return;
+      const [x, y] = framePoint(event);
+      state.pose[i] = [x, y, 1]; // placed by hand: certain
+      drag.moved = true;
+      updateEditor();
+    });
+    const release = (event) => {
+      const drag = editor.drag;
+      if (!drag || drag.pointer !== event.pointerId || drag.i !== i) return;
+      editor.drag = null;
+      g.classList.remove("dragging");
+      if (drag.moved) poseEdited(true);
+    };
+    g.addEventListener("pointerup", release);
+    g.addEventListener("pointercancel", release);
+    g.addEventListener("keydown", (event) => {
+      const step = (Math.max(state.frame.width, state.frame.height) / 100) * (event.shiftKey ? 5 : 1);
+      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+      const [x, y, c] = state.pose[i];
+      if (event.key in moves) {
+        const [dx, dy] = moves[event.key];
+        const { width, height } = state.frame;
+        state.pose[i] = [Math.min(Math.max(x + dx, 0), width), Math.min(Math.max(y + dy, 0), height), 1];
+      } else if (event.key === "Delete" || event.key === "Backspace") {
+        state.pose[i] = [x, y, c > 0 ? 0 : 1];
+      } else {
+        return;
+      }
+      event.preventDefault();
+      updateEditor();
+      poseEdited(false);
+    });
+  }
+
+  const searchSoon = debounced(() => runSearch(), 350);
+
+  function poseEdited(now) {
+    state.image = null; // from now on the edited pose is the query
+    el.editor.dataset.state = "posed";
+    if (now) runSearch();
+    else searchSoon();
+  }
+
+  function placeDefaultFigure() {
+    const { width, height } = state.frame;
+    const scale = Math.min(width / BLANK.width, height / BLANK.height);
+    const dx = (width - BLANK.width * scale) / 2;
+    const dy = (height - BLANK.height * scale) / 2;
+    state.pose = DEFAULT_FIGURE.map(([x, y]) => [dx + x * scale, dy + y * scale, 1]);
+    state.image = null;
+    renderEditor();
+    runSearch();
+  }
+
+  function clearQuery() {
+    releaseOwnedUrl();
+    setFrame(BLANK.width, BLANK.height, null);
+    state.pose = null;
+    state.image = null;
+    state.imageName = null;
+    el.upload.value = "";
+    showError("");
+    renderEditor();
+    runSearch();
+  }
+
+  function releaseOwnedUrl() {
+    if (state.ownedUrl) URL.revokeObjectURL(state.ownedUrl);
+    state.ownedUrl = null;
+  }
+
+  // ------------------------------------------------------------------ uploads
+
+  function loadImage(url) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error("the browser cannot read this file as an image"));
+      img.src = url;
+    });
+  }
+
+  function readDataUrl(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result));
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+
+  async function loadFile(file) {
+    if (!file) return;
+    if (file.type && !file.type.startsWith("image/")) {
+      showError(`${file.name} is not an image: choose a photo or a sketch (JPEG, PNG, WebP…).`);
+      return;
+    }
+    showError("");
+    const url = URL.createObjectURL(file);
+    let img;
+    try {
+      img = await loadImage(url);
+    } catch (error) {
+      URL.revokeObjectURL(url);
+      showError(`${file.name}: ${error.message}.`);
+      return;
+    }
+    let width = img.naturalWidth;
+    let height = img.naturalHeight;
+    let dataUrl;
+    let shownUrl = url;
+    if (Math.max(width, height) > MAX_SEND_SIDE || file.size > MAX_SEND_BYTES) {
+      const scale = Math.min(1, MAX_SEND_SIDE / Math.max(width, height));
+      width = Math.max(1, Math.round(width * scale));
+      height = Math.max(1, Math.round(height * scale));
+      const canvas = document.createElement("canvas");
+      canvas.width = width;
+      canvas.height = height;
+      const ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#fff"; // a transparent sketch stays dark lines on white
+      ctx.fillRect(0, 0, width, height);
+      ctx.drawImage(img, 0, 0, width, height);
+      dataUrl = canvas.toDataURL("image/jpeg", 0.92);
+      URL.revokeObjectURL(url);
+      shownUrl = URL.createObjectURL(dataUrlToBlob(dataUrl));
+    } else {
+      dataUrl = await readDataUrl(file);
+    }
+    releaseOwnedUrl();
+    state.ownedUrl = shownUrl;
+    state.imageName = file.name;
+    setFrame(width, height, shownUrl);
+    state.pose = null;
+    state.image = dataUrl;
+    renderEditor();
+    runSearch();
+  }
+
+  // ------------------------------------------------------------------ search
+
+  function selectedFramings() {
+    return el.framing.filter((box) => box.checked).map((box) => box.value);
+  }
+
+  // The query as the form stands, or a string saying why there is none.
+  function buildQuery() {
+    const body = { k: pageSize, lambda: lambdaValue(), mirror: el.mirror.checked };
+    const framings = selectedFramings();
+    if (framings.length === 0) return "Choose at least one framing.";
+    if (framings.length < el.framing.length) body.framing = framings;
+    if (state.image) {
+      body.image = state.image;
+    } else if (state.pose && state.pose.some((kp) => kp[2] > 0)) {
+      body.keypoints = state.pose.map(([x, y, c]) => [
+        Math.round(x * 100) / 100, Math.round(y * 100) / 100, Math.round(c * 1000) / 1000,
+      ]);
+    }
+    const text = el.text.value.trim();
+    if (text && !state.textProblem) body.text = text;
+    if (!body.image && !body.keypoints && !body.text) {
+      return "Upload a photo or sketch, pose the default figure, or type a description.";
+    }
+    return body;
+  }
+
+  function describeQuery(body) {
+    const parts = [];
+    if (body.image) parts.push("the figure in your image");
+    if (body.keypoints) parts.push("your pose");
+    if (body.text) parts.push(`“${body.text}”`);
+    let text = parts.join(" + ");
+    if ((body.image || body.keypoints) && body.text) text += ` (λ ${body.lambda.toFixed(2)})`;
+    if (body.mirror) text += ", mirrored too";
+    return text;
+  }
+
+  async function runSearch({ append = false } = {}) {
+    let body;
+    if (append) {
+      if (!state.lastQuery || state.exhausted) return;
+      body = { ...state.lastQuery };
+      if (state.caps.cursor && state.cursor) body.cursor = state.cursor;
+      else if (state.caps.offset) body.offset = state.served;
+      else body.k = Math.min(100, state.served + pageSize); // the service pages no further
+    } else {
+      const built = buildQuery();
+      if (typeof built === "string") {
+        if (state.controller) state.controller.abort();
+        state.requestSeq += 1;
+        resetResults();
+        el.summary.textContent = built;
+        finish();
+        return;
+      }
+      body = built;
+    }
+    if (state.controller) state.controller.abort();
+    const controller = new AbortController();
+    state.controller = controller;
+    const seq = ++state.requestSeq;
+    setBusy(true);
+    let response;
+    let data = null;
+    try {
+      response = await fetch("search", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      data = await response.json().catch(() => null);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      if (seq !== state.requestSeq) return;
+      showError(`The search service could not be reached (${error.message}). Is it running?`);
+      setBusy(false);
+      finish();
+      return;
+    }
+    if (seq !== state.requestSeq) return; // a newer search has started
+    state.controller = null;
+    setBusy(false);
+    if (!response.ok) {
+      handleFailure(response.status, data && data.detail, body, append);
+    } else {
+      showError("");
+      if (body.image) {
+        state.image = null;
+        state.pose = data.query_keypoints ? data.query_keypoints.map((kp) => kp.slice(0, 3)) : null;
+        renderEditor();
+      }
+      const query = { ...body, k: pageSize };
+      delete query.image;
+      delete query.offset;
+      delete query.cursor;
+      if (state.pose && body.image) query.keypoints = state.pose.map((kp) => kp.slice());
+      showResults(data, body, append, query);
+    }
+    finish();
+  }
+
+  function finish() {
+    state.completed += 1;
+    el.results.dataset.seq = String(state.completed);
+  }
+
+  function setBusy(busy) {
+    el.results.setAttribute("aria-busy", busy ? "true" : "false");
+    el.results.classList.toggle("busy", busy);
+    el.loadMore.disabled = busy;
+    if (busy) el.summary.textContent = state.image ? "Finding the figure and searching…" : "Searching…";
+  }
+
+  function handleFailure(status, detail, body, append) {
+    const message = detail || `the service answered ${status}`;
+    if (status === 503 && body.text && !append) {
+      // Text search is down (CLIP loading, or no weights): say why, and search the pose.
+      state.textProblem = message;
+      applyTextStatus();
+      refreshHealthSoon();
+      if (body.image || body.keypoints) {
+        runSearch();
+        return;
+      }
+    }
+    if (body.image) {
+      // No figure found, unreadable or too large: do not resend it on every keystroke.
+      state.image = null;
+      renderEditor();
+      showError(
+        `${message.replace(/[.\s]+$/, "")}. Try another image, or pose the default figure over ` +
+          "this one (Default figure).",
+      );
+    } else {
+      showError(message);
+    }
+    if (!append) resetResults();
+    el.summary.textContent = append ? "Could not load more results." : "No results.";
+  }
+
+  function resetResults() {
+    state.results = [];
+    state.seen = new Set();
+    state.served = 0;
+    state.cursor = null;
+    state.exhausted = true;
+    state.lastQuery = null;
+    el.results.replaceChildren();
+    el.loadMore.hidden = true;
+  }
+
+  function showResults(data, body, append, query) {
+    if (!append) resetResults();
+    state.lastQuery = query;
+    state.lastVersion = data.table_version;
+    const results = Array.isArray(data.results) ? data.results : [];
+    const fresh = results.filter((r) => !state.seen.has(r.id));
+    const start = state.results.length;
+    for (const result of fresh) {
+      state.seen.add(result.id);
+      state.results.push(result);
+    }
+    const asked = body.k === undefined ? pageSize : body.k;
+    const paged = state.caps.cursor || state.caps.offset; // else: ask for more, up to k = 100
+    state.served = paged ? state.served + results.length : results.length;
+    state.cursor = data.next_cursor || null;
+    state.exhausted =
+      results.length < asked ||
+      (append && fresh.length === 0) || // the service repeats itself: nothing more to get
+      (state.caps.cursor && !state.caps.offset && !state.cursor) ||
+      (!paged && asked >= 100);
+    const items = fresh.map((result, n) => buildCard(result, start + n + 1));
+    el.results.append(...items);
+    el.loadMore.hidden = state.exhausted;
+    const count = state.results.length;
+    el.summary.textContent = count
+      ? `${count} result${count === 1 ? "" : "s"} for ${describeQuery(body)} · index version ${data.table_version}`
+      : `Nothing matches ${describeQuery(body)}.`;
+  }
+
+  // ------------------------------------------------------------------ result cards
+
+  function buildCard(result, rank) {
+    const card = el.template.content.firstElementChild.cloneNode(true);
+    card.dataset.id = result.id;
+    card.dataset.score = result.score.toFixed(6);
+    const field = (name) => card.querySelector(`[data-field="${name}"]`);
+    const img = card.querySelector("img");
+    img.src = result.thumbnail_url;
+    img.alt = `Result ${rank}: ${result.framing.replace("_", " ")}, score ${result.score.toFixed(2)}`;
+    const overlay = card.querySelector("svg.overlay");
+    if (result.keypoints) {
+      withImageSize(result, (width, height) => drawOverlay(overlay, result.keypoints, width, height));
+    }
+    field("score").textContent = `score ${fmt(result.score)}`;
+    field("mirrored").hidden = !result.mirrored;
+    field("framing").textContent = result.framing.replace("_", " ");
+    field("pose").textContent = fmt(result.pose_score);
+    field("clip").textContent = fmt(result.clip_score);
+    fillSource(field("source"), result);
+    fillLicence(field("licence"), result);
+
+    const use = card.querySelector('[data-testid="use-pose"]');
+    const json = card.querySelector('[data-testid="export-result-json"]');
+    const png = card.querySelector('[data-testid="export-result-png"]');
+    const stem = `poseframer-${result.image_id.slice(0, 12)}-${Math.max(result.person_index, 0)}`;
+    if (result.keypoints) {
+      use.addEventListener("click", () => usePose(result));
+      bindDownload(json, `${stem}-openpose.json`, () =>
+        withKnownSize(result, (w, h) => openposeJsonBlob(result.keypoints, w, h)));
+      bindDownload(png, `${stem}-openpose.png`, () =>
+        withKnownSize(result, (w, h) => openposePngBlob(result.keypoints, w, h)));
+      use.setAttribute("aria-label", `Use the pose of result ${rank}`);
+      json.setAttribute("aria-label", `Result ${rank}'s skeleton as OpenPose JSON`);
+      png.setAttribute("aria-label", `Result ${rank}'s skeleton as a PNG`);
+    } else {
+      use.disabled = true;
+      use.title = "This image has no person";
+      json.remove();
+      png.remove();
+    }
+    return card;
+  }
+
+  // The keypoints are in pixels of the stored image: its size is in the result (`width`,
+  // `height`); a service without them gets it from the original image, loaded once.
+  const sizeCache = new Map();
+  function withImageSize(result, callback) {
+    if (result.width > 0 && result.height > 0) {
+      callback(result.width, result.height);
+      return;
+    }
+    let pending = sizeCache.get(result.image_id);
+    if (!pending) {
+      pending = loadImage(result.image_url).then((img) => [img.naturalWidth, img.naturalHeight]);
+      sizeCache.set(result.image_id, pending);
+    }
+    pending.then(([w, h]) => {
+      result.width = w;
+      result.height = h;
+      callback(w, h);
+    }).catch(() => {});
+  }
+
+  function withKnownSize(result, make) {
+    if (result.width > 0 && result.height > 0) return make(result.width, result.height);
+    return null; // its size is still loading (the overlay needs it too)
+  }
+
+  function drawOverlay(node, keypoints, width, height) {
+    node.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    node.replaceChildren();
+    const r = Math.max(width, height) / 90;
+    const ls = keypoints[L_SHOULDER];
+    const rs = keypoints[R_SHOULDER];
+    const lines = BONES.map(([a, b]) => [keypoints[a], keypoints[b], boneSide(a, b)]);
+    if (visible(ls) && visible(rs)) {
+      lines.push([keypoints[NOSE], [(ls[0] + rs[0]) / 2, (ls[1] + rs[1]) / 2, 1], "centre"]);
+    }
+    for (const [p, q, where] of lines) {
+      if (!visible(p) || !visible(q)) continue;
+      svg("line", { x1: p[0], y1: p[1], x2: q[0], y2: q[1], class: `bone ${where}` }, node);
+    }
+    keypoints.forEach((kp, i) => {
+      if (visible(kp)) svg("circle", { cx: kp[0], cy: kp[1], r, class: `dot ${side(i)}` }, node);
+    });
+  }
+
+  function link(href, text, title) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    if (title) a.title = title;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function shortUrl(href) {
+    try {
+      const url = new URL(href);
+      return url.hostname + (url.pathname.length > 1 ? url.pathname : "");
+    } catch {
+      return href;
+    }
+  }
+
+  // Where the image came from: its source (a link when it is a web address), the page it
+  // was found on when the service knows it, and the stored original.
+  function fillSource(node, result) {
+    const uri = result.source_uri || "";
+    node.append("Source: ");
+    if (isHttpUrl(uri)) {
+      node.append(link(uri, shortUrl(uri), uri));
+    } else {
+      const span = document.createElement("span");
+      span.textContent = uri.split(/[\\/]/).pop() || uri || "unknown";
+      span.title = uri;
+      node.append(span);
+    }
+    if (isHttpUrl(result.page_url) && result.page_url !== uri) {
+      node.append(" · ", link(result.page_url, "page", result.page_url));
+    }
+    node.append(" · ", link(result.image_url, "original"));
+  }
+
+  function fillLicence(node, result) {
+    const licence = result.licence || result.license;
+    const licenceUrl = result.licence_url || result.license_url;
+    if (!licence && !isHttpUrl(licenceUrl)) return;
+    node.hidden = false;
+    node.append("Licence: ");
+    if (isHttpUrl(licenceUrl)) node.append(link(licenceUrl, licence || shortUrl(licenceUrl), licenceUrl));
+    else node.append(String(licence));
+  }
+
+  function usePose(result) {
+    const apply = (width, height) => {
+      releaseOwnedUrl();
+      setFrame(width, height, result.image_url);
+      state.pose = result.keypoints.map((kp) => kp.slice(0, 3));
+      state.image = null;
+      state.imageName = null;
+      renderEditor();
+      el.dropzone.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      runSearch();
+    };
+    withImageSize(result, apply);
+  }
+
+  // ------------------------------------------------------------------ OpenPose export
+
+  // COCO-18 keypoints [x, y, c, …]; joints under VISIBLE (and "don't care") are 0, 0, 0,
+  // OpenPose's "not detected".
+  function openposeKeypoints(pose) {
+    const flat = [];
+    for (const source of OPENPOSE18) {
+      let point = null;
+      if (source === null) {
+        const l = pose[L_SHOULDER];
+        const r = pose[R_SHOULDER];
+        if (visible(l) && visible(r)) point = [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2, Math.min(l[2], r[2])];
+      } else if (visible(pose[source])) {
+        point = pose[source];
+      }
+      if (point) {
+        flat.push(Math.round(point[0] * 100) / 100, Math.round(point[1] * 100) / 100,
+          Math.round(Math.min(point[2], 1) * 1000) / 1000);
+      } else {
+        flat.push(0, 0, 0);
+      }
+    }
+    return flat;
+  }
+
+  function openposeJsonBlob(pose, width, height) {
+    const document_ = {
+      version: 1.3,
+      people: [{
+        person_id: [-1],
+        pose_keypoints_2d: openposeKeypoints(pose),
+        face_keypoints_2d: [],
+        hand_left_keypoints_2d: [],
+        hand_right_keypoints_2d: [],
+        pose_keypoints_3d: [],
+        face_keypoints_3d: [],
+        hand_left_keypoints_3d: [],
+        hand_right_keypoints_3d: [],
+      }],
+      canvas_width: Math.round(width),
+      canvas_height: Math.round(height),
+    };
+    return new Blob([JSON.stringify(document_)], { type: "application/json" });
+  }
+
+  // Drawn as ControlNet's OpenPose annotator (controlnet_aux draw_bodypose) draws a body, on
+  // black: limbs as ellipses 4 px in half-width in 60 % of the limb's colour, joints as discs
+  // of radius 4 in full colour. Above 500 px the limbs thicken as with its
+  // xinsir_stick_scaling (the SDXL openpose ControlNet's), so large canvases stay legible.
+  function openposeCanvas(pose, width, height) {
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(width));
+    canvas.height = Math.max(1, Math.round(height));
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    const flat = openposeKeypoints(pose);
+    const points = [];
+    for (let i = 0; i < 18; i += 1) {
+      points.push(flat[i * 3 + 2] > 0 ? [flat[i * 3], flat[i * 3 + 1]] : null);
+    }
+    const maxSide = Math.max(canvas.width, canvas.height);
+    const scale = maxSide < 500 ? 1 : Math.min(2 + Math.floor(maxSide / 1000), 7);
+    const stick = 4 * scale;
+    OPENPOSE_LIMBS.forEach(([a, b], n) => {
+      const p = points[a - 1];
+      const q = points[b - 1];
+      if (!p || !q) return;
+      const [r, g, bl] = OPENPOSE_COLOURS[n].map((c) => Math.floor(c * 0.6));
+      const length = Math.hypot(q[0] - p[0], q[1] - p[1]);
+      ctx.fillStyle = `rgb(${r}, ${g}, ${bl})`;
+      ctx.beginPath();
+      ctx.ellipse((p[0] + q[0]) / 2, (p[1] + q[1]) / 2, Math.max(length / 2, 0.5), stick,
+        Math.atan2(q[1] - p[1], q[0] - p[0]), 0, 2 * Math.PI);
+      ctx.fill();
+    });
+    points.forEach((p, n) => {
+      if (!p) return;
+      const [r, g, b] = OPENPOSE_COLOURS[n];
+      ctx.fillStyle = `rgb(${r}, ${g}, ${b})`;
+      ctx.beginPath();
+      ctx.arc(p[0], p[1], 4, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+    return canvas;
+  }
+
+  function dataUrlToBlob(dataUrl) {
+    const [head, data] = dataUrl.split(",", 2);
+    const type = head.slice(5).split(";")[0];
+    const bytes = atob(data);
+    const array = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i += 1) array[i] = bytes.charCodeAt(i);
+    return new Blob([array], { type });
+  }
+
+  function openposePngBlob(pose, width, height) {
+    return dataUrlToBlob(openposeCanvas(pose, width, height).toDataURL("image/png"));
+  }
+
+  // A download link whose file is made when it is clicked (the browser follows the
+  // link after the click handlers ran, so the fresh blob: URL is the one downloaded).
+  function bindDownload(link, filename, makeBlob) {
+    let url = null;
+    link.addEventListener("click", (event) => {
+      const blob = makeBlob();
+      if (!blob) {
+        event.preventDefault();
+        showError("There is no pose to export yet.");
+        return;
+      }
+      if (url) URL.revokeObjectURL(url);
+      url = URL.createObjectURL(blob);
+      link.href = url;
+      link.download = filename;
+    });
+  }
+
+  function updateExportLinks() {
+    const ready = Boolean(state.pose);
+    for (const link of [el.exportJson, el.exportPng]) {
+      link.classList.toggle("disabled", !ready);
+      link.setAttribute("aria-disabled", ready ? "false" : "true");
+    }
+  }
+
+  const queryExport = (make) => () =>
+    state.pose ? make(state.pose, state.frame.width, state.frame.height) : null;
+
+  // ------------------------------------------------------------------ service status
+
+  let healthTimer = null;
+  let healthDelay = 2000;
+
+  // Look again later, less and less often: CLIP may still be loading (seconds), or be
+  // missing until someone fixes the configuration.
+  function refreshHealthSoon() {
+    clearTimeout(healthTimer);
+    healthTimer = setTimeout(refreshHealth, healthDelay);
+    healthDelay = Math.min(healthDelay * 1.5, 30000);
+  }
+
+  function applyTextStatus() {
+    el.text.disabled = Boolean(state.textProblem);
+    if (state.textProblem) {
+      const reason = state.textProblem.replace(/^text search is unavailable:\s*/i, "");
+      el.textStatus.textContent = `Text search is unavailable: ${reason}`;
+      el.textStatus.classList.add("warning");
+    } else {
+      el.textStatus.textContent = state.randomClip
+        ? "Note: this service's CLIP model has random test weights, so text results are meaningless."
+        : "";
+      el.textStatus.classList.toggle("warning", state.randomClip);
+    }
+  }
+
+  async function refreshHealth() {
+    let health;
+    try {
+      const response = await fetch("health", { cache: "no-store" });
+      health = await response.json();
+    } catch (error) {
+      el.serviceStatus.textContent = `The search service cannot be reached (${error.message}).`;
+      refreshHealthSoon();
+      return;
+    }
+    if (health.table_version === null || health.table_version === undefined) {
+      el.serviceStatus.textContent = health.message || "Nothing has been indexed yet.";
+    } else {
+      const rows = health.rows || {};
+      el.serviceStatus.textContent =
+        `Searching ${rows.images ?? "?"} images (${rows.search ?? "?"} entries), ` +
+        `index version ${health.table_version}${health.tag ? ` (${health.tag})` : ""}.`;
+    }
+    const text = health.text_search || { available: false, reason: "unknown" };
+    const hadProblem = state.textProblem;
+    state.randomClip = Boolean(text.random_weights);
+    state.textProblem = text.available ? null : text.reason || "unavailable";
+    applyTextStatus();
+    if (state.textProblem) {
+      refreshHealthSoon();
+      return;
+    }
+    healthDelay = 2000;
+    if (hadProblem && el.text.value.trim()) {
+      runSearch();
+    }
+  }
+
+  async function detectCapabilities() {
+    try {
+      const spec = await (await fetch("openapi.json")).json();
+      const props = spec?.components?.schemas?.SearchRequest?.properties || {};
+      state.caps = { offset: "offset" in props, cursor: "cursor" in props };
+    } catch {
+      state.caps = { offset: false, cursor: false };
+    }
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  function showLambda() {
+    const lam = lambdaValue();
+    el.lambdaValue.textContent =
+      `λ = ${lam.toFixed(2)}: pose ${Math.round(lam * 100)} % · text ${Math.round((1 - lam) * 100)} %`;
+    el.lambda.setAttribute("aria-valuetext", `λ ${lam.toFixed(2)}, pose weight ${Math.round(lam * 100)} percent`);
+  }
+
+  el.upload.addEventListener("change", () => loadFile(el.upload.files[0]));
+  el.defaultFigure.addEventListener("click", placeDefaultFigure);
+  el.clear.addEventListener("click", clearQuery);
+  el.text.addEventListener("input", searchSoon);
+  el.text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      runSearch();
+    }
+  });
+  const lambdaSoon = debounced(() => runSearch(), 250);
+  el.lambda.addEventListener("input", () => {
+    showLambda();
+    lambdaSoon();
+  });
+  el.mirror.addEventListener("change", () => runSearch());
+  for (const box of el.framing) box.addEventListener("change", () => runSearch());
+  el.loadMore.addEventListener("click", () => runSearch({ append: true }));
+  bindDownload(el.exportJson, "poseframer-query-openpose.json", queryExport(openposeJsonBlob));
+  bindDownload(el.exportPng, "poseframer-query-openpose.png", queryExport(openposePngBlob));
+
+  for (const type of ["dragenter", "dragover"]) {
+    el.dropzone.addEventListener(type, (event) => {
+      if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      el.dropzone.classList.add("dragover");
+    });
+  }
+  el.dropzone.addEventListener("dragleave", () => el.dropzone.classList.remove("dragover"));
+  el.dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    el.dropzone.classList.remove("dragover");
+    loadFile(event.dataTransfer && event.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = Array.from(event.clipboardData?.files || []).find((f) => f.type.startsWith("image/"));
+    if (file) loadFile(file);
+  });
+  new ResizeObserver(() => sizeEditor()).observe(el.dropzone);
+
+  setFrame(BLANK.width, BLANK.height, null);
+  showLambda();
+  renderEditor();
+  detectCapabilities();
+  refreshHealth();
+})();
