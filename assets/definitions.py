@@ -7,6 +7,8 @@ automation, and the resources.
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 
 from assets.automation import build_inbox_sensor, build_reindex_sensor, build_source_schedule
@@ -52,9 +54,13 @@ def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg
         resources={
             "store": StoreResource(home=str(settings.home)),
             "keypoint_model": KeypointModelResource(
-                name=settings.keypoint_model, device=settings.device
+                name=settings.keypoint_model,
+                device=settings.device,
+                options_json=json.dumps(settings.keypoint_options),
             ),
-            "pose_model": PoseModelResource(name=settings.pose_model),
+            "pose_model": PoseModelResource(
+                name=settings.pose_model, options_json=json.dumps(settings.pose_options)
+            ),
             "framing_model": FramingModelResource(name=settings.framing_model),
             "clip_model": ClipModelResource(
                 model=settings.clip_model,

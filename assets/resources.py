@@ -16,6 +16,7 @@ from pipelines.clip import ClipEncoder, clip_models
 from pipelines.framing import FramingClassifier, framing_models
 from pipelines.keypoints import KeypointDetector, keypoint_models
 from pipelines.pose_embedding import PoseEmbedder, pose_models
+from pipelines.registry import parse_options
 from storage.store import Store
 
 
@@ -43,11 +44,13 @@ class KeypointModelResource(dg.ConfigurableResource):
 
     name: str = "mediapipe"
     device: str = "auto"
+    options_json: str = "{}"  # the backend's options, a JSON object
 
     def get(self) -> KeypointDetector:
+        options = parse_options(self.options_json, "keypoint_model.options_json")
         if self.device != "auto" and _accepts(keypoint_models.backend_class(self.name), "device"):
-            return keypoint_models.load(self.name, device=self.device)
-        return keypoint_models.load(self.name)
+            options.setdefault("device", self.device)
+        return keypoint_models.load(self.name, **options)
 
 
 def _accepts(cls: Any, parameter: str) -> bool:
@@ -59,9 +62,12 @@ def _accepts(cls: Any, parameter: str) -> bool:
 
 class PoseModelResource(dg.ConfigurableResource):
     name: str = "geometric-v1"
+    options_json: str = "{}"  # the backend's options, a JSON object
 
     def get(self) -> PoseEmbedder:
-        return pose_models.load(self.name)
+        return pose_models.load(
+            self.name, **parse_options(self.options_json, "pose_model.options_json")
+        )
 
 
 class FramingModelResource(dg.ConfigurableResource):

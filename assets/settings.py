@@ -6,8 +6,9 @@ are built with the same models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -15,6 +16,7 @@ from pipelines.clip import clip_models
 from pipelines.framing import framing_models
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
+from pipelines.registry import parse_options
 
 DEFAULT_HOME = ".poseframer"
 
@@ -28,6 +30,9 @@ class IndexSettings:
     home: Path
     keypoint_model: str = "mediapipe"
     pose_model: str = "geometric-v1"
+    # Backend options (weights paths and the like), JSON objects in the environment.
+    keypoint_options: dict[str, Any] = field(default_factory=dict)
+    pose_options: dict[str, Any] = field(default_factory=dict)
     framing_model: str = "keypoint-rules-v1"
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"
@@ -74,6 +79,12 @@ class IndexSettings:
             home=Path(_env("HOME", DEFAULT_HOME)).resolve(),
             keypoint_model=_env("KEYPOINT_MODEL", cls.keypoint_model),
             pose_model=_env("POSE_MODEL", cls.pose_model),
+            keypoint_options=parse_options(
+                _env("KEYPOINT_MODEL_OPTIONS", "{}"), "POSEFRAMER_KEYPOINT_MODEL_OPTIONS"
+            ),
+            pose_options=parse_options(
+                _env("POSE_MODEL_OPTIONS", "{}"), "POSEFRAMER_POSE_MODEL_OPTIONS"
+            ),
             framing_model=_env("FRAMING_MODEL", cls.framing_model),
             clip_model=_env("CLIP_MODEL", cls.clip_model),
             clip_pretrained=_env("CLIP_PRETRAINED", cls.clip_pretrained),
@@ -106,8 +117,10 @@ class ModelIds:
             batch_size=settings.batch_size,
         )
         return cls(
-            keypoints=keypoint_models.load(settings.keypoint_model).model_id,
-            pose=pose_models.load(settings.pose_model).model_id,
+            keypoints=keypoint_models.load(
+                settings.keypoint_model, **settings.keypoint_options
+            ).model_id,
+            pose=pose_models.load(settings.pose_model, **settings.pose_options).model_id,
             framing=framing_models.load(settings.framing_model).model_id,
             clip=clip.model_id,
         )

@@ -7,6 +7,7 @@ are imported and weights loaded lazily by the backend itself, on first use.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -27,6 +28,17 @@ def _freeze(value: Any) -> Hashable:
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def parse_options(text: str, variable: str) -> dict[str, Any]:
+    """A backend's options from a JSON object (e.g. `{"model_path": "/models/rtm.onnx"}`)."""
+    try:
+        options = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{variable} must be a JSON object: {exc}") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"{variable} must be a JSON object, not {type(options).__name__}")
+    return options
 
 
 class Registry(Generic[T]):

@@ -183,8 +183,10 @@ class SearchService:
         return cls(
             store=store,
             snapshots=SnapshotCache(store, pinned=settings.table_version),
-            detector=keypoint_models.load(settings.keypoint_model),
-            embedder=pose_models.load(settings.pose_model),
+            detector=keypoint_models.load(
+                settings.keypoint_model, **settings.keypoint_model_options
+            ),
+            embedder=pose_models.load(settings.pose_model, **settings.pose_model_options),
             clip=ClipLoader(encoder),
             max_upload_bytes=settings.max_upload_bytes,
         )

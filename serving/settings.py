@@ -48,6 +48,12 @@ class ServingSettings(BaseSettings):
     )
     keypoint_model: str = "mediapipe"
     pose_model: str = "geometric-v1"
+    keypoint_model_options: dict[str, Any] = Field(
+        default_factory=dict, description="Keypoint backend options, a JSON object."
+    )
+    pose_model_options: dict[str, Any] = Field(
+        default_factory=dict, description="Pose embedding backend options, a JSON object."
+    )
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = Field(
         "laion2b_s34b_b79k",

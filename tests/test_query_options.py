@@ -153,3 +153,17 @@ def test_results_group_by_image_unless_asked_per_person(
         "/search", json={"keypoints": query, "k": 100, "group_by_image": False}
     ).json()["results"]
     assert len(per_person) == len(rows)
+
+
+def test_the_second_person_of_an_image_finds_that_image(
+    client: TestClient, indexed_home: Path
+) -> None:
+    rows = [r for r in served_rows(indexed_home) if r["pose_vector"] is not None]
+    seconds = [r for r in rows if r["person_index"] == 1]
+    assert seconds, "the evalset's group photos should give rows for a second person"
+    for row in seconds:
+        body = {"keypoints": _keypoints(row), "k": 3, "group_by_image": False}
+        best = client.post("/search", json=body).json()["results"][0]
+        assert best["id"] == row["id"], f"{row['source_uri']}: second person not found first"
+        grouped = client.post("/search", json={**body, "group_by_image": True}).json()
+        assert grouped["results"][0]["image_id"] == row["image_id"]

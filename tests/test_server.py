@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +44,22 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: flo
     pytest.fail(f"no answer from {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.mark.slow
-@pytest.mark.evalset
-def test_served_over_http(
-    indexed_home: Path, tiny_clip_env: dict[str, str], tmp_path: Path
-) -> None:
+@dataclass
+class LiveServer:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    health: Any
+
+
+@contextmanager
+def live_server(home: Path, env_extra: dict[str, str], workdir: Path) -> Iterator[LiveServer]:
+    """`poseframer serve` as a real process over `home`; stopped with SIGINT afterwards
+    (and the test fails if it does not stop cleanly)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
-    env.update(tiny_clip_env, POSEFRAMER_HOME=str(indexed_home), POSEFRAMER_DEVICE="cpu")
-    log = tmp_path / "server.log"
+    env.update(env_extra, POSEFRAMER_HOME=str(home), POSEFRAMER_DEVICE="cpu")
+    log = workdir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "serving", "serve", "--port", str(port)],
@@ -60,7 +70,25 @@ def test_served_over_http(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        health = wait_for(f"{base}/health", process, log, timeout=60)
+        yield LiveServer(base, process, log, wait_for(f"{base}/health", process, log, 60))
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail("the server did not stop within 20 s of SIGINT")
+    assert process.returncode == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.evalset
+def test_served_over_http(
+    indexed_home: Path, tiny_clip_env: dict[str, str], tmp_path: Path
+) -> None:
+    with live_server(indexed_home, tiny_clip_env, tmp_path) as server:
+        base, health = server.base, server.health
         publication = Store.at_home(indexed_home).resolve_publication()
         assert health["table_version"] == publication.version
 
@@ -84,16 +112,8 @@ def test_served_over_http(
         response = httpx.post(f"{base}/search", json={"text": "a dancer", "k": 3}, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["results"][0]["clip_score"] is not None
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail("the server did not stop within 20 s of SIGINT")
-    assert process.returncode == 0, log.read_text()[-3000:]
-    assert f"http://127.0.0.1:{port}/" in log.read_text()
+
+    assert f"{server.base}/" in server.log.read_text()
 
 
 def test_serve_refuses_bad_settings(

@@ -138,3 +138,17 @@ def test_bad_values_fail_fast_naming_the_variable(
 def test_every_bad_value_is_reported_at_once(clean_env: pytest.MonkeyPatch) -> None:
     message = settings_error(clean_env, PORT="0", MAX_UPLOAD_BYTES="-1")
     assert "POSEFRAMER_PORT" in message and "POSEFRAMER_MAX_UPLOAD_BYTES" in message
+
+
+def test_backend_options_come_as_json_on_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.settings import IndexSettings, ModelIds
+
+    monkeypatch.setenv("POSEFRAMER_POSE_MODEL_OPTIONS", '{"min_joints": 6}')
+    index = IndexSettings.from_env()
+    assert index.pose_options == {"min_joints": 6}
+    assert "min_joints=6" in ModelIds.of(index).pose
+    assert ServingSettings().pose_model_options == {"min_joints": 6}
+
+    monkeypatch.setenv("POSEFRAMER_POSE_MODEL_OPTIONS", "[1, 2]")
+    with pytest.raises(ValueError, match="POSEFRAMER_POSE_MODEL_OPTIONS must be a JSON object"):
+        IndexSettings.from_env()

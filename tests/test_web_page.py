@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -30,7 +26,7 @@ from PIL import Image
 
 from serving.app import create_app
 from tests.test_api import make_settings
-from tests.test_server import free_port, wait_for
+from tests.test_server import live_server
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -151,29 +147,8 @@ def server(
     workdir = tmp_path_factory.mktemp("web-page")
     home = workdir / "home"
     shutil.copytree(indexed_home, home)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
-    env.update(tiny_clip_env, POSEFRAMER_HOME=str(home), POSEFRAMER_DEVICE="cpu")
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/health", process, log, timeout=60)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with live_server(home, tiny_clip_env, workdir) as server:
+        yield server.base
 
 
 class PageWatch:
