@@ -5,7 +5,7 @@ Every asset is partitioned by ingest batch and loops over `context.partition_key
 backfill over many batches runs once and loads each model once.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import dagster as dg
 import numpy as np
@@ -98,6 +98,19 @@ def _record_failures(
         store.record_failures(batch_id, stage, batch_failures)
 
 
+def _chunks(
+    entries: Iterable[SourceItem | IngestFailure], size: int
+) -> Iterator[list[SourceItem | IngestFailure]]:
+    chunk: list[SourceItem | IngestFailure] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
     """The indexing assets, each model asset versioned by its model id."""
 
@@ -132,44 +145,48 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
                     "register the source) before materializing"
                 )
             source = source_for(batch)
-            try:
-                raw = list(source.items())
-            except (SourceUnavailableError, FileNotFoundError) as exc:
-                raise dg.Failure(f"batch {batch_id}: {source.describe()}: {exc}") from None
-            batch_failures = [r for r in raw if isinstance(r, IngestFailure)]
-            items = [r for r in raw if isinstance(r, SourceItem)]
+            batch_failures: list[IngestFailure] = []
             seen: set[str] = set()
-            batch_new = batch_duplicates = 0
-            with progress.track(context, "source_images", len(items)) as advance:
-                for start in range(0, len(items), INGEST_CHUNK):
-                    decoded = []
-                    for item in items[start : start + INGEST_CHUNK]:
-                        result = decode_item(item)
-                        if isinstance(result, IngestFailure):
-                            batch_failures.append(result)
-                        else:
-                            decoded.append(result)
-                        advance(1)
-                    known = db.known_image_ids(d.image_id for d in decoded)
-                    fresh = []
-                    chunk_groups: dict[str, str] = {}
-                    for d in decoded:
-                        if d.image_id in known or d.image_id in seen:
-                            batch_duplicates += 1
-                        else:
-                            seen.add(d.image_id)
-                            fresh.append(d)
-                            chunk_groups[d.image_id] = groups.assign(d.image_id, d.phash)
-                            near_duplicates += chunk_groups[d.image_id] != d.image_id
-                    stored = db.add_images(batch_id, batch.source, fresh, chunk_groups)
-                    added += stored
-                    batch_new += len(stored)
+            batch_new = batch_duplicates = source_items = 0
+
+            # Items stream in: only one chunk of image bytes is held at a time, whatever the
+            # size of the batch (the total is unknown up front for web sources).
+            with progress.track(context, "source_images", 0) as advance:
+                try:
+                    for chunk in _chunks(source.items(), INGEST_CHUNK):
+                        source_items += len(chunk)
+                        decoded = []
+                        for entry in chunk:
+                            result = (
+                                entry if isinstance(entry, IngestFailure) else decode_item(entry)
+                            )
+                            if isinstance(result, IngestFailure):
+                                batch_failures.append(result)
+                            else:
+                                decoded.append(result)
+                        known = db.known_image_ids(d.image_id for d in decoded)
+                        fresh = []
+                        chunk_groups: dict[str, str] = {}
+                        for d in decoded:
+                            if d.image_id in known or d.image_id in seen:
+                                batch_duplicates += 1
+                            else:
+                                seen.add(d.image_id)
+                                fresh.append(d)
+                                chunk_groups[d.image_id] = groups.assign(d.image_id, d.phash)
+                                near_duplicates += chunk_groups[d.image_id] != d.image_id
+                        stored = db.add_images(batch_id, batch.source, fresh, chunk_groups)
+                        added += stored
+                        batch_new += len(stored)
+                        advance(len(chunk))
+                except (SourceUnavailableError, FileNotFoundError) as exc:
+                    raise dg.Failure(f"batch {batch_id}: {source.describe()}: {exc}") from None
             new += batch_new
             duplicates += batch_duplicates
             db.record_failures(batch_id, "source_images", batch_failures)
             db.record_batch_ingest(
                 batch_id,
-                source_items=len(raw),
+                source_items=source_items,
                 new_images=batch_new,
                 duplicates=batch_duplicates,
                 failures=len(batch_failures),

@@ -9,7 +9,9 @@ that `dagster dev` shows.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,6 +110,36 @@ def index_source(
     return index_batch(batch_id, settings, progress_bar, tags={SOURCE_TAG: name})
 
 
+PID_TAG = "poseframer/pid"
+HOST_TAG = "poseframer/host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the in-process runs of this host whose process died (kill -9, power cut), and free
+    the `gpu` pool slots they held: without this every later run would wait for them forever,
+    since no daemon watches in-process runs."""
+    released = []
+    host = socket.gethostname()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid = run.tags.get(PID_TAG)
+        if run.tags.get(HOST_TAG) != host or pid is None or not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"its process {pid} died without finishing the run")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
 def index_batch(
     batch_id: str,
     settings: IndexSettings,
@@ -117,6 +149,7 @@ def index_batch(
     """Index a registered batch end to end, in-process, recorded in the home's instance."""
     store = Store.at_home(settings.home)
     instance = open_instance(settings.home)
+    release_dead_runs(instance)
     instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
     defs = build_definitions(settings, progress_bar=progress_bar)
     # With a progress bar the per-step log lines would only repeat it.
@@ -125,7 +158,7 @@ def index_batch(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         partition_key=batch_id,
         instance=instance,
-        tags=tags,
+        tags={**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
         raise_on_error=False,
     )
     metadata: dict[str, dict[str, object]] = {}

@@ -105,12 +105,15 @@ class ProgressResource(dg.ConfigurableResource):
 
     @contextmanager
     def track(self, context: dg.AssetExecutionContext, stage: str, total: int) -> Iterator[Any]:
+        """`advance(n)` reports n more items; `total` 0 means unknown (a streaming source)."""
         bar: Any = None
         if self.bar:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, desc=f"{stage:>16}", unit="img", file=sys.stderr, leave=True)
-        step = max(1, total // self._log_every)
+            bar = tqdm(
+                total=total or None, desc=f"{stage:>16}", unit="img", file=sys.stderr, leave=True
+            )
+        step = max(1, total // self._log_every) if total else 50
         done = 0
 
         def advance(n: int = 1) -> None:
@@ -120,7 +123,7 @@ class ProgressResource(dg.ConfigurableResource):
             if bar is not None:
                 bar.update(n)
             if done == total or done // step != before // step:
-                context.log.info(f"{stage}: {done}/{total}")
+                context.log.info(f"{stage}: {done}/{total or '?'}")
 
         try:
             yield advance

@@ -69,9 +69,9 @@ EPS = 1e-4  # GeneratePoseTarget's: a joint (or limb) weaker than this draws not
 HOW_TO_SELECT = (
     "Install the extra with `pip install 'poseframer[posec3d]'`, then select the backend with "
     "POSEFRAMER_POSE_MODEL=posec3d and its options as JSON, e.g. "
-    "POSEFRAMER_POSE_MODEL_OPTIONS='{\"config_path\": "
-    "\"/models/slowonly_r50_ntu60_xsub_keypoint.py\", "
-    "\"checkpoint_path\": \"/models/slowonly_r50_ntu60_xsub_keypoint.pth\"}'."
+    'POSEFRAMER_POSE_MODEL_OPTIONS=\'{"config_path": '
+    '"/models/slowonly_r50_ntu60_xsub_keypoint.py", '
+    '"checkpoint_path": "/models/slowonly_r50_ntu60_xsub_keypoint.pth"}\'.'
 )
 
 

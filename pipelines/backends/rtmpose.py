@@ -108,9 +108,9 @@ LAYOUT_EXTRAS: dict[int, dict[int, str]] = {
 HOW_TO_SELECT = (
     "Install the extra with `pip install 'poseframer[rtmpose]'`, then select the backend "
     "with POSEFRAMER_KEYPOINT_MODEL=rtmpose and its options as JSON, e.g. "
-    "POSEFRAMER_KEYPOINT_MODEL_OPTIONS='{\"model_path\": "
-    "\"/models/rtmpose-m_body7-256x192.onnx\", "
-    "\"detector_path\": \"/models/yolox-m_humanart.onnx\"}'."
+    'POSEFRAMER_KEYPOINT_MODEL_OPTIONS=\'{"model_path": '
+    '"/models/rtmpose-m_body7-256x192.onnx", '
+    '"detector_path": "/models/yolox-m_humanart.onnx"}\'.'
 )
 
 

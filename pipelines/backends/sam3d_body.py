@@ -92,8 +92,8 @@ HOW_TO_SELECT = (
     "Install SAM 3D Body from Meta's facebookresearch/sam-3d-body repository (see its "
     "INSTALL.md) plus `pip install 'poseframer[sam3d]'`, get the gated checkpoint, then select "
     "the backend with POSEFRAMER_KEYPOINT_MODEL=sam-3d-body and its options as JSON, e.g. "
-    "POSEFRAMER_KEYPOINT_MODEL_OPTIONS='{\"checkpoint_path\": "
-    "\"/models/sam-3d-body-dinov3/model.ckpt\"}'."
+    'POSEFRAMER_KEYPOINT_MODEL_OPTIONS=\'{"checkpoint_path": '
+    '"/models/sam-3d-body-dinov3/model.ckpt"}\'.'
 )
 
 
