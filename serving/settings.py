@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipelines.keypoints import keypoint_models
@@ -112,20 +112,12 @@ class ServingSettings(BaseSettings):
                 )
         return origins
 
-    @field_validator("keypoint_model")
+    @field_validator("keypoint_model", "pose_model")
     @classmethod
-    def _known_keypoint_model(cls, name: str) -> str:
+    def _known_model(cls, name: str, info: ValidationInfo) -> str:
+        registry = keypoint_models if info.field_name == "keypoint_model" else pose_models
         try:
-            keypoint_models.backend_class(name)
-        except UnknownModelError as exc:
-            raise ValueError(str(exc)) from None
-        return name
-
-    @field_validator("pose_model")
-    @classmethod
-    def _known_pose_model(cls, name: str) -> str:
-        try:
-            pose_models.backend_class(name)
+            registry.backend_class(name)
         except UnknownModelError as exc:
             raise ValueError(str(exc)) from None
         return name
