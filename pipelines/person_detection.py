@@ -337,25 +337,12 @@ class PersonDetector:
         self.weighted_nms = weighted_nms
         self.max_people = max_people
         self._anchors = ssd_anchor_centres()
-        self._interpreter: Any = None
-        # A LiteRT interpreter holds its tensors between calls: one image at a time.
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        if self._interpreter is None:
-            self._interpreter = _interpreter(_model_path("pose_detection/pose_detection.tflite"))
-        return self._interpreter
+        self._model = WheelModel("pose_detection/pose_detection.tflite")
 
     def raw_outputs(self, tensor: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Regressors `(2254, 12)` and raw scores `(2254,)` for one model input."""
-        with self._lock:
-            interpreter = self._load()
-            inputs = interpreter.get_input_details()[0]
-            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
-            interpreter.invoke()
-            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-            regressors = np.array(interpreter.get_tensor(outputs["Identity"]), dtype=np.float64)
-            scores = np.array(interpreter.get_tensor(outputs["Identity_1"]), dtype=np.float64)
+        outputs = self._model(tensor)
+        regressors, scores = outputs["Identity"], outputs["Identity_1"]
         return regressors.reshape(NUM_BOXES, -1), scores.reshape(NUM_BOXES)
 
     def detect(self, image: Image.Image, tiles: int | None = None) -> list[PersonDetection]:
@@ -531,27 +518,14 @@ class LandmarkModel:
 
     def __init__(self, variant: str = "full") -> None:
         self.variant = variant
-        self._interpreter: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        if self._interpreter is None:
-            self._interpreter = _interpreter(
-                _model_path(f"pose_landmark/pose_landmark_{self.variant}.tflite")
-            )
-        return self._interpreter
+        self._model = WheelModel(f"pose_landmark/pose_landmark_{variant}.tflite")
 
     def raw_outputs(self, tensor: FloatArray) -> tuple[FloatArray, float, FloatArray]:
         """Landmark tensor `(195,)`, pose presence and raw heatmap `(64, 64, 39)`."""
-        with self._lock:
-            interpreter = self._load()
-            inputs = interpreter.get_input_details()[0]
-            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
-            interpreter.invoke()
-            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-            landmarks = np.array(interpreter.get_tensor(outputs["Identity"]), dtype=np.float64)
-            presence = float(np.asarray(interpreter.get_tensor(outputs["Identity_1"])).ravel()[0])
-            heatmap = np.array(interpreter.get_tensor(outputs["Identity_3"]), dtype=np.float64)
+        outputs = self._model(tensor)
+        landmarks = outputs["Identity"]
+        presence = float(outputs["Identity_1"].ravel()[0])
+        heatmap = outputs["Identity_3"]
         return landmarks.ravel(), presence, heatmap[0]
 
     def run(

@@ -14,6 +14,21 @@ def is_image_id(value: str) -> bool:
     return bool(_IMAGE_ID.match(value))
 
 
+def write_atomically(path: Path, data: bytes, prefix: str = ".tmp-") -> Path:
+    """Write `data` to `path` through a hidden temporary file in the same folder, so a reader
+    (or a folder watcher) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 class BlobStore:
     """Originals on local disk under `root/ab/<sha256>`; writes are atomic and idempotent."""
 
@@ -29,16 +44,7 @@ class BlobStore:
         path = self.path_for(image_id)
         if path.exists():
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, data)
 
     def get(self, image_id: str) -> bytes:
         try:

@@ -10,10 +10,8 @@ must be an image by its content; other files are listed as rejected, with the re
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +27,7 @@ from serving.deps import SettingsDep, StoreDep
 from serving.errors import ApiError
 from serving.schemas import error_docs
 from serving.settings import ServingSettings
+from storage.blobs import write_atomically
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -121,18 +120,8 @@ def _safe_name(filename: str | None, index: int) -> str:
 
 
 def _save(folder: Path, name: str, data: bytes) -> Path:
-    """Write atomically under a hidden name first, so the sensor never sees half a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    # A hidden ".part-" name until complete, so the inbox sensor never claims half a file.
+    return write_atomically(folder / name, data, prefix=".part-")
 
 
 def inbox_of(settings: ServingSettings) -> Path:
