@@ -21,12 +21,19 @@ from storage.store import Store
 
 
 class StoreResource(dg.ConfigurableResource):
-    """The LanceDB tables and blob store under one PoseFramer home directory."""
+    """The LanceDB tables and blob store of one PoseFramer home directory.
+
+    The tables sit in `<home>/lancedb` unless `lancedb_uri` names another place, such as
+    object storage (`s3://bucket/prefix`) with `lancedb_storage_options`. Those options are
+    resource config, shown in the Dagster UI: keep keys in the AWS_* environment instead.
+    """
 
     home: str
+    lancedb_uri: str | None = None
+    lancedb_storage_options: dict[str, str] | None = None
 
     def get(self) -> Store:
-        return Store.at_home(Path(self.home))
+        return Store.at_home(Path(self.home), self.lancedb_uri, self.lancedb_storage_options)
 
     @property
     def inbox(self) -> Path:

@@ -17,6 +17,8 @@ from pipelines.framing import framing_models
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
 from pipelines.registry import parse_options
+from storage.location import parse_db_uri, parse_storage_options
+from storage.store import Store
 
 DEFAULT_HOME = ".poseframer"
 
@@ -42,6 +44,14 @@ class IndexSettings:
     # The configured sources (YAML); None: $POSEFRAMER_HOME/sources.yaml when it exists.
     sources_file: Path | None = None
     inbox_settle_seconds: float = 10.0
+    # The LanceDB tables: None is <home>/lancedb; or object storage (s3://bucket/prefix) with
+    # its storage options (endpoint, region, allow_http, keys; see storage/location.py).
+    lancedb_uri: str | None = None
+    lancedb_storage_options: dict[str, str] = field(default_factory=dict)
+
+    def open_store(self) -> Store:
+        """The tables (local or object storage) and the home's blob store."""
+        return Store.at_home(self.home, self.lancedb_uri, self.lancedb_storage_options)
 
     @property
     def inbox(self) -> Path:
@@ -75,6 +85,7 @@ class IndexSettings:
                 f"POSEFRAMER_INBOX_SETTLE_SECONDS must be a number ≥ 0, not {settle!r}"
             )
         sources = _env("SOURCES", "")
+        lancedb_uri = _env("LANCEDB_URI", "")
         return cls(
             home=Path(_env("HOME", DEFAULT_HOME)).resolve(),
             keypoint_model=_env("KEYPOINT_MODEL", cls.keypoint_model),
@@ -93,6 +104,12 @@ class IndexSettings:
             batch_size=int(batch_size),
             sources_file=Path(sources).expanduser().resolve() if sources else None,
             inbox_settle_seconds=settle_s,
+            lancedb_uri=parse_db_uri(lancedb_uri, "POSEFRAMER_LANCEDB_URI")
+            if lancedb_uri
+            else None,
+            lancedb_storage_options=parse_storage_options(
+                _env("LANCEDB_STORAGE_OPTIONS", "{}"), "POSEFRAMER_LANCEDB_STORAGE_OPTIONS"
+            ),
         )
 
 

@@ -32,7 +32,7 @@ Every error is JSON `{"detail": "..."}` saying what went wrong and what to do.
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """The PoseFramer API; `settings` default to the `POSEFRAMER_*` environment."""
     settings = settings or ServingSettings()
-    service = SearchService.from_settings(settings)
+    service = SearchService.from_settings(settings, store=settings.open_store())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

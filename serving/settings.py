@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
 from pipelines.registry import UnknownModelError
+from storage.location import parse_db_uri, parse_storage_options
+from storage.store import Store
 
 ENV_PREFIX = "POSEFRAMER_"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -69,6 +71,16 @@ class ServingSettings(BaseSettings):
         description="Key a client sends as X-API-Key to upload images (POST /uploads); "
         "unset: uploads are disabled.",
     )
+    lancedb_uri: str | None = Field(
+        None,
+        description="Where the LanceDB tables are: a local directory or object storage "
+        "(s3://bucket/prefix); unset: <home>/lancedb. Originals stay in <home>/blobs.",
+    )
+    lancedb_storage_options: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Object-store options of the LanceDB location, a JSON object "
+        '(e.g. {"endpoint": "http://minio:9000", "region": "us-east-1", "allow_http": true}).',
+    )
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=1, le=65535)
 
@@ -77,7 +89,7 @@ class ServingSettings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("table_version", "clip_config", "api_key", mode="before")
+    @field_validator("table_version", "clip_config", "api_key", "lancedb_uri", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, Path | int):  # a config path given as a Path, a version number
@@ -86,6 +98,22 @@ class ServingSettings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("lancedb_uri")
+    @classmethod
+    def _db_location(cls, uri: str | None) -> str | None:
+        return None if uri is None else parse_db_uri(uri, "lancedb_uri")
+
+    @field_validator("lancedb_storage_options", mode="before")
+    @classmethod
+    def _storage_options(cls, value: Any) -> Any:
+        if isinstance(value, str | dict):
+            return parse_storage_options(value, "lancedb_storage_options")
+        return value
+
+    def open_store(self) -> Store:
+        """The tables (local or object storage) and the home's blob store."""
+        return Store.at_home(self.home, self.lancedb_uri, self.lancedb_storage_options)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -8,9 +8,10 @@ never duplicates rows and never leaves rows of people a newer model no longer fi
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +20,15 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from pipelines.calibration import Affine, Calibration, fit_affine, sample_similarities
 from pipelines.records import DecodedImage, ImageKeypoints, IngestFailure, Pose
-from storage import schemas
+from storage import ann, schemas
 from storage.blobs import BlobStore, is_image_id
+from storage.location import filesystem_for
+
+log = logging.getLogger(__name__)
 
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -194,6 +199,27 @@ def _vectors(table: pa.Table, column: str) -> np.ndarray:
     return valid.flatten().to_numpy().reshape(len(valid), -1).astype(np.float32)
 
 
+CALIBRATION_ROWS = 20_000
+
+
+def _vector_sample(table: Any, rows: int = CALIBRATION_ROWS) -> pa.Table:
+    """The vectors of about `rows` rows spread evenly over the (checked-out) table, streamed:
+    a million-row table is never held whole for its calibration."""
+    total = int(table.count_rows())
+    stride = max(1, -(-total // rows))
+    parts = []
+    seen = 0
+    for batch in (
+        table.search().select(["pose_vector", "clip_vector"]).limit(None).to_batches(65_536)
+    ):
+        first = (-seen) % stride
+        parts.append(batch.take(pa.array(range(first, batch.num_rows, stride), pa.int64())))
+        seen += batch.num_rows
+    if not parts:
+        return table.search().select(["pose_vector", "clip_vector"]).limit(0).to_arrow()
+    return pa.Table.from_batches(parts)
+
+
 def _fit_calibration(served: pa.Table, text_queries: np.ndarray | None) -> Calibration:
     pose = _vectors(served, "pose_vector")
     clip = _vectors(served, "clip_vector")
@@ -207,17 +233,39 @@ def _fit_calibration(served: pa.Table, text_queries: np.ndarray | None) -> Calib
 class Store:
     """The PoseFramer database: LanceDB tables under `db_uri` and originals under `blob_root`."""
 
-    def __init__(self, db_uri: str | Path, blob_root: str | Path) -> None:
+    def __init__(
+        self,
+        db_uri: str | Path,
+        blob_root: str | Path,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        """`db_uri` is a local directory or an object-store URI (`s3://bucket/prefix`);
+        `storage_options` (endpoint, region, keys, ...; see `storage.location`) go to LanceDB
+        and to `files()`. Originals stay under the local `blob_root` either way."""
         self.db_uri = str(db_uri)
-        self.db = lancedb.connect(self.db_uri)
+        self.storage_options = dict(storage_options or {})
+        self.db = lancedb.connect(self.db_uri, storage_options=self.storage_options or None)
         self.blobs = BlobStore(blob_root)
         self._lock = threading.Lock()
+        self._publications: tuple[int, tuple[Publication, ...]] | None = None
 
     @classmethod
-    def at_home(cls, home: str | Path) -> Store:
-        """The store laid out under one PoseFramer home directory."""
+    def at_home(
+        cls,
+        home: str | Path,
+        db_uri: str | Path | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> Store:
+        """The store of one PoseFramer home: tables in `db_uri` (default `<home>/lancedb`),
+        originals in `<home>/blobs`."""
         home = Path(home)
-        return cls(home / "lancedb", home / "blobs")
+        return cls(db_uri or home / "lancedb", home / "blobs", storage_options)
+
+    def files(self) -> tuple[pafs.FileSystem, str]:
+        """The filesystem holding the tables and the database's root path in it, for files
+        kept beside the tables: a local path, or S3 reached with the tables' own endpoint and
+        credentials. Other object stores raise ValueError."""
+        return filesystem_for(self.db_uri, self.storage_options)
 
     # ---------------------------------------------------------------- tables
 
@@ -681,7 +729,7 @@ class Store:
     def publish_search_rows(
         self,
         batch_ids: Sequence[str],
-        rows: list[dict[str, Any]],
+        rows: list[dict[str, Any]] | pa.Table,
         pose_dim: int,
         clip_dim: int,
         framing_model: str,
@@ -696,17 +744,27 @@ class Store:
         `text_queries` (typical text queries' CLIP vectors) when given.
         """
         schema = schemas.search(pose_dim, clip_dim)
-        version = self._replace_batches(
-            T_SEARCH, schema, "id", batch_ids, pa.Table.from_pylist(rows, schema=schema)
-        )
+        if not isinstance(rows, pa.Table):
+            rows = pa.Table.from_pylist(rows, schema=schema)
+        version = self._replace_batches(T_SEARCH, schema, "id", batch_ids, rows)
         table = self.db.open_table(T_SEARCH)
         tag = f"publish-{version}"
         if tag not in table.tags.list():
             table.tags.create(tag, version)
         table.checkout(version)
-        served = table.to_arrow()
-        models = served.select(["keypoint_model", "pose_model", "clip_model"])
-        calibration = _fit_calibration(served, text_queries)
+        models = table.search().select(["keypoint_model", "pose_model", "clip_model"])
+        models = models.limit(None).to_arrow()
+        calibration = _fit_calibration(_vector_sample(table), text_queries)
+        if models.num_rows >= ann.ann_min_rows():
+            # Before the publication row: a service that sees this version finds its index.
+            try:
+                fs, root = self.files()
+            except ValueError as exc:
+                log.warning("no ANN index for version %s (exact search): %s", version, exc)
+            else:
+                log.info("building the ANN index of version %s (%s rows)", version, models.num_rows)
+                meta = ann.build_index(table, version, fs, root)
+                log.info("ANN index of version %s built in %.1f s", version, meta.build_s)
 
         def distinct(column: str) -> str | None:
             values = {v for v in models.column(column).to_pylist() if v}
@@ -739,10 +797,19 @@ class Store:
         return publication
 
     def publications(self) -> list[Publication]:
-        table = self._open(T_PUBLICATIONS)
-        if table is None:
+        """Every publication, oldest first. Read again only when the publications table has a
+        new version: the service asks on every request."""
+        try:
+            table = self.db.open_table(T_PUBLICATIONS)
+        except (ValueError, FileNotFoundError):
+            if T_PUBLICATIONS in self._table_names():
+                raise
             return []
-        return sorted(
+        version = int(table.version)
+        cached = self._publications
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
+        publications = sorted(
             (
                 Publication(
                     **{
@@ -757,6 +824,8 @@ class Store:
             ),
             key=lambda p: p.version,
         )
+        self._publications = (version, tuple(publications))
+        return publications
 
     def resolve_publication(self, version: str | int | None = None) -> Publication:
         """The publication for a version number or tag, or the latest one when None."""
@@ -775,19 +844,40 @@ class Store:
             f"no published search table version {version!r}; recent versions: {known}"
         )
 
-    def search_table_at(self, version: int) -> pa.Table:
-        """Every row of the served table as it was at `version`.
+    def search_table_at(self, version: int, without: Sequence[str] = ()) -> pa.Table:
+        """Every row of the served table as it was at `version`, less the columns `without`,
+        in scan order (the order `storage.ann` numbers rows in).
 
         A version published before the provenance columns existed gets them as nulls, so
         readers see one set of columns whatever the version.
         """
         table = self.db.open_table(T_SEARCH)
         table.checkout(version)
-        rows = table.to_arrow()
+        columns = [n for n in table.schema.names if n not in without]
+        rows = table.search().select(columns).limit(None).to_arrow()
         for f in schemas.PROVENANCE:
             if f.name not in rows.schema.names:
                 rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
         return rows
+
+    def search_column_at(self, version: int, name: str) -> pa.ChunkedArray:
+        """One column of the served table at `version`, in scan order."""
+        return pa.chunked_array(self.search_column_chunks(version, name))
+
+    def search_schema_at(self, version: int) -> pa.Schema:
+        table = self.db.open_table(T_SEARCH)
+        table.checkout(version)
+        return table.schema
+
+    def search_column_chunks(
+        self, version: int, name: str, batch: int = 65_536
+    ) -> Iterator[pa.Array]:
+        """One column of the served table at `version`, in scan order, a chunk at a time (a
+        large vector column is never held whole)."""
+        table = self.db.open_table(T_SEARCH)
+        table.checkout(version)
+        for record_batch in table.search().select([name]).limit(None).to_batches(batch):
+            yield record_batch.column(0)
 
     def images_per_batch(self, table_name: str, batch_ids: Sequence[str]) -> dict[str, int]:
         """Per batch, the number of distinct images with rows in `table_name` (e.g. `images`,
