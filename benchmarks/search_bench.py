@@ -1,107 +1,47 @@
-"""Hybrid search at scale: the served table's ANN pass plus exact re-ranking, against brute force.
+"""Hybrid search at scale: the service's ANN ranking against exact brute force.
 
     python -m benchmarks.search_bench --rows 1000000 [--queries 200]
 
-Builds a LanceDB table of synthetic vectors with the real dimensions (pose 62 + CLIP 512,
-clustered so neighbours exist, fixed seed), indexes it as a publish does
-(IVF-PQ over the concatenated vector, dot product), then times hybrid queries
-`[λ·p, (1−λ)·c]` as ANN candidates plus exact re-ranking with `pipelines.scoring` — the
-prototype measured for the service, which does not use it yet — and
-exact brute force on the same data in the same run. Prints a table and, as its last line, one
-JSON object: rows, p50_ms, p99_ms, recall10 (against brute force), brute_p50_ms, speedup,
-index_build_s, rss_mb.
+Publishes a served table of synthetic rows with the real vector sizes (pose 62, CLIP 512;
+clustered so that neighbours exist: 300 pose clusters, 1,000 CLIP clusters, drawn
+independently, fixed seed; 3 % of rows are images with no person) through
+`Store.publish_search_rows`, which builds the ANN index as every publish does. A separate
+*server* process then loads that version the way the service does (`SnapshotCache`) and
+answers hybrid queries (λ drawn in [0.2, 0.8], the pose near a stored person's, the CLIP
+vector another row's) with the service's own ranking and page code (`serving.ranking`,
+`SearchService._page`): its latencies and peak RSS are the server-side figures. This process
+holds the same vectors in memory and answers the same queries by exact brute force
+(`pipelines.scoring.hybrid_search`, the service's exact path), for recall@10 and the speed-up.
+
+Prints a table and, as its last line, one JSON object: rows, p50_ms, p99_ms, recall10,
+brute_p50_ms, speedup, index_build_s, rss_mb (the server's peak), and more.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
+from benchmarks.report import print_report
+from pipelines.calibration import Calibration
 from pipelines.scoring import VectorColumns, hybrid_search
+from storage import schemas
 
-HYBRID = "hybrid_vector"
-# Below this many rows an exact scan is fast enough and an index would only cost time.
-ANN_MIN_ROWS = 20_000
 POSE_DIM, CLIP_DIM = 62, 512
-DIM = POSE_DIM + CLIP_DIM
 CHUNK = 100_000
-CANDIDATES = 100
-
-
-def _sub_vectors(dim: int) -> int:
-    """A PQ sub-vector count dividing `dim`, aiming at ~8 dimensions per sub-vector."""
-    best = 1
-    for n in range(1, dim + 1):
-        if dim % n == 0 and dim / n >= 4:
-            best = n if abs(dim / n - 8) < abs(dim / best - 8) else best
-    return best
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    indexed: bool
-    rows: int
-    seconds: float
-    kind: str
-
-
-def build_ann_index(table: Any, dim: int) -> IndexReport:
-    """Index the hybrid column (IVF-PQ, dot product) once the table is large enough."""
-    rows = int(table.count_rows())
-    if rows < ANN_MIN_ROWS:
-        return IndexReport(False, rows, 0.0, "exact scan")
-    from lancedb.index import IvfPq
-
-    start = time.perf_counter()
-    partitions = max(16, int(math.sqrt(rows)))
-    table.create_index(
-        HYBRID,
-        config=IvfPq(
-            distance_type="dot",
-            num_partitions=partitions,
-            num_sub_vectors=_sub_vectors(dim),
-        ),
-        replace=True,
-    )
-    seconds = time.perf_counter() - start
-    return IndexReport(True, rows, seconds, f"IVF_PQ({partitions} partitions)")
-
-
-def nearest(
-    table: Any,
-    query: np.ndarray,
-    limit: int,
-    where: str | None = None,
-    columns: list[str] | None = None,
-    nprobes: int = 24,
-    refine_factor: int = 5,
-) -> pa.Table:
-    """The `limit` rows with the largest dot product with `query` (approximate when indexed)."""
-    builder = (
-        table.search(query.astype(np.float32), vector_column_name=HYBRID)
-        .distance_type("dot")
-        .limit(limit)
-        .nprobes(nprobes)
-        .refine_factor(refine_factor)
-    )
-    if where:
-        builder = builder.where(where, prefilter=True)
-    if columns:
-        builder = builder.select(columns)
-    return builder.to_arrow()
+NO_PERSON_SHARE = 0.03
+POSE_MODEL, CLIP_MODEL, KEYPOINT_MODEL = "bench-pose", "bench-clip", "bench-keypoints"
 
 
 def clustered(rng: np.random.Generator, n: int, dim: int, centres: np.ndarray) -> np.ndarray:
@@ -110,108 +50,220 @@ def clustered(rng: np.random.Generator, n: int, dim: int, centres: np.ndarray) -
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def rss_mb() -> float:
+def _fixed_list(values: np.ndarray, mask: np.ndarray) -> pa.Array:
+    dim = values.shape[1]
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), dim)
+    return pa.FixedSizeListArray.from_arrays(
+        flat.values, dim, mask=pa.array(~mask)
+    )  # null where the row has no vector
+
+
+def synthetic_rows(
+    rows: int,
+    seed: int,
+    pose_clusters: int = 300,
+    clip_clusters: int = 1000,
+    pose_model: str = POSE_MODEL,
+    clip_model: str = CLIP_MODEL,
+) -> Iterator[tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]]:
+    """Chunks of served-table rows, with their pose vectors, pose mask and CLIP vectors
+    (the model ids are what the rows say made them)."""
+    rng = np.random.default_rng(seed)
+    pose_centres = rng.normal(size=(pose_clusters, POSE_DIM))
+    clip_centres = rng.normal(size=(clip_clusters, CLIP_DIM))
+    schema = schemas.search(POSE_DIM, CLIP_DIM)
+    for start in range(0, rows, CHUNK):
+        n = min(CHUNK, rows - start)
+        pose = clustered(rng, n, POSE_DIM, pose_centres)
+        has_pose = rng.random(n) >= NO_PERSON_SHARE
+        pose[~has_pose] = 0.0
+        clip = clustered(rng, n, CLIP_DIM, clip_centres)
+        image_ids = [f"img{i:08d}" for i in range(start, start + n)]
+        person = np.where(has_pose, 0, -1).astype(np.int32)
+        columns = {
+            "id": pa.array(
+                [f"{im}:{'0' if p else '-'}" for im, p in zip(image_ids, has_pose, strict=True)]
+            ),
+            "image_id": pa.array(image_ids),
+            "batch_id": pa.array(["bench"] * n),
+            "person_index": pa.array(person),
+            "source": pa.array(["bench"] * n),
+            "source_uri": pa.array([f"bench://{im}" for im in image_ids]),
+            "width": pa.array(np.full(n, 640, np.int32)),
+            "height": pa.array(np.full(n, 480, np.int32)),
+            "framing": pa.array(np.where(has_pose, "full_body", "no_person").tolist()),
+            "keypoints": pa.nulls(n, schema.field("keypoints").type),
+            "pose_vector": _fixed_list(pose, has_pose),
+            "clip_vector": _fixed_list(clip, np.ones(n, bool)),
+            "keypoint_model": pa.array([KEYPOINT_MODEL] * n),
+            "pose_model": pa.array([pose_model] * n),
+            "clip_model": pa.array([clip_model] * n),
+        }
+        for field in schemas.PROVENANCE:
+            columns[field.name] = pa.nulls(n, field.type)
+        columns["near_duplicate_group"] = pa.array(image_ids)
+        table = pa.table(columns).cast(schema)
+        yield table, pose, has_pose, clip
+
+
+def _status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build_table(db: lancedb.DBConnection, rows: int, seed: int) -> tuple[object, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    pose_centres = rng.normal(size=(300, POSE_DIM))
-    clip_centres = rng.normal(size=(1000, CLIP_DIM))
-    table = None
-    samples = []
-    for start in range(0, rows, CHUNK):
-        n = min(CHUNK, rows - start)
-        hybrid = np.concatenate(
-            [clustered(rng, n, POSE_DIM, pose_centres), clustered(rng, n, CLIP_DIM, clip_centres)],
-            axis=1,
-        )
-        samples.append(hybrid[: max(1, n // 1000)])
-        batch = pa.table(
-            {
-                "id": pa.array(np.arange(start, start + n)),
-                HYBRID: pa.FixedSizeListArray.from_arrays(pa.array(hybrid.reshape(-1)), DIM),
-            }
-        )
-        if table is None:
-            table = db.create_table("search", batch, mode="overwrite")
-        else:
-            table.add(batch)
-    return table, np.concatenate(samples)
+def rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the
+    parent that started it)."""
+    return _status_mb("VmHWM")
+
+
+def current_rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+# --------------------------------------------------------------------------- server process
+
+
+def serve(workdir: Path) -> int:
+    """The server side: load the published version as the service does, answer the queries."""
+    from serving.ranking import ann_ranking
+    from serving.search_service import SearchQuery, SearchService
+    from storage.snapshot import SnapshotCache
+    from storage.store import Store
+
+    baseline_rss = current_rss_mb()
+    store = Store(workdir / "lancedb", workdir / "blobs")
+    start = time.perf_counter()
+    snapshot = SnapshotCache(store).get()
+    load_s = time.perf_counter() - start
+    if snapshot.ann is None:
+        raise SystemExit("the published version has no ANN index")
+    data = np.load(workdir / "queries.npz")
+    page = SearchQuery(k=10)
+    results: list[list[str]] = []
+    latencies: list[float] = []
+    pools: list[int] = []
+    for round_ in range(2):  # the first round warms caches; the second is timed
+        results, latencies, pools = [], [], []
+        for lam, pose, clip in zip(data["lam"], data["pose"], data["clip"], strict=True):
+            t = time.perf_counter()
+            ranking = ann_ranking(snapshot, pose[None, :], clip, float(lam), None, None, 10)
+            hits, _ = SearchService._page(snapshot, ranking, page, None, True)
+            latencies.append((time.perf_counter() - t) * 1000)
+            results.append([str(h.row["id"]) for h in hits])
+            pools.append(ranking.pool)
+        if round_ == 0:
+            warm_rss = current_rss_mb()
+    out = {
+        "ids": results,
+        "latencies_ms": latencies,
+        "pools": pools,
+        "load_s": load_s,
+        "rss_mb": rss_mb(),
+        "rss_now_mb": current_rss_mb(),
+        "rss_after_warmup_mb": warm_rss,
+        "rss_before_load_mb": baseline_rss,
+        "nprobe": snapshot.ann.nprobe,
+        "lists": snapshot.ann.meta.lists,
+    }
+    (workdir / "server.json").write_text(json.dumps(out))
+    return 0
+
+
+# --------------------------------------------------------------------------- driver
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--nprobes", type=int, default=24)
-    parser.add_argument("--refine", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: temp)")
+    parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve is not None:
+        return serve(args.serve)
+
+    from storage.store import Store
 
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="poseframer-search-bench-"))
     try:
-        db = lancedb.connect(str(workdir))
+        store = Store(workdir / "lancedb", workdir / "blobs")
         start = time.perf_counter()
-        table, samples = build_table(db, args.rows, args.seed)
-        write_s = time.perf_counter() - start
-        report = build_ann_index(table, DIM)
+        tables, poses, masks, clips = [], [], [], []
+        for table, pose, mask, clip in synthetic_rows(args.rows, args.seed):
+            tables.append(table)
+            poses.append(pose)
+            masks.append(mask)
+            clips.append(clip)
+        generate_s = time.perf_counter() - start
+        pose_all, mask_all, clip_all = (
+            np.concatenate(poses),
+            np.concatenate(masks),
+            np.concatenate(clips),
+        )
+        del poses, clips
+        start = time.perf_counter()
+        publication = store.publish_search_rows(
+            ["bench"], pa.concat_tables(tables), POSE_DIM, CLIP_DIM, "bench-framing"
+        )
+        publish_s = time.perf_counter() - start
+        del tables
+        meta = json.loads(
+            (
+                workdir / "lancedb" / "_poseframer_ann" / "search" / f"v{publication.version}"
+                / "meta.json"
+            ).read_text()
+        )  # fmt: skip
+        # The server numbers rows in the table's scan order: the row ids say which is which.
+        ids = store.search_column_at(publication.version, "id").to_pylist()
+        order = {row_id: i for i, row_id in enumerate(ids)}
+        generated_ids = [
+            f"img{i:08d}:{'0' if m else '-'}" for i, m in enumerate(mask_all)
+        ]  # fmt: skip
+        position = np.array([order[g] for g in generated_ids])
+        columns = VectorColumns(
+            np.empty_like(pose_all), np.empty_like(mask_all), np.empty_like(clip_all),
+            np.ones(len(ids), bool),
+        )  # fmt: skip
+        columns.pose[position], columns.pose_mask[position] = pose_all, mask_all
+        columns.clip[position] = clip_all
+        del pose_all, clip_all
+
         rng = np.random.default_rng(args.seed + 1)
-        queries = []
-        for _ in range(args.queries):
-            lam = float(rng.uniform(0.2, 0.8))
-            base = samples[rng.integers(0, len(samples))]
-            other = samples[rng.integers(0, len(samples))]
-            pose = base[:POSE_DIM] + 0.05 * rng.normal(size=POSE_DIM)
-            pose = pose / np.linalg.norm(pose)
-            clip = other[POSE_DIM:]
-            queries.append((lam, pose.astype(np.float32), clip.astype(np.float32)))
+        posed = np.flatnonzero(columns.pose_mask)
+        lams = rng.uniform(0.2, 0.8, args.queries).astype(np.float32)
+        base = columns.pose[posed[rng.integers(0, posed.size, args.queries)]]
+        pose_q = base + 0.05 * rng.normal(size=base.shape).astype(np.float32)
+        pose_q /= np.linalg.norm(pose_q, axis=1, keepdims=True)
+        clip_q = columns.clip[rng.integers(0, len(ids), args.queries)].copy()
+        np.savez(workdir / "queries.npz", lam=lams, pose=pose_q, clip=clip_q)
 
-        def hybrid(lam: float, pose: np.ndarray, clip: np.ndarray, exact: bool) -> list[int]:
-            q = np.concatenate([lam * pose, (1 - lam) * clip])
-            if exact:
-                found = (
-                    table.search(q, vector_column_name=HYBRID)  # type: ignore[attr-defined]
-                    .distance_type("dot")
-                    .bypass_vector_index()
-                    .limit(10)
-                    .select(["id"])
-                    .to_arrow()
-                )
-                return found.column("id").to_pylist()
-            found = nearest(table, q, CANDIDATES, columns=["id", HYBRID], nprobes=args.nprobes,
-                            refine_factor=args.refine)  # fmt: skip
-            vectors = found.column(HYBRID).combine_chunks().flatten().to_numpy()
-            vectors = vectors.reshape(-1, DIM)
-            columns = VectorColumns(
-                vectors[:, :POSE_DIM],
-                np.ones(len(vectors), bool),
-                vectors[:, POSE_DIM:],
-                np.ones(len(vectors), bool),
-            )
-            scored = hybrid_search(columns, pose, clip, lam, 10)
-            ids = found.column("id").to_numpy()
-            return [int(i) for i in ids[scored.rows]]
-
-        hybrid(*queries[0], exact=False)  # warm caches
-        latencies, recalls = [], []
-        for lam, pose, clip in queries:
+        calibration: Calibration = publication.calibration
+        truth: list[set[str]] = []
+        brute: list[float] = []
+        for lam, p, c in zip(lams, pose_q, clip_q, strict=True):
             t = time.perf_counter()
-            got = hybrid(lam, pose, clip, exact=False)
-            latencies.append((time.perf_counter() - t) * 1000)
-            truth = hybrid(lam, pose, clip, exact=True)
-            recalls.append(len(set(got) & set(truth)) / 10)
-        server_rss = rss_mb()
-        brute = []
-        for lam, pose, clip in queries[: min(20, len(queries))]:
-            t = time.perf_counter()
-            hybrid(lam, pose, clip, exact=True)
+            exact = hybrid_search(
+                columns, p[None, :], c, float(lam), 10,
+                pose_calibration=calibration.pose, clip_calibration=calibration.clip,
+            )  # fmt: skip
             brute.append((time.perf_counter() - t) * 1000)
+            truth.append({ids[int(r)] for r in exact.rows})
+        del columns
+
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.search_bench", "--serve", str(workdir)], check=True
+        )
+        server = json.loads((workdir / "server.json").read_text())
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    recalls = [len(set(got) & want) / 10 for got, want in zip(server["ids"], truth, strict=True)]
+    latencies = server["latencies_ms"]
     p50, p99 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
     brute_p50 = float(np.percentile(brute, 50))
     result = {
@@ -219,20 +271,22 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
         "recall10": round(float(np.mean(recalls)), 4),
+        "min_recall10": round(float(np.min(recalls)), 2),
         "brute_p50_ms": round(brute_p50, 2),
         "speedup": round(brute_p50 / p50, 1),
-        "index_build_s": round(report.seconds, 1),
-        "index": report.kind,
-        "write_s": round(write_s, 1),
-        "rss_mb": round(server_rss, 0),
+        "index_build_s": round(float(meta["build_s"]), 1),
+        "publish_s": round(publish_s, 1),
+        "generate_s": round(generate_s, 1),
+        "snapshot_load_s": round(float(server["load_s"]), 1),
+        "rss_mb": round(float(server["rss_mb"])),
+        "rss_before_load_mb": round(float(server["rss_before_load_mb"])),
+        "index": f"IVF{meta['lists']},SQ8 per side, nprobe ≥ {server['nprobe']}",
+        "pool_p50": int(np.percentile(server["pools"], 50)),
+        "pool_max": int(max(server["pools"])),
         "queries": args.queries,
-        "nprobes": args.nprobes,
-        "refine_factor": args.refine,
+        "seed": args.seed,
     }
-    print(f"{'metric':<16}{'value':>14}")
-    for key, value in result.items():
-        print(f"{key:<16}{value!s:>14}")
-    print(json.dumps(result))
+    print_report(result, width=44)
     return 0
 
 

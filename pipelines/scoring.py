@@ -16,6 +16,9 @@ import numpy.typing as npt
 from pipelines.calibration import Affine
 from pipelines.records import FloatArray
 
+# How many of a vector pass's best rows a query with don't-care joints re-scores exactly.
+RESCORE_POOL = 2000
+
 
 @dataclass(frozen=True)
 class VectorColumns:
@@ -46,7 +49,7 @@ def hybrid_search(
     k: int,
     allowed: npt.NDArray[np.bool_] | None = None,
     pose_rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None,
-    rescore_pool: int = 2000,
+    rescore_pool: int = RESCORE_POOL,
     pose_calibration: Affine | None = None,
     clip_calibration: Affine | None = None,
 ) -> ScoredRows:

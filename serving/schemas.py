@@ -290,6 +290,11 @@ class HealthResponse(BaseModel):
     service_models: ServiceModels = Field(description="The models this service queries with")
     pose_search: PoseSearchStatus
     text_search: TextSearchStatus
+    ann_index: str | None = Field(
+        None,
+        description="The served version's ANN index (e.g. `IVF632,SQ8 per side`); null when "
+        "its rows are scored exactly (a table below POSEFRAMER_ANN_MIN_ROWS rows)",
+    )
 
 
 class SeedSearchRequest(BaseModel):

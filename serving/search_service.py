@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.clip import ClipEncoder, clip_models
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
@@ -33,9 +35,10 @@ from pipelines.query import (
     text_vector,
 )
 from pipelines.records import VISIBLE_SCORE, FloatArray, Pose
-from pipelines.scoring import ScoredRows, hybrid_search
+from pipelines.scoring import hybrid_search
 from serving.clip_loader import ClipLoader, ClipState
 from serving.errors import ApiError
+from serving.ranking import Ranking, ann_ranking
 from serving.settings import ServingSettings
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import NothingPublishedError, Store, VersionNotFoundError
@@ -43,6 +46,7 @@ from storage.store import NothingPublishedError, Store, VersionNotFoundError
 log = logging.getLogger(__name__)
 
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+MAX_SEGMENTS = 16  # more than a ranking has (see serving.ranking)
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
 
 
@@ -94,25 +98,42 @@ class Cursor:
     """A page boundary: the version searched and the last result's place in the ranking.
 
     Pinning the version keeps later pages on the same table even when a new version is
-    published meanwhile, so paging never repeats or skips a row.
+    published meanwhile, so paging never repeats or skips a row. With an ANN index the
+    ranking has two segments (the candidate pool, then every other row), and the cursor
+    also pins the pool's size, so every page ranks the same pool.
     """
 
     version: int
     score: float
     row: int
+    segment: int = 0
+    pool: int = 0  # the ANN pool per side; 0 with exact scoring
+    want: int = 0  # how many best rows the first page's pool was certified for
 
     def encode(self) -> str:
-        raw = json.dumps([self.version, self.score, self.row]).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        fields = [self.version, self.score, self.row, self.segment, self.pool, self.want]
+        return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            version, score, row = json.loads(raw)
-            return cls(int(version), float(score), int(row))
+            values = json.loads(raw)
+            if not isinstance(values, list) or len(values) not in (3, 6):
+                raise ValueError(values)
+            version, score, row, *rest = values
+            segment, pool, want = (int(v) for v in rest) if rest else (0, 0, 0)
+            if not 0 <= segment <= MAX_SEGMENTS or pool < 0 or want < 0:
+                raise ValueError(values)
+            return cls(int(version), float(score), int(row), segment, pool, want)
         except (ValueError, TypeError, binascii.Error):
             raise ApiError(422, "cursor: not a cursor this service issued") from None
+
+    def before(self, segment: int, score: float, row: int) -> bool:
+        """Whether a result at (segment, score, row) was on this page or an earlier one."""
+        if segment != self.segment:
+            return segment < self.segment
+        return (score, -row) >= (self.score, -self.row)
 
 
 def _finite(value: float) -> float | None:
@@ -172,7 +193,7 @@ class SearchService:
     @classmethod
     def from_settings(cls, settings: ServingSettings, store: Store | None = None) -> SearchService:
         """Build the models through their registries (cheap: weights load lazily)."""
-        store = store or Store.at_home(settings.home)
+        store = store or settings.open_store()
         encoder: ClipEncoder = clip_models.load(
             "open-clip",
             model=settings.clip_model,
@@ -288,7 +309,7 @@ class SearchService:
         query_pose: Pose | None = None
         variants: list[Pose] = []
         pose_q: FloatArray | None = None
-        if like_row is not None and snapshot.columns.pose_mask[like_row]:
+        if like_row is not None and snapshot.pose_mask[like_row]:
             self.check_pose_model(snapshot)
             query_pose = Pose.from_array(snapshot.keypoints[like_row])
         elif query.keypoints is not None or query.image is not None:
@@ -308,9 +329,9 @@ class SearchService:
             pose_q = np.stack([pose_vector(v, self.embedder) for v in variants])
 
         clip_q: FloatArray | None = None
-        if like_row is not None and snapshot.columns.clip_mask[like_row]:
+        if like_row is not None and snapshot.clip_mask[like_row]:
             # "More like this" looks for the same picture too: its CLIP image vector.
-            clip_q = snapshot.columns.clip[like_row]
+            clip_q = snapshot.clip_vectors(np.array([like_row]))[0]
         if query.text:
             problem = self.text_search_problem(snapshot)
             if problem is not None:
@@ -332,43 +353,58 @@ class SearchService:
 
         mask = self._filter_mask(snapshot, query)
         if like_row is not None:
+            if mask is None:
+                mask = np.ones(len(snapshot), dtype=bool)
             mask[like_row] = False  # "more like this" does not return the picture itself
-        scored = hybrid_search(
-            snapshot.columns,
-            pose_q,
-            clip_q,
-            query.lam,
-            len(snapshot),
-            allowed=mask,
-            pose_rescore=rescore,
-            pose_calibration=snapshot.calibration.pose,
-            clip_calibration=snapshot.calibration.clip,
-        )
-        hits, next_cursor = self._page(snapshot, scored, query, cursor, pose_q is not None)
+        if snapshot.ann is None:
+            scored = hybrid_search(
+                snapshot.columns,
+                pose_q,
+                clip_q,
+                query.lam,
+                len(snapshot),
+                allowed=mask,
+                pose_rescore=rescore,
+                pose_calibration=snapshot.calibration.pose,
+                clip_calibration=snapshot.calibration.clip,
+            )
+            ranking = Ranking([scored])
+        else:
+            # Later pages rank the first page's pool (its size and what it was certified for).
+            pool, want = (cursor.pool, cursor.want) if cursor is not None else (0, query.k)
+            ranking = ann_ranking(
+                snapshot, pose_q, clip_q, query.lam, mask, rescore, want or query.k, pool
+            )
+        hits, next_cursor = self._page(snapshot, ranking, query, cursor, pose_q is not None)
         return SearchOutcome(snapshot, hits, query_pose, next_cursor)
 
     @staticmethod
     def _row_by_id(snapshot: SearchSnapshot, row_id: str) -> int:
-        ids = snapshot.table.column("id").to_pylist()
-        try:
-            return ids.index(row_id)
-        except ValueError:
-            raise ApiError(
-                404, f"more_like: no result {row_id!r} in version {snapshot.version}"
-            ) from None
+        position = pc.index(snapshot.table.column("id"), row_id).as_py()
+        if position < 0:
+            raise ApiError(404, f"more_like: no result {row_id!r} in version {snapshot.version}")
+        return int(position)
 
     @staticmethod
-    def _filter_mask(snapshot: SearchSnapshot, query: SearchQuery) -> npt.NDArray[np.bool_]:
+    def _filter_mask(snapshot: SearchSnapshot, query: SearchQuery) -> npt.NDArray[np.bool_] | None:
+        """The rows the query's filters let through; None when it has none."""
         table = snapshot.table
-        mask = np.ones(len(snapshot), dtype=bool)
         wanted = list(query.filters)
         if query.framings is not None:
             wanted.append(("framing", query.framings))
+        if not (
+            wanted
+            or query.min_visible_joints
+            or query.min_people is not None
+            or query.max_people is not None
+        ):
+            return None
+        mask = np.ones(len(snapshot), dtype=bool)
         for column, values in wanted:
             if column not in table.column_names:
                 raise ApiError(422, f"this index has no {column!r} to filter on")
-            column_values = np.asarray(table.column(column).to_pylist(), dtype=object)
-            mask &= np.isin(column_values, sorted(values))
+            chosen = pc.is_in(table.column(column), value_set=pa.array(sorted(values)))
+            mask &= np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
         if query.min_visible_joints:
             visible = (snapshot.keypoints[:, :, 2] > VISIBLE_SCORE).sum(axis=1)
             mask &= visible >= query.min_visible_joints
@@ -383,7 +419,7 @@ class SearchService:
     @staticmethod
     def _page(
         snapshot: SearchSnapshot,
-        scored: ScoredRows,
+        ranking: Ranking,
         query: SearchQuery,
         cursor: Cursor | None,
         has_pose: bool,
@@ -397,48 +433,71 @@ class SearchService:
         )
         seen_images: set[object] = set()
         group_owner: dict[object, object] = {}  # near-duplicate group → the image shown for it
-        page: list[int] = []  # positions in `scored`
+        page: list[tuple[int, int]] = []  # (segment, position in it)
         more = False
-        for i in range(scored.rows.size):
-            score = float(scored.score[i])
-            if query.min_score is not None and score < query.min_score:
-                break  # best first: nothing after this clears the floor either
-            row = int(scored.rows[i])
-            image_id = image_ids[row].as_py()
-            # Grouping looks at every row ranked so far (pages included), so a later page
-            # never shows an image or near-duplicate an earlier page already showed.
-            if query.one_per_image:
-                if image_id in seen_images:
-                    continue
-                seen_images.add(image_id)
-            if groups is not None and groups[row].is_valid:
-                owner = group_owner.setdefault(groups[row].as_py(), image_id)
-                if owner != image_id:
-                    continue  # a near-duplicate of an image already shown
-            if cursor is not None and (score, -row) >= (cursor.score, -cursor.row):
-                continue  # on an earlier page
-            if len(page) == query.k:
-                more = True
+        segment = 0
+        while not more:
+            scored = ranking.segment(segment)
+            if scored is None:
                 break
-            page.append(i)
-        rows = snapshot.rows(scored.rows[page]) if page else []
-        hits = [
-            Hit(
-                row=row,
-                score=float(scored.score[i]),
-                pose_score=_finite(float(scored.pose_score[i])),
-                clip_score=_finite(float(scored.clip_score[i])),
-                mirrored=bool(has_pose and scored.pose_variant[i] == 1),
-                pose_raw=_finite(float(scored.pose_raw[i])),
-                clip_raw=_finite(float(scored.clip_raw[i])),
-            )
-            for i, row in zip(page, rows, strict=True)
-        ]
+            for i in range(scored.rows.size):
+                score = float(scored.score[i])
+                if query.min_score is not None and score < query.min_score:
+                    break  # best first: nothing after this in the segment clears the floor
+                row = int(scored.rows[i])
+                image_id = image_ids[row].as_py()
+                # Grouping looks at every row ranked so far (pages included), so a later page
+                # never shows an image or near-duplicate an earlier page already showed.
+                if query.one_per_image:
+                    if image_id in seen_images:
+                        continue
+                    seen_images.add(image_id)
+                if groups is not None and groups[row].is_valid:
+                    owner = group_owner.setdefault(groups[row].as_py(), image_id)
+                    if owner != image_id:
+                        continue  # a near-duplicate of an image already shown
+                if cursor is not None and cursor.before(segment, score, row):
+                    continue  # on an earlier page
+                if len(page) == query.k:
+                    more = True
+                    break
+                page.append((segment, i))
+            if query.min_score is not None and ranking.bound < query.min_score:
+                break  # no row outside the pool clears the floor
+            segment += 1
+            if len(page) == query.k and not more:
+                # Full at a segment's end: say whether rows remain without scoring them.
+                more = ranking.has(segment)
+                break
+        chosen = [(ranking.segments[seg], i) for seg, i in page]
+        rows = snapshot.rows(np.array([int(sc.rows[i]) for sc, i in chosen], dtype=np.int64))
+        hits = (
+            [
+                Hit(
+                    row=row,
+                    score=float(sc.score[i]),
+                    pose_score=_finite(float(sc.pose_score[i])),
+                    clip_score=_finite(float(sc.clip_score[i])),
+                    mirrored=bool(has_pose and sc.pose_variant[i] == 1),
+                    pose_raw=_finite(float(sc.pose_raw[i])),
+                    clip_raw=_finite(float(sc.clip_raw[i])),
+                )
+                for (sc, i), row in zip(chosen, rows, strict=True)
+            ]
+            if chosen
+            else []
+        )
         next_cursor = None
         if more and page:
-            last = page[-1]
+            seg, last = page[-1]
+            sc = ranking.segments[seg]
             next_cursor = Cursor(
-                snapshot.version, float(scored.score[last]), int(scored.rows[last])
+                snapshot.version,
+                float(sc.score[last]),
+                int(sc.rows[last]),
+                seg,
+                ranking.pool,
+                ranking.want,
             ).encode()
         return hits, next_cursor
 

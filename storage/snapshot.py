@@ -4,7 +4,8 @@ the latest publication without a restart."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -12,29 +13,59 @@ import pyarrow as pa
 from pipelines.calibration import Calibration
 from pipelines.records import NUM_JOINTS
 from pipelines.scoring import VectorColumns
-from storage import schemas
+from storage.ann import AnnIndex
 from storage.store import Publication, Store
 
 VECTOR_COLUMNS = ("pose_vector", "clip_vector", "hybrid_vector")
 
 
-def _matrix(column: pa.ChunkedArray, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    mask = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    out = np.zeros((len(column), dim), dtype=np.float32)
-    if mask.any():
-        valid = column.filter(column.is_valid()).combine_chunks()
-        out[mask] = valid.flatten().to_numpy().reshape(-1, dim)
+def _matrix(chunks: Iterable[pa.Array], rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed-size-list column as a float32 matrix (zero rows where null) and its mask,
+    filled chunk by chunk (the column is never held whole)."""
+    out = np.zeros((rows, dim), dtype=np.float32)
+    mask = np.zeros(rows, dtype=bool)
+    start = 0
+    for chunk in chunks:
+        if isinstance(chunk, pa.ChunkedArray):
+            chunk = chunk.combine_chunks()
+        n = len(chunk)
+        valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        mask[start : start + n] = valid
+        if valid.any():
+            values = chunk.filter(chunk.is_valid()).flatten().to_numpy(zero_copy_only=False)
+            out[start : start + n][valid] = values.reshape(-1, dim)
+        start += n
+    if start != rows:
+        raise RuntimeError(f"the column has {start} rows where the table has {rows}")
     return out, mask
 
 
 @dataclass(frozen=True)
 class SearchSnapshot:
+    """A published version, loaded for querying.
+
+    Pose vectors, keypoints and the non-vector columns sit in memory. CLIP vectors do too for a
+    small table; a large one has an ANN index (`storage.ann`, built when it was published) and
+    its CLIP vectors stay on disk, read for the rows a query re-scores.
+    """
+
     publication: Publication
     table: pa.Table  # every column but the vectors
-    columns: VectorColumns
+    pose: np.ndarray  # (n, pose_dim) float32; zeros where a row has no pose
+    pose_mask: np.ndarray  # (n,) bool
+    clip_mask: np.ndarray  # (n,) bool
     keypoints: np.ndarray  # (n, 17, 3) float32; zeros for rows with no person
+    keypoints_mask: np.ndarray  # (n,) bool: the row has keypoints
     people_per_row: np.ndarray  # (n,) how many people the row's image holds
     calibration: Calibration
+    clip: np.ndarray | None = None  # (n, clip_dim) in memory when there is no ANN index
+    ann: AnnIndex | None = None
+    _side_masks: dict[tuple[bool, bool], np.ndarray] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _side_counts: dict[tuple[bool, bool], int] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def version(self) -> int:
@@ -45,28 +76,98 @@ class SearchSnapshot:
 
     @classmethod
     def load(cls, store: Store, publication: Publication) -> SearchSnapshot:
-        table = store.search_table_at(publication.version)
-        pose_type = table.schema.field("pose_vector").type
-        clip_type = table.schema.field("clip_vector").type
-        pose, pose_mask = _matrix(table.column("pose_vector"), pose_type.list_size)
-        clip, clip_mask = _matrix(table.column("clip_vector"), clip_type.list_size)
-        flat, _ = _matrix(table.column("keypoints"), schemas.KEYPOINT_VALUES)
-        meta = table.drop_columns([c for c in VECTOR_COLUMNS if c in table.column_names])
-        image_ids = np.asarray(table.column("image_id").to_pylist(), dtype=object)
+        version = publication.version
+        # One chunk per column: taking rows from a many-chunk column copies it whole. The
+        # vectors and keypoints are read a chunk at a time into arrays.
+        without = (*VECTOR_COLUMNS, "keypoints")
+        table = store.search_table_at(version, without=without).combine_chunks()
+        pa.default_memory_pool().release_unused()
+        rows = table.num_rows
+        ann = None
+        try:
+            fs, root = store.files()
+        except ValueError:
+            fs = None  # an object store the sidecar files do not support: exact scoring
+        if fs is not None:
+            ann = AnnIndex.open(fs, root, version, table.column("id"))
+        schema = store.search_schema_at(version)
+
+        def matrix(name: str) -> tuple[np.ndarray, np.ndarray]:
+            dim = schema.field(name).type.list_size
+            return _matrix(store.search_column_chunks(version, name), rows, dim)
+
+        pose, pose_mask = matrix("pose_vector")
+        clip = None
+        if ann is None:
+            clip, clip_mask = matrix("clip_vector")
+        else:
+            clip_mask = ann.clip_mask
+        flat, keypoints_mask = matrix("keypoints")
+        pa.default_memory_pool().release_unused()
+        image = table.column("image_id").dictionary_encode().combine_chunks().indices
+        image_index = np.asarray(image.to_numpy(zero_copy_only=False), dtype=np.int64)
         is_person = np.asarray(table.column("person_index").to_numpy()) >= 0
-        _, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
-        people = np.bincount(inverse, weights=is_person, minlength=len(counts))[inverse]
+        people = np.bincount(image_index, weights=is_person)[image_index]
         return cls(
-            publication,
-            meta,
-            VectorColumns(pose, pose_mask, clip, clip_mask),
-            flat.reshape(-1, NUM_JOINTS, 3),
-            people.astype(np.int64),
-            publication.calibration,
+            publication=publication,
+            table=table,
+            pose=pose,
+            pose_mask=pose_mask,
+            clip_mask=clip_mask,
+            keypoints=flat.reshape(-1, NUM_JOINTS, 3),
+            keypoints_mask=keypoints_mask,
+            people_per_row=people.astype(np.int64),
+            calibration=publication.calibration,
+            clip=clip,
+            ann=ann,
         )
 
+    def side_mask(self, pose: bool, clip: bool) -> np.ndarray:
+        """The rows with a vector on a side that counts (a pose, a CLIP vector, or either)."""
+        key = (pose, clip)
+        cached = self._side_masks.get(key)
+        if cached is None:
+            if pose and clip:
+                cached = self.pose_mask | self.clip_mask
+            else:
+                cached = self.pose_mask if pose else self.clip_mask
+            self._side_masks[key] = cached
+        return cached
+
+    def side_count(self, pose: bool, clip: bool) -> int:
+        key = (pose, clip)
+        if key not in self._side_counts:
+            self._side_counts[key] = int(self.side_mask(pose, clip).sum())
+        return self._side_counts[key]
+
+    def clip_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The exact CLIP vectors of `rows` (zeros for rows without one)."""
+        if self.clip is not None:
+            return self.clip[rows]
+        assert self.ann is not None
+        return self.ann.clip_vectors(np.asarray(rows, dtype=np.int64))
+
+    def columns_for(self, rows: np.ndarray) -> VectorColumns:
+        """The vectors of `rows`, row-aligned with them."""
+        return VectorColumns(
+            self.pose[rows], self.pose_mask[rows], self.clip_vectors(rows), self.clip_mask[rows]
+        )
+
+    @property
+    def columns(self) -> VectorColumns:
+        """Every row's vectors (for a table with an ANN index this reads all CLIP vectors)."""
+        if self.clip is not None:
+            return VectorColumns(self.pose, self.pose_mask, self.clip, self.clip_mask)
+        return self.columns_for(np.arange(len(self)))
+
     def rows(self, indices: np.ndarray) -> list[dict[str, object]]:
-        return self.table.take(pa.array(indices, type=pa.int64())).to_pylist()
+        """The rows at `indices`, every column but the vectors (keypoints included)."""
+        rows = self.table.take(pa.array(indices, type=pa.int64())).to_pylist()
+        for row, i in zip(rows, indices, strict=True):
+            row["keypoints"] = (
+                self.keypoints[i].ravel().tolist() if self.keypoints_mask[i] else None
+            )
+        return rows
 
 
 class SnapshotCache:

@@ -43,16 +43,10 @@ from tests.fakes import (
     FixedPoseDetector,
 )
 from tests.local_http import LocalSite, jpeg_reply, png_reply, serve, textured_image
+from tests.test_assets import ASSET_NAMES
 
 BATCHES = ("alpha", "beta")
-ALL_ASSETS = {
-    "source_images",
-    "keypoints",
-    "framing",
-    "pose_embeddings",
-    "clip_embeddings",
-    "search_index",
-}
+ALL_ASSETS = ASSET_NAMES
 
 
 def _jpeg_copy(data: bytes) -> bytes:

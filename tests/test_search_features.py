@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from serving import ranking
 from serving.app import create_app
 from tests.test_api import make_settings, republish, served_rows
 
@@ -16,9 +18,31 @@ pytestmark = pytest.mark.evalset
 
 
 @pytest.fixture(scope="module")
-def client(indexed_home: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(indexed_home))) as c:
-        yield c
+def ann_home(indexed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the index republished with an ANN index (as a large table gets one)."""
+    home = tmp_path_factory.mktemp("ann") / "home"
+    shutil.copytree(indexed_home, home)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSEFRAMER_ANN_MIN_ROWS", "0")
+        republish(home, served_rows(home))
+    return home
+
+
+@pytest.fixture(scope="module", params=["exact", "ann"])
+def client(request: pytest.FixtureRequest, indexed_home: Path) -> Iterator[TestClient]:
+    """The API over exact scoring, and over an ANN index whose candidate pool is so small
+    (4 rows a side) that paging runs past it into the rest of the ranking."""
+    if request.param == "exact":
+        with TestClient(create_app(make_settings(indexed_home))) as c:
+            yield c
+        return
+    home = request.getfixturevalue("ann_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ranking, "POOL_START", 4)
+        with TestClient(create_app(make_settings(home))) as c:
+            snapshot = c.app.state.search_service.snapshot()  # type: ignore[attr-defined]
+            assert snapshot.ann is not None and snapshot.clip is None
+            yield c
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +87,6 @@ def test_paging_returns_every_row_once(
 def test_paging_stays_on_its_version_when_a_new_one_is_published(
     indexed_home: Path, tmp_path: Path, person: dict[str, Any]
 ) -> None:
-    import shutil
-
     home = tmp_path / "home"
     shutil.copytree(indexed_home, home)
     with TestClient(create_app(make_settings(home))) as c:

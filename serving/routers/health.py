@@ -56,4 +56,5 @@ def health(service: SearchServiceDep) -> HealthResponse:
             reason=text_problem,
             random_weights=encoder.random_weights,
         ),
+        ann_index=None if snapshot is None or snapshot.ann is None else snapshot.ann.describe(),
     )
