@@ -63,7 +63,8 @@ def build_index_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetCh
 def _build_index_checks(
     assets: Sequence[dg.AssetsDefinition],
 ) -> list[dg.AssetChecksDefinition]:
-    by_name = {a.key.to_user_string(): a for a in assets}
+    # Keys, not definitions: one definition (keypoints and CLIP in one step) has two assets.
+    by_name = {k.to_user_string(): k for a in assets for k in a.keys}
 
     @dg.asset_check(
         asset=by_name["pose_embeddings"],

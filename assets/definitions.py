@@ -36,7 +36,7 @@ def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg
         selection=dg.AssetSelection.assets(*index_assets),
         description="Index the selected ingest batches end to end and publish the search table.",
     )
-    model_assets = [a for a in index_assets if a.key.to_user_string() != "source_images"]
+    model_assets = [a for a in index_assets if dg.AssetKey("source_images") not in a.keys]
     schedules = [
         build_source_schedule(spec, INDEX_JOB)
         for spec in load_sources(settings.sources_path)
@@ -52,7 +52,11 @@ def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg
             build_reindex_sensor(model_assets),
         ],
         resources={
-            "store": StoreResource(home=str(settings.home)),
+            "store": StoreResource(
+                home=str(settings.home),
+                lancedb_uri=settings.lancedb_uri,
+                lancedb_storage_options=settings.lancedb_storage_options,
+            ),
             "keypoint_model": KeypointModelResource(
                 name=settings.keypoint_model,
                 device=settings.device,

@@ -5,6 +5,7 @@ Every asset is partitioned by ingest batch and loops over `context.partition_key
 backfill over many batches runs once and loads each model once.
 """
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 
 import dagster as dg
@@ -22,9 +23,15 @@ from assets.resources import (
 )
 from assets.settings import ModelIds
 from pipelines.calibration import CALIBRATION_PROMPTS
-from pipelines.clip import ClipUnavailableError
+from pipelines.clip import ClipEncoder, ClipUnavailableError
 from pipelines.dedupe import NearDuplicateIndex
-from pipelines.indexing import classify_framing, detect_keypoints, embed_images, embed_poses
+from pipelines.indexing import (
+    ImageAnalysis,
+    analyse_images,
+    classify_framing,
+    decode_items,
+    embed_poses,
+)
 from pipelines.previews import thumbnail_data_uri
 from pipelines.records import IngestFailure
 from pipelines.sources import (
@@ -32,13 +39,14 @@ from pipelines.sources import (
     SourceConfigError,
     SourceItem,
     SourceUnavailableError,
-    decode_item,
     open_source,
 )
 from storage.search_rows import assemble_search_rows
 from storage.store import Batch, FramingRecord, ImageRecord, PoseVector, Store
 
 GROUP = "indexing"
+KEYPOINTS = "keypoints"
+CLIP_EMBEDDINGS = "clip_embeddings"
 INGEST_CHUNK = 64
 MAX_LISTED_FAILURES = 25
 PREVIEW_IMAGES = 6
@@ -111,6 +119,91 @@ def _chunks(
         yield chunk
 
 
+def _ignore(_: int) -> None:
+    return None
+
+
+def _keypoints_result(
+    db: Store,
+    batches: list[str],
+    images: Sequence[ImageRecord],
+    model_id: str,
+    found: ImageAnalysis,
+) -> dg.MaterializeResult:
+    results, failures = found.keypoints, found.keypoint_failures
+    version = db.replace_keypoints(batches, results)
+    _record_failures(db, "keypoints", images, failures)
+    return dg.MaterializeResult(
+        asset_key=KEYPOINTS,
+        metadata={
+            "model": model_id,
+            "images": len(results),
+            "people": sum(len(r.people) for r in results),
+            "images_with_people": sum(1 for r in results if r.people),
+            "failures": len(failures),
+            "failure_reasons": _failures_md(failures),
+            "table_version": version,
+        },
+    )
+
+
+def _no_clip_result(
+    context: dg.AssetExecutionContext,
+    db: Store,
+    batches: list[str],
+    encoder: ClipEncoder,
+    problem: ClipUnavailableError,
+) -> dg.MaterializeResult:
+    context.log.error(
+        f"CLIP EMBEDDINGS SKIPPED: {problem} Text search stays unavailable for batches "
+        f"{', '.join(batches)} until clip_embeddings is materialized with weights."
+    )
+    version = db.replace_clip_embeddings(
+        batches, encoder.model_id, encoder.dim, [], np.zeros((0, encoder.dim), np.float32)
+    )
+    return dg.MaterializeResult(
+        asset_key=CLIP_EMBEDDINGS,
+        metadata={
+            "model": encoder.model_id,
+            "clip_available": False,
+            "reason": str(problem),
+            "images": 0,
+            "table_version": version,
+        },
+    )
+
+
+def _clip_result(
+    context: dg.AssetExecutionContext,
+    db: Store,
+    batches: list[str],
+    images: Sequence[ImageRecord],
+    encoder: ClipEncoder,
+    found: ImageAnalysis,
+) -> dg.MaterializeResult:
+    if encoder.random_weights:
+        context.log.warning(
+            f"CLIP model {encoder.model_id} has RANDOM weights: text search results are "
+            "meaningless (for tests only)"
+        )
+    version = db.replace_clip_embeddings(
+        batches, encoder.model_id, encoder.dim, found.clip_ids, found.clip_vectors
+    )
+    _record_failures(db, "clip_embeddings", images, found.clip_failures)
+    return dg.MaterializeResult(
+        asset_key=CLIP_EMBEDDINGS,
+        metadata={
+            "model": encoder.model_id,
+            "clip_available": True,
+            "random_weights": encoder.random_weights,
+            "dim": encoder.dim,
+            "images": len(found.clip_ids),
+            "failures": len(found.clip_failures),
+            "table_version": version,
+        },
+    )
+
+
 def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
     """The indexing assets, each model asset versioned by its model id."""
 
@@ -156,10 +249,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
                     for chunk in _chunks(source.items(), INGEST_CHUNK):
                         source_items += len(chunk)
                         decoded = []
-                        for entry in chunk:
-                            result = (
-                                entry if isinstance(entry, IngestFailure) else decode_item(entry)
-                            )
+                        for result in decode_items(chunk):
                             if isinstance(result, IngestFailure):
                                 batch_failures.append(result)
                             else:
@@ -211,50 +301,87 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                KEYPOINTS,
+                deps=[source_images],
+                description="COCO-17 keypoints (+ extras) of every person found in each image.",
+                kinds={"lancedb", "pytorch"},
+                code_version=ids.keypoints,
+                automation_condition=REINDEX_CONDITION,
+            ),
+            dg.AssetSpec(
+                CLIP_EMBEDDINGS,
+                deps=[source_images],
+                description="CLIP image vectors. Without loadable weights the batch is indexed "
+                "without them (pose search still works) and the reason is logged and recorded "
+                "here.",
+                kinds={"lancedb", "pytorch"},
+                code_version=ids.clip,
+                automation_condition=REINDEX_CONDITION,
+            ),
+        ],
         partitions_def=ingest_batches,
         backfill_policy=single_run,
         group_name=GROUP,
-        kinds={"lancedb", "pytorch"},
-        deps=[source_images],
         pool="gpu",
-        code_version=ids.keypoints,
-        automation_condition=REINDEX_CONDITION,
+        can_subset=True,
     )
-    def keypoints(
+    def image_models(
         context: dg.AssetExecutionContext,
         store: StoreResource,
         keypoint_model: KeypointModelResource,
+        clip_model: ClipModelResource,
         progress: ProgressResource,
-    ) -> dg.MaterializeResult:
-        """COCO-17 keypoints (+ extras) of every person found in each image."""
+    ) -> Iterator[dg.MaterializeResult]:
+        """Keypoints and CLIP vectors in one step: each original is read and decoded once and
+        the two models run side by side (`pipelines.indexing.analyse_images`). Either asset
+        can run alone: a new CLIP model re-runs only CLIP, a new keypoint model only keypoints.
+        """
         db = store.get()
-        detector = keypoint_model.get()
+        selected = {k.to_user_string() for k in context.selected_asset_keys}
         batches = list(context.partition_keys)
         images, originals = _originals(db, batches)
-        with progress.track(context, "keypoints", len(images)) as advance:
-            results, failures = detect_keypoints(detector, originals, advance)
-        version = db.replace_keypoints(batches, results)
-        _record_failures(db, "keypoints", images, failures)
-        people = sum(len(r.people) for r in results)
-        return dg.MaterializeResult(
-            metadata={
-                "model": detector.model_id,
-                "images": len(results),
-                "people": people,
-                "images_with_people": sum(1 for r in results if r.people),
-                "failures": len(failures),
-                "failure_reasons": _failures_md(failures),
-                "table_version": version,
-            }
-        )
+        detector = keypoint_model.get() if KEYPOINTS in selected else None
+        encoder = clip_model.get() if CLIP_EMBEDDINGS in selected else None
+        clip_problem: ClipUnavailableError | None = None
+        if encoder is not None:
+            try:
+                encoder.load()
+            except ClipUnavailableError as exc:
+                clip_problem, encoder = exc, None
+        found = ImageAnalysis([], [], [], np.zeros((0, 0), np.float32), [])
+        if detector is not None or encoder is not None:
+            with contextlib.ExitStack() as bars:
+                track = {
+                    name: bars.enter_context(progress.track(context, name, len(images)))
+                    for name, model in ((KEYPOINTS, detector), (CLIP_EMBEDDINGS, encoder))
+                    if model is not None
+                }
+                found = analyse_images(
+                    originals,
+                    detector,
+                    encoder,
+                    clip_model.batch_size,
+                    keypoint_progress=track.get(KEYPOINTS, _ignore),
+                    clip_progress=track.get(CLIP_EMBEDDINGS, _ignore),
+                )
+        if detector is not None:
+            yield _keypoints_result(db, batches, images, detector.model_id, found)
+        if CLIP_EMBEDDINGS in selected:
+            encoder = clip_model.get()
+            if clip_problem is not None:
+                yield _no_clip_result(context, db, batches, encoder, clip_problem)
+            else:
+                yield _clip_result(context, db, batches, images, encoder, found)
 
     @dg.asset(
         partitions_def=ingest_batches,
         backfill_policy=single_run,
         group_name=GROUP,
         kinds={"lancedb"},
-        deps=[keypoints],
+        deps=[KEYPOINTS],
         code_version=ids.framing,
         automation_condition=REINDEX_CONDITION,
     )
@@ -288,7 +415,7 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         backfill_policy=single_run,
         group_name=GROUP,
         kinds={"lancedb"},
-        deps=[keypoints],
+        deps=[KEYPOINTS],
         pool="gpu",
         code_version=ids.pose,
         automation_condition=REINDEX_CONDITION,
@@ -332,73 +459,8 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
         partitions_def=ingest_batches,
         backfill_policy=single_run,
         group_name=GROUP,
-        kinds={"lancedb", "pytorch"},
-        deps=[source_images],
-        pool="gpu",
-        code_version=ids.clip,
-        automation_condition=REINDEX_CONDITION,
-    )
-    def clip_embeddings(
-        context: dg.AssetExecutionContext,
-        store: StoreResource,
-        clip_model: ClipModelResource,
-        progress: ProgressResource,
-    ) -> dg.MaterializeResult:
-        """CLIP image vectors. Without loadable weights the batch is indexed without them
-        (pose search still works) and the reason is logged and recorded here."""
-        db = store.get()
-        encoder = clip_model.get()
-        batches = list(context.partition_keys)
-        images, originals = _originals(db, batches)
-        try:
-            with progress.track(context, "clip_embeddings", len(images)) as advance:
-                image_ids, vectors, failures = embed_images(
-                    encoder, originals, clip_model.batch_size, advance
-                )
-        except ClipUnavailableError as exc:
-            context.log.error(
-                f"CLIP EMBEDDINGS SKIPPED: {exc} Text search stays unavailable for batches "
-                f"{', '.join(batches)} until clip_embeddings is materialized with weights."
-            )
-            version = db.replace_clip_embeddings(
-                batches, encoder.model_id, encoder.dim, [], np.zeros((0, encoder.dim), np.float32)
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "model": encoder.model_id,
-                    "clip_available": False,
-                    "reason": str(exc),
-                    "images": 0,
-                    "table_version": version,
-                }
-            )
-        if encoder.random_weights:
-            context.log.warning(
-                f"CLIP model {encoder.model_id} has RANDOM weights: text search results are "
-                "meaningless (for tests only)"
-            )
-        version = db.replace_clip_embeddings(
-            batches, encoder.model_id, encoder.dim, image_ids, vectors
-        )
-        _record_failures(db, "clip_embeddings", images, failures)
-        return dg.MaterializeResult(
-            metadata={
-                "model": encoder.model_id,
-                "clip_available": True,
-                "random_weights": encoder.random_weights,
-                "dim": encoder.dim,
-                "images": len(image_ids),
-                "failures": len(failures),
-                "table_version": version,
-            }
-        )
-
-    @dg.asset(
-        partitions_def=ingest_batches,
-        backfill_policy=single_run,
-        group_name=GROUP,
         kinds={"lancedb"},
-        deps=[source_images, framing, pose_embeddings, clip_embeddings],
+        deps=[source_images, framing, pose_embeddings, CLIP_EMBEDDINGS],
         # v2: rows carry provenance and near-duplicate groups.
         code_version="search-index-v2",
         automation_condition=REINDEX_CONDITION,
@@ -465,4 +527,4 @@ def build_index_assets(ids: ModelIds) -> list[dg.AssetsDefinition]:
             }
         )
 
-    return [source_images, keypoints, framing, pose_embeddings, clip_embeddings, search_index]
+    return [source_images, image_models, framing, pose_embeddings, search_index]

@@ -13,7 +13,8 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,21 +34,63 @@ def dagster_home(home: Path) -> Path:
     return home / "dagster"
 
 
-def open_instance(home: Path) -> dg.DagsterInstance:
-    """The persistent Dagster instance of a PoseFramer home (SQLite storage by default).
+POSTGRES_URL_ENV = "POSEFRAMER_DAGSTER_POSTGRES_URL"
+_POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": POSTGRES_URL_ENV}}}
 
-    Its dagster.yaml is the repository's, with the storage directory written in as a path,
-    so the instance opens the same whether or not DAGSTER_HOME is set.
+
+def _check_postgres_url(url: str) -> None:
+    # SQLAlchemy 2.1 opens a bare postgresql:// URL with psycopg 3, whose server-side
+    # parameters break dagster-postgres (NOTIFY run_events, $1): name its driver, psycopg2.
+    if not url.startswith("postgresql+psycopg2://"):
+        given = url.split("://", 1)[0] + "://…" if "://" in url else "a value with no scheme"
+        raise RuntimeError(
+            f"{POSTGRES_URL_ENV} must look like postgresql+psycopg2://user:password@host:5432/db "
+            f"(dagster-postgres needs the psycopg2 driver named), not {given}"
+        )
+    try:
+        import dagster_postgres  # noqa: F401
+    except ImportError:
+        raise RuntimeError(
+            f"{POSTGRES_URL_ENV} is set but dagster-postgres is not installed: "
+            "pip install -e '.[postgres]'"
+        ) from None
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The persistent Dagster instance of a PoseFramer home.
+
+    Its dagster.yaml (in `dagster_home(home)`, the DAGSTER_HOME of `make dagster`) is the
+    repository's with the storage written in: SQLite under that directory by default, so the
+    instance opens the same whether or not DAGSTER_HOME is set; PostgreSQL when
+    POSEFRAMER_DAGSTER_POSTGRES_URL is set (`postgresql+psycopg2://user:pw@host:5432/db`). The
+    file names that variable rather than its value, so no password is written to disk. A home
+    that was on SQLite moves to PostgreSQL when the variable is set; its SQLite history stays
+    in the directory, unread.
     """
     directory = dagster_home(home)
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "dagster.yaml"
-    if not config.exists():
+    postgres = bool(dg.EnvVar(POSTGRES_URL_ENV).get_value())
+    if config.exists():
+        settings = yaml.safe_load(config.read_text()) or {}
+        on_postgres = settings.get("storage") == _POSTGRES_STORAGE
+        if on_postgres and not postgres:
+            raise RuntimeError(
+                f"the Dagster instance in {config} keeps its runs in PostgreSQL: set "
+                f"{POSTGRES_URL_ENV} (or edit that file's storage back to sqlite)"
+            )
+        rewrite = postgres and not on_postgres
+    else:
         settings = (
             yaml.safe_load(INSTANCE_TEMPLATE.read_text()) if INSTANCE_TEMPLATE.exists() else {}
         )
         if "sqlite" in settings.get("storage", {"sqlite": {}}):
             settings["storage"] = {"sqlite": {"base_dir": str(directory)}}
+        rewrite = True
+    if postgres:
+        _check_postgres_url(str(dg.EnvVar(POSTGRES_URL_ENV).get_value()))
+        settings["storage"] = dict(_POSTGRES_STORAGE)
+    if rewrite:
         config.write_text(
             f"# Written by PoseFramer from {INSTANCE_TEMPLATE.name}; edit freely.\n"
             + yaml.safe_dump(settings, sort_keys=False)
@@ -60,6 +103,67 @@ def new_batch_id(folder: Path) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S-%f}-{slug}"
 
 
+_ACTIVE_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def unfinished_folder_batches(
+    store: Store, instance: dg.DagsterInstance, folder: Path
+) -> list[str]:
+    """Batches of `folder` that no publication lists and no live run is indexing, oldest first.
+
+    Such a batch owns the images its ingest stored (an image belongs to the first batch that
+    stored its bytes), so a new batch of the same folder would find them all duplicates and
+    they would never be served: its run was killed, or failed, before `search_index` recorded a
+    publication. A search version committed but never recorded counts as unpublished, as the
+    service never serves it. Runs of processes that died are failed first (`release_dead_runs`),
+    so only a run still in progress (another `poseframer index`, the Dagster UI) keeps its batch
+    from being taken over.
+    """
+    candidates = _unpublished_folder_batches(store, folder)
+    if not candidates:
+        return []
+    release_dead_runs(instance)
+    return [
+        batch_id
+        for batch_id in candidates
+        if not instance.get_runs(
+            filters=dg.RunsFilter(tags={PARTITION_TAG: batch_id}, statuses=_ACTIVE_RUN_STATUSES),
+            limit=1,
+        )
+    ]
+
+
+def _unpublished_folder_batches(store: Store, folder: Path) -> list[str]:
+    """Batches registered for `folder` that no publication lists, oldest first."""
+    published = {b for p in store.publications() for b in p.batches}
+    return [
+        b.batch_id
+        for b in store.list_batches()
+        if b.source == "folder"
+        and b.options is None
+        and b.location == str(folder)
+        and b.batch_id not in published
+    ]
+
+
+def _as_resumed(store: Store, report: IndexReport) -> IndexReport:
+    """A resumed batch's report, counting the images its killed run stored as its new images
+    (its re-ingest found them already indexed, by the batch itself)."""
+    owned = store.images_per_batch("images", [report.batch_id]).get(report.batch_id, 0)
+    earlier = max(0, owned - report.new_images)
+    return replace(
+        report,
+        new_images=report.new_images + earlier,
+        duplicates=max(0, report.duplicates - earlier),
+        resumed=True,
+    )
+
+
 @dataclass(frozen=True)
 class IndexReport:
     batch_id: str
@@ -70,6 +174,7 @@ class IndexReport:
     failures: list[tuple[str, str]]
     publication: Publication | None
     clip_problem: str | None  # why the batch has no CLIP vectors, if it has none
+    resumed: bool = False  # an earlier, unpublished batch of the folder was finished
 
 
 def index_folder(
@@ -77,14 +182,37 @@ def index_folder(
     settings: IndexSettings | None = None,
     batch_id: str | None = None,
     progress_bar: bool = False,
+    resume: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> IndexReport:
-    """Index `folder` as a new batch and publish the search table."""
+    """Index `folder` as a batch and publish the search table.
+
+    Without `batch_id`, a batch of the same folder whose run never published (killed, or
+    failed) is resumed instead of starting a new one, so its images are published once
+    (`unfinished_folder_batches`); when there are several, each is finished, oldest first, and
+    the last one's report returned. `resume=False` always starts a new batch. `announce` is
+    told which batch is resumed before its run starts.
+    """
     settings = settings or IndexSettings.from_env()
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store.at_home(settings.home)
+    store = settings.open_store()
+    if batch_id is None and resume and _unpublished_folder_batches(store, folder):
+        unfinished = unfinished_folder_batches(store, open_instance(settings.home), folder)
+        report: IndexReport | None = None
+        for resumed in unfinished:
+            if announce is not None:
+                announce(
+                    f"resuming batch {resumed}: an earlier run of this folder stopped before "
+                    "publishing it"
+                )
+            report = _as_resumed(store, index_batch(resumed, settings, progress_bar))
+            if not report.success:
+                break
+        if report is not None:
+            return report
     batch_id = batch_id or new_batch_id(folder)
     store.register_batch(batch_id, "folder", str(folder))
     return index_batch(batch_id, settings, progress_bar)
@@ -106,12 +234,13 @@ def index_source(
     spec = specs[name]
     settings.home.mkdir(parents=True, exist_ok=True)
     batch_id = batch_id or spec.batch_id(datetime.now(UTC))
-    spec.register_batch(Store.at_home(settings.home), batch_id)
+    spec.register_batch(settings.open_store(), batch_id)
     return index_batch(batch_id, settings, progress_bar, tags={SOURCE_TAG: name})
 
 
 PID_TAG = "poseframer/pid"
 HOST_TAG = "poseframer/host"
+PARTITION_TAG = "dagster/partition"
 
 
 def _alive(pid: int) -> bool:
@@ -147,7 +276,7 @@ def index_batch(
     tags: dict[str, str] | None = None,
 ) -> IndexReport:
     """Index a registered batch end to end, in-process, recorded in the home's instance."""
-    store = Store.at_home(settings.home)
+    store = settings.open_store()
     instance = open_instance(settings.home)
     release_dead_runs(instance)
     instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
@@ -209,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
         "--source", help="run this source of the sources file (POSEFRAMER_SOURCES) instead"
     )
     parser.add_argument("--batch-id", default=None, help="batch id (default: time + folder name)")
+    parser.add_argument(
+        "--new-batch",
+        action="store_true",
+        help="start a new batch even if an earlier run of the folder stopped before publishing "
+        "(by default that batch is resumed)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.source is None):
@@ -229,9 +364,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.folder.is_dir():
             print(f"error: not a folder: {args.folder}", file=sys.stderr)
             return 2
-        report = index_folder(args.folder, settings, batch_id=args.batch_id, progress_bar=progress)
+        report = index_folder(
+            args.folder,
+            settings,
+            batch_id=args.batch_id,
+            progress_bar=progress,
+            resume=not args.new_batch,
+            announce=lambda message: print(message, flush=True),
+        )
     pub = report.publication
-    print(f"batch          {report.batch_id}")
+    print(f"batch          {report.batch_id}" + (" (resumed)" if report.resumed else ""))
     print(f"new images     {report.new_images}")
     print(f"duplicates     {report.duplicates} (already indexed, skipped)")
     print(f"people         {report.people}")

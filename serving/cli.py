@@ -37,9 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help=f"interface to listen on (default: ${ENV_PREFIX}HOST)")
     serve.add_argument("--port", type=int, help=f"port to listen on (default: ${ENV_PREFIX}PORT)")
 
-    index = commands.add_parser("index", help="index a folder of images as a new batch")
+    index = commands.add_parser(
+        "index", help="index a folder of images as a new batch (or finish its interrupted one)"
+    )
     index.add_argument("folder", type=Path, help="folder of images (searched recursively)")
     index.add_argument("--batch-id", help="name of the ingest batch (default: time + folder)")
+    index.add_argument(
+        "--new-batch",
+        action="store_true",
+        help="start a new batch even if an earlier run of the folder stopped before publishing "
+        "(by default that batch is resumed)",
+    )
     return parser
 
 
@@ -74,6 +82,8 @@ def _index(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "assets.indexing", str(folder)]
     if args.batch_id:
         command += ["--batch-id", args.batch_id]
+    if args.new_batch:
+        command.append("--new-batch")
     env = None
     if args.home is not None:
         env = {**os.environ, f"{ENV_PREFIX}HOME": str(args.home)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,13 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
-from assets.indexing import index_folder, open_instance
+from assets.indexing import (
+    HOST_TAG,
+    PID_TAG,
+    index_folder,
+    open_instance,
+    unfinished_folder_batches,
+)
 from pipelines.images import image_id_of
 from serving.app import create_app
 from storage.snapshot import SnapshotCache
@@ -264,7 +271,7 @@ def test_rerun_after_a_kill_in_a_gpu_step_completes(
     previous = crash_home.store.publications()
     watcher = RunWatcher(crash_home.home)
     kill_when(
-        start_indexer(crash_home, log, "--batch-id", "second"), watcher.started("keypoints"), log
+        start_indexer(crash_home, log, "--batch-id", "second"), watcher.started("image_models"), log
     )
     (killed,) = watcher.new_runs()
     assert_previous_version_served(crash_home, client, previous)
@@ -297,12 +304,6 @@ def test_rerun_after_a_kill_in_a_gpu_step_completes(
     assert_everything_published_once(crash_home, client, previous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="running the same `poseframer index DIR` again starts a new batch in which every "
-    "image is a duplicate of the killed batch, so the killed batch is never published (fix: "
-    "assets/indexing.py resumes the unpublished batch of the same folder; see the report)",
-)
 def test_running_the_same_command_again_after_a_kill_publishes_every_image(
     crash_home: CrashHome, client: TestClient, tmp_path: Path
 ) -> None:
@@ -311,6 +312,74 @@ def test_running_the_same_command_again_after_a_kill_publishes_every_image(
     watcher = RunWatcher(crash_home.home)
     kill_when(start_indexer(crash_home, log), watcher.started("search_index"), log)
     assert_previous_version_served(crash_home, client, previous)
+    (killed,) = [
+        b for b in crash_home.store.list_batches() if b.location == str(crash_home.folder.resolve())
+    ]
+    killed_log = log.read_text()
 
     run_indexer(crash_home, log)  # exactly what the user ran, no --batch-id
+    rerun_log = log.read_text()[len(killed_log) :]
+    assert f"resuming batch {killed.batch_id}" in rerun_log
+    assert f"batch          {killed.batch_id} (resumed)" in rerun_log
+    # The killed run stored the images, so the resumed batch counts them as its own.
+    assert f"new images     {SECOND_IMAGES}" in rerun_log
+    assert "duplicates     0" in rerun_log
+    assert [b.batch_id for b in crash_home.store.list_batches()] == ["first", killed.batch_id]
     assert_everything_published_once(crash_home, client, previous)
+    assert crash_home.store.publications()[-1].batches == (killed.batch_id,)
+
+    # Published now: the same command once more starts a new batch, of duplicates only.
+    run_indexer(crash_home, log)
+    assert "resuming" not in log.read_text()[len(killed_log) + len(rerun_log) :]
+    assert len(crash_home.store.list_batches()) == 3
+
+
+def test_a_folder_batch_is_resumed_only_when_unpublished_and_idle(
+    crash_home: CrashHome, index_settings_for: Any
+) -> None:
+    """`unfinished_folder_batches`: a batch no publication lists, of the same folder, with no
+    run in progress; a run of a process that died does not count as in progress."""
+    store = crash_home.store
+    folder = crash_home.folder.resolve()
+    instance = open_instance(crash_home.home)
+    assert unfinished_folder_batches(store, instance, folder) == []
+    assert unfinished_folder_batches(store, instance, crash_home.folders[0].resolve()) == []
+
+    store.register_batch("stale", "folder", str(folder))
+    store.register_batch("other-folder", "folder", str(crash_home.home))
+    assert unfinished_folder_batches(store, instance, folder) == ["stale"]
+
+    # A run of the batch still in progress (its process alive): left alone.
+    live = _started_run(instance, "stale", os.getpid())
+    assert unfinished_folder_batches(store, instance, folder) == []
+    instance.report_run_failed(live)
+    # A run whose process died: failed, and the batch can be resumed.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = _started_run(instance, "stale", dead.pid)
+    assert unfinished_folder_batches(store, instance, folder) == ["stale"]
+    orphan_run = instance.get_run_by_id(orphan.run_id)
+    assert orphan_run is not None and orphan_run.status == dg.DagsterRunStatus.FAILURE
+
+    messages: list[str] = []
+    report = index_folder(folder, index_settings_for(crash_home.home), announce=messages.append)
+    assert report.success and report.resumed and report.batch_id == "stale"
+    assert messages and "resuming batch stale" in messages[0]
+    assert report.new_images == SECOND_IMAGES and report.duplicates == 0
+    assert report.publication is not None and report.publication.batches == ("stale",)
+    assert unfinished_folder_batches(store, instance, folder) == []
+
+
+def _started_run(instance: dg.DagsterInstance, batch_id: str, pid: int) -> dg.DagsterRun:
+    """A STARTED run of `batch_id`'s partition, tagged as `index_batch` tags it, by `pid`."""
+    return instance.add_run(
+        dg.DagsterRun(
+            job_name="index_batches",
+            status=dg.DagsterRunStatus.STARTED,
+            tags={
+                "dagster/partition": batch_id,
+                PID_TAG: str(pid),
+                HOST_TAG: socket.gethostname(),
+            },
+        )
+    )
