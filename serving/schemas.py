@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -74,6 +74,14 @@ class SearchRequest(BaseModel):
                     "text": "in a painterly style",
                     "lambda": 0.7,
                 },
+                {
+                    "keypoints": _EXAMPLE_KEYPOINTS,
+                    "image": "data:image/jpeg;base64,/9j/4AAQ...",
+                    "image_use": "look",
+                    "text": "watercolour",
+                    "text_weight": 0.3,
+                    "lambda": 0.6,
+                },
             ]
         },
     )
@@ -84,7 +92,21 @@ class SearchRequest(BaseModel):
     )
     image: str | None = Field(
         None,
-        description="A photo or sketch of the pose: base64, optionally a data: URL.",
+        description="A photo or sketch: base64, optionally a data: URL. It counts for its "
+        "pose, its look, or both (`image_use`).",
+    )
+    image_use: Literal["pose", "look", "both"] = Field(
+        "pose",
+        description="What the image counts for: `pose` (the figure found in it), `look` (its "
+        "CLIP image vector: pictures that look like it, as image-to-image search), or "
+        "`both`. With `look`, `keypoints` may give the pose.",
+    )
+    text_weight: FiniteFloat = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="With text and an image's look, the CLIP side of the query is "
+        "`text_weight · text + (1 − text_weight) · image` (normalised): 1 = text only.",
     )
     text: str | None = Field(None, max_length=1000, description="What the picture should show.")
     lam: FiniteFloat = Field(
@@ -146,10 +168,13 @@ class SearchRequest(BaseModel):
             and self.more_like is None
         ):
             raise ValueError("give at least one of keypoints, image, text or more_like")
-        if self.keypoints is not None and self.image is not None:
+        if self.keypoints is not None and self.image is not None and self.image_use != "look":
             raise ValueError(
-                "keypoints and image are both a pose: give one of them (add text for a hybrid)"
+                "keypoints and image are both a pose: give one of them (add text for a "
+                'hybrid), or set image_use to "look" to search by the picture\'s look'
             )
+        if self.image is None and self.image_use != "pose":
+            raise ValueError(f"image_use {self.image_use!r} needs an image")
         return self
 
 

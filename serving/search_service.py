@@ -46,6 +46,7 @@ from storage.store import NothingPublishedError, Store, VersionNotFoundError
 log = logging.getLogger(__name__)
 
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+IMAGE_USES = ("pose", "look", "both")
 MAX_SEGMENTS = 16  # more than a ranking has (see serving.ranking)
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
 
@@ -72,6 +73,8 @@ class SearchQuery:
     min_people: int | None = None  # images with at least this many people
     max_people: int | None = None
     collapse_duplicates: bool = True  # one result per near-duplicate group
+    image_use: str = "pose"  # what the image counts for: "pose", "look" (CLIP) or "both"
+    text_weight: float = 0.5  # text's share of the CLIP query when an image's look is in it
 
 
 @dataclass(frozen=True)
@@ -292,9 +295,17 @@ class SearchService:
             and query.more_like is None
         ):
             raise ApiError(422, "give at least one of keypoints, image, text or more_like")
-        pose_inputs = [query.keypoints is not None, query.image is not None, bool(query.more_like)]
+        if query.image_use not in IMAGE_USES:
+            raise ApiError(422, f"image_use: one of {', '.join(IMAGE_USES)}")
+        image_pose = query.image is not None and query.image_use in ("pose", "both")
+        image_look = query.image is not None and query.image_use in ("look", "both")
+        pose_inputs = [query.keypoints is not None, image_pose, bool(query.more_like)]
         if sum(pose_inputs) > 1:
-            raise ApiError(422, "give one pose: keypoints, image or more_like")
+            raise ApiError(
+                422,
+                "give one pose: keypoints, image or more_like (an image may count for its "
+                'look beside keypoints with image_use "look")',
+            )
         cursor = None if query.cursor is None else Cursor.decode(query.cursor)
         if (
             cursor is not None
@@ -312,7 +323,7 @@ class SearchService:
         if like_row is not None and snapshot.pose_mask[like_row]:
             self.check_pose_model(snapshot)
             query_pose = Pose.from_array(snapshot.keypoints[like_row])
-        elif query.keypoints is not None or query.image is not None:
+        elif query.keypoints is not None or image_pose:
             self.check_pose_model(snapshot)
             if query.keypoints is not None:
                 try:
@@ -332,10 +343,22 @@ class SearchService:
         if like_row is not None and snapshot.clip_mask[like_row]:
             # "More like this" looks for the same picture too: its CLIP image vector.
             clip_q = snapshot.clip_vectors(np.array([like_row]))[0]
-        if query.text:
+        if query.text or image_look:
             problem = self.text_search_problem(snapshot)
             if problem is not None:
                 raise ApiError(503, problem)
+        if image_look:
+            # Its look: the CLIP image vector, as the indexer computes it for stored images.
+            assert query.image is not None
+            picture, _ = decode_image(query.image)
+            look = self.clip.encoder.encode_images([picture])[0]
+            text_part = text_vector(query.text, self.clip.encoder) if query.text else None
+            clip_q = (
+                look
+                if text_part is None
+                else _unit(query.text_weight * text_part + (1.0 - query.text_weight) * look)
+            )
+        elif query.text:
             text = text_vector(query.text, self.clip.encoder)
             clip_q = text if clip_q is None else _unit(clip_q + text)
         if query_pose is None and clip_q is None:

@@ -70,6 +70,8 @@ def search(
             min_people=body.min_people,
             max_people=body.max_people,
             collapse_duplicates=body.collapse_duplicates,
+            image_use=body.image_use,
+            text_weight=body.text_weight,
         )
     )
     return SearchResponse.from_outcome(outcome)
