@@ -344,6 +344,19 @@ def test_search_by_photo_edit_text_lambda_mirror_and_export(page: Any, evalset: 
     assert after_text != after_drag
     assert page.get_by_test_id("result").first.locator("[data-field=clip]").inner_text() != "—"
 
+    # The look of the uploaded picture: sent beside the edited pose and the text, and off again.
+    with searching(page) as response:
+        page.get_by_test_id("use-look").check()
+    request = body_of(response.value)
+    assert request["image_use"] == "look" and request["image"].startswith("data:image/")
+    assert request["keypoints"] == sent and request["text"] == "a skier on a snowy slope"
+    assert "look of your picture" in page.get_by_test_id("summary").inner_text()
+    assert shown_results(page) != after_text
+    with searching(page) as response:
+        page.get_by_test_id("use-look").uncheck()
+    assert "image" not in body_of(response.value)
+    assert shown_results(page) == after_text
+
     # λ: the same pose and text, weighted differently: the scores change.
     with searching(page) as response:
         page.get_by_test_id("lambda").fill("0.9")

@@ -64,6 +64,8 @@
     lambda: $("lambda"),
     lambdaValue: $("lambda-value"),
     mirror: $("mirror"),
+    useLook: $("use-look"),
+    lookStatus: $("look-status"),
     framing: Array.from(document.querySelectorAll('input[name="framing"]')),
     exportJson: $("export-query-json"),
     exportPng: $("export-query-png"),
@@ -87,6 +89,7 @@
     imageName: null,
     ownedUrl: null, // object URL of the uploaded image, revoked when replaced
     textProblem: null, // why text search is unavailable, or null
+    lookImage: null, // the uploaded picture (data URL), for matching its look with CLIP
     randomClip: false,
     caps: { offset: false, cursor: false }, // optional request fields the service accepts
     results: [],
@@ -326,6 +329,8 @@
     state.pose = null;
     state.image = null;
     state.imageName = null;
+    state.lookImage = null;
+    applyLookStatus();
     el.upload.value = "";
     showError("");
     renderEditor();
@@ -400,6 +405,8 @@
     setFrame(width, height, shownUrl);
     state.pose = null;
     state.image = dataUrl;
+    state.lookImage = dataUrl;
+    applyLookStatus();
     renderEditor();
     runSearch();
   }
@@ -425,6 +432,15 @@
     }
     const text = el.text.value.trim();
     if (text && !state.textProblem) body.text = text;
+    if (lookWanted()) {
+      // The picture counts for its look too: with its figure on the first search, beside the
+      // edited pose afterwards.
+      if (body.image) body.image_use = "both";
+      else {
+        body.image = state.lookImage;
+        body.image_use = "look";
+      }
+    }
     if (!body.image && !body.keypoints && !body.text) {
       return "Upload a photo or sketch, pose the default figure, or type a description.";
     }
@@ -433,11 +449,13 @@
 
   function describeQuery(body) {
     const parts = [];
-    if (body.image) parts.push("the figure in your image");
+    if (body.image && body.image_use !== "look") parts.push("the figure in your image");
     if (body.keypoints) parts.push("your pose");
     if (body.text) parts.push(`“${body.text}”`);
+    if (body.image_use) parts.push("the look of your picture");
     let text = parts.join(" + ");
-    if ((body.image || body.keypoints) && body.text) text += ` (λ ${body.lambda.toFixed(2)})`;
+    const posed = (body.image && body.image_use !== "look") || body.keypoints;
+    if (posed && (body.text || body.image_use)) text += ` (λ ${body.lambda.toFixed(2)})`;
     if (body.mirror) text += ", mirrored too";
     return text;
   }
@@ -492,13 +510,14 @@
       handleFailure(response.status, data && data.detail, body, append);
     } else {
       showError("");
-      if (body.image) {
+      if (body.image && body.image_use !== "look") {
         state.image = null;
         state.pose = data.query_keypoints ? data.query_keypoints.map((kp) => kp.slice(0, 3)) : null;
         renderEditor();
       }
       const query = { ...body, k: pageSize };
       delete query.image;
+      delete query.image_use;
       delete query.offset;
       delete query.cursor;
       if (state.pose && body.image) query.keypoints = state.pose.map((kp) => kp.slice());
@@ -521,6 +540,13 @@
 
   function handleFailure(status, detail, body, append) {
     const message = detail || `the service answered ${status}`;
+    if (status === 503 && body.image_use && !append) {
+      // CLIP cannot match looks now: search without the look, and say why.
+      el.useLook.checked = false;
+      el.lookStatus.textContent = `Matching the look is unavailable: ${message}`;
+      runSearch();
+      return;
+    }
     if (status === 503 && body.text && !append) {
       // Text search is down (CLIP loading, or no weights): say why, and search the pose.
       state.textProblem = message;
@@ -531,7 +557,7 @@
         return;
       }
     }
-    if (body.image) {
+    if (body.image && body.image_use !== "look") {
       // No figure found, unreadable or too large: do not resend it on every keystroke.
       state.image = null;
       renderEditor();
@@ -729,6 +755,8 @@
       state.pose = result.keypoints.map((kp) => kp.slice(0, 3));
       state.image = null;
       state.imageName = null;
+      state.lookImage = null;
+      applyLookStatus();
       renderEditor();
       el.dropzone.scrollIntoView({ block: "nearest", behavior: "smooth" });
       runSearch();
@@ -878,7 +906,22 @@
     healthDelay = Math.min(healthDelay * 1.5, 30000);
   }
 
+  function lookWanted() {
+    return Boolean(el.useLook.checked && state.lookImage && !state.textProblem);
+  }
+
+  function applyLookStatus() {
+    el.useLook.disabled = !state.lookImage || Boolean(state.textProblem);
+    if (el.useLook.disabled) el.useLook.checked = false;
+    el.lookStatus.textContent = !state.lookImage
+      ? "Upload a picture to match its look (colours, style, setting) as well as its pose."
+      : state.textProblem
+        ? "Matching the look needs CLIP, which is unavailable (see above)."
+        : "";
+  }
+
   function applyTextStatus() {
+    applyLookStatus();
     el.text.disabled = Boolean(state.textProblem);
     if (state.textProblem) {
       const reason = state.textProblem.replace(/^text search is unavailable:\s*/i, "");
@@ -960,6 +1003,7 @@
     lambdaSoon();
   });
   el.mirror.addEventListener("change", () => runSearch());
+  el.useLook.addEventListener("change", () => runSearch());
   for (const box of el.framing) box.addEventListener("change", () => runSearch());
   el.loadMore.addEventListener("click", () => runSearch({ append: true }));
   bindDownload(el.exportJson, "poseframer-query-openpose.json", queryExport(openposeJsonBlob));
