@@ -20,10 +20,8 @@ e2e_minus_model_p50_ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,8 @@ import httpx
 import numpy as np
 import pyarrow as pa
 
-from benchmarks.load_bench import STANDING, free_port, wait_healthy
+from benchmarks.live_server import live_server
+from benchmarks.load_bench import STANDING
 from benchmarks.report import print_report
 from benchmarks.search_bench import CLIP_DIM, POSE_DIM, synthetic_rows
 
@@ -93,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         model_ms.append((time.perf_counter() - t) * 1000)
 
     home = Path(tempfile.mkdtemp(prefix="poseframer-api-bench-"))
-    server: subprocess.Popen[bytes] | None = None
     try:
         store = Store.at_home(home)
         table = pa.concat_tables(
@@ -108,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         publish_s = time.perf_counter() - start
         del table
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")},
             "POSEFRAMER_HOME": str(home),
@@ -117,18 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             "POSEFRAMER_CLIP_PRETRAINED": "random",
             "POSEFRAMER_CLIP_CONFIG": str(BENCH_CLIP),
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        asyncio.run(wait_healthy(base, server, 180))
         latencies: list[float] = []
         statuses: dict[int, int] = {}
-        ann_used = None
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with (
+            live_server(env, home / "server.log", timeout=180) as server,
+            httpx.Client(base_url=server.base, timeout=60) as client,
+        ):
             deadline = time.monotonic() + 180
             while not client.get("/health").json()["text_search"]["available"]:
                 if time.monotonic() > deadline:
@@ -146,15 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                     if response.status_code != 200 and round_ == 0:
                         raise SystemExit(f"search failed: {response.status_code} {response.text}")
-            health = client.get("/health").json()
-            ann_used = health.get("ann_index")
+            ann_used = client.get("/health").json().get("ann_index")
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
         shutil.rmtree(home, ignore_errors=True)
 
     e2e_p50 = float(np.percentile(latencies, 50))

@@ -24,8 +24,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from benchmarks.live_server import live_server
 from storage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +62,6 @@ class LoadStats:
 
 def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bench_env(home: Path, clip: str) -> dict[str, str]:
@@ -119,28 +112,14 @@ def index(folder: Path, env: dict[str, str], timeout: float) -> subprocess.Compl
 def query_keypoints(home: Path) -> list[list[list[float]]]:
     """Poses of people in the index (so searches do real work), or a standing figure."""
     store = Store.at_home(home)
-    rows = store.search_table_at(store.resolve_publication().version).to_pylist()
+    version = store.resolve_publication().version
+    rows = store.search_table_at(version, without=("clip_vector", "hybrid_vector")).to_pylist()
     poses = [
         [list(r["keypoints"][i : i + 3]) for i in range(0, 51, 3)]
         for r in rows
         if r.get("keypoints") and r.get("pose_vector") is not None
     ]
     return poses[:50] or [[[float(x), float(y), 1.0] for x, y in STANDING]]
-
-
-async def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited with {server.returncode}")
-            try:
-                if (await client.get(f"{base}/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError(f"the server did not answer on {base} within {timeout} s")
 
 
 async def client_loop(
@@ -280,7 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need --clients ≥ 1, --duration > 0 and 0 ≤ --publish-at ≤ 1")
 
     root = Path(tempfile.mkdtemp(prefix="poseframer-load-"))
-    server: subprocess.Popen[bytes] | None = None
     try:
         home = root / "home"
         first, second, described = split_images(args.images, root, args.synthetic)
@@ -293,32 +271,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"first batch indexed in {time.perf_counter() - started:.1f} s")
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = (root / "server.log").open("wb")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        asyncio.run(wait_healthy(base, server, timeout=120))
-        print(
-            f"server up on {base}; {args.clients} clients for {args.duration:g} s, "
-            f"publishing the second batch at {args.publish_at:.0%}"
-        )
-        result = asyncio.run(run_load(args, base, home, second, env))
+        with live_server(env, root / "server.log") as server:
+            base = server.base
+            print(
+                f"server up on {base}; {args.clients} clients for {args.duration:g} s, "
+                f"publishing the second batch at {args.publish_at:.0%}"
+            )
+            result = asyncio.run(run_load(args, base, home, second, env))
         result["images"] = described
         result["device"] = f"{os.cpu_count()} CPUs"
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 from benchmarks.report import print_report
 from pipelines.calibration import Calibration
 from pipelines.scoring import VectorColumns, hybrid_search
-from storage import schemas
+from storage import ann, schemas
 
 POSE_DIM, CLIP_DIM = 62, 512
 CHUNK = 100_000
@@ -211,12 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         publish_s = time.perf_counter() - start
         del tables
-        meta = json.loads(
-            (
-                workdir / "lancedb" / "_poseframer_ann" / "search" / f"v{publication.version}"
-                / "meta.json"
-            ).read_text()
-        )  # fmt: skip
+        fs_root = store.files()[1]
+        meta_path = Path(ann.version_dir(fs_root, publication.version)) / "meta.json"
+        meta = json.loads(meta_path.read_text())
         # The server numbers rows in the table's scan order: the row ids say which is which.
         ids = store.search_column_at(publication.version, "id").to_pylist()
         order = {row_id: i for i, row_id in enumerate(ids)}

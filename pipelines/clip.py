@@ -10,7 +10,6 @@ model id then says `random-weights` so no result can pass for real search.
 from __future__ import annotations
 
 import abc
-import hashlib
 import logging
 import textwrap
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipelines.backends import file_digest
 from pipelines.records import FloatArray
 from pipelines.registry import Registry
 
@@ -75,14 +75,6 @@ class ClipEncoder(abc.ABC):
 clip_models: Registry[ClipEncoder] = Registry("CLIP")
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
 @clip_models.register("open-clip")
 class OpenClipEncoder(ClipEncoder):
     """An open_clip model: architecture `model`, weights `pretrained` (tag, path or "random").
@@ -111,7 +103,6 @@ class OpenClipEncoder(ClipEncoder):
         self._tokenizer: Any = None
         self._device: str = "cpu"
         self._error: str | None = None
-        self._digest: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -124,9 +115,7 @@ class OpenClipEncoder(ClipEncoder):
             return "random-weights"
         path = Path(self.pretrained)
         if path.is_file():
-            if self._digest is None:
-                self._digest = _file_digest(path)
-            return f"sha256-{self._digest}"
+            return f"sha256-{file_digest(path)}"  # cached per file, size and mtime
         return self.pretrained
 
     @property

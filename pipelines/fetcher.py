@@ -24,6 +24,8 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from pipelines.images import media_type_of, sniff_format
+
 USER_AGENT = "PoseFramerBot/0.1 (pose reference image indexer; +https://github.com/poseframer)"
 # X-Robots-Tag directives that keep an image out of the index ("none" = noindex, nofollow).
 BLOCKING_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "none"})
@@ -111,19 +113,8 @@ def media_type(headers: Mapping[str, str]) -> str:
 
 def sniff_image_type(data: bytes) -> str | None:
     """The media type of a supported image format from its first bytes, or None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data.startswith(b"BM"):
-        return "image/bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image/tiff"
-    return None
+    fmt = sniff_format(data)
+    return None if fmt is None else media_type_of(fmt)
 
 
 def robots_directives(values: list[str], token: str) -> set[str]:

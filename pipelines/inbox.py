@@ -29,11 +29,8 @@ class InboxClaim:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def settled_files(inbox: Path, settle_s: float, now: float | None = None) -> tuple[list[Path], int]:

@@ -48,16 +48,6 @@ def decode_items(
         return list(pool.map(decode, entries))
 
 
-def detect_keypoints(
-    detector: KeypointDetector,
-    images: Iterable[tuple[str, str, bytes]],
-    progress: Progress = _noop,
-) -> tuple[list[ImageKeypoints], list[IngestFailure]]:
-    """People in each `(image_id, source_uri, original bytes)`; failures keep their reason."""
-    analysis = analyse_images(images, detector=detector, keypoint_progress=progress)
-    return analysis.keypoints, analysis.keypoint_failures
-
-
 @dataclass(frozen=True)
 class ImageFraming:
     image_id: str
@@ -87,22 +77,6 @@ def embed_poses(
         for kp in keypoints
         for index, pose in enumerate(kp.people)
     ]
-
-
-def embed_images(
-    encoder: ClipEncoder,
-    images: Iterable[tuple[str, str, bytes]],
-    batch_size: int,
-    progress: Progress = _noop,
-) -> tuple[list[str], FloatArray, list[IngestFailure]]:
-    """CLIP vectors of `(image_id, source_uri, bytes)`, encoded `batch_size` at a time.
-
-    Raises ClipUnavailableError (before decoding anything) when weights cannot be loaded.
-    """
-    analysis = analyse_images(
-        images, encoder=encoder, batch_size=batch_size, clip_progress=progress
-    )
-    return analysis.clip_ids, analysis.clip_vectors, analysis.clip_failures
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from pipelines.calibration import Affine
 from pipelines.records import FloatArray
 from pipelines.scoring import RESCORE_POOL, ScoredRows, VectorColumns, hybrid_search
+from storage.ann import SCAN_BATCH as SCAN
 from storage.snapshot import SearchSnapshot
 
 POOL_START = 1024  # a hybrid query's first pool per side; a one-sided query's is 1/8 of it
@@ -351,18 +352,25 @@ def ann_ranking(
         pooled[done] = True
         parts = []
         dim = ann.meta.clip_dim
-        for lo, clip in ann.clip_chunks():
+        if clip_q is not None:
+            chunks = ann.clip_chunks()
+        else:  # no CLIP side to score: no CLIP vectors to read
+            chunks = (
+                (
+                    lo,
+                    np.broadcast_to(
+                        np.zeros(dim, np.float32), (min(SCAN, len(snapshot) - lo), dim)
+                    ),
+                )
+                for lo in range(0, len(snapshot), SCAN)
+            )
+        for lo, clip in chunks:
             hi = lo + len(clip)
             rows = np.arange(lo, hi, dtype=np.int64)
-            chunk_clip = (
-                clip
-                if clip_q is not None
-                else np.broadcast_to(np.zeros(dim, np.float32), clip.shape)
-            )
             columns = VectorColumns(
                 snapshot.pose[lo:hi],
                 snapshot.pose_mask[lo:hi],
-                chunk_clip,
+                clip,
                 snapshot.clip_mask[lo:hi],
             )
             keep = ~pooled[lo:hi] if allowed is None else allowed[lo:hi] & ~pooled[lo:hi]

@@ -34,7 +34,7 @@ from pipelines.query import (
     pose_vector,
     text_vector,
 )
-from pipelines.records import VISIBLE_SCORE, FloatArray, Pose
+from pipelines.records import FloatArray, Pose
 from pipelines.scoring import hybrid_search
 from serving.clip_loader import ClipLoader, ClipState
 from serving.errors import ApiError
@@ -307,14 +307,13 @@ class SearchService:
                 'look beside keypoints with image_use "look")',
             )
         cursor = None if query.cursor is None else Cursor.decode(query.cursor)
+        snapshot = self.snapshot(query.version if cursor is None else str(cursor.version))
         if (
             cursor is not None
             and query.version is not None
-            and str(cursor.version)
-            != str(self.snapshots.store.resolve_publication(query.version).version)
+            and self.snapshot(query.version).version != cursor.version
         ):
             raise ApiError(422, "cursor: it belongs to another version than the one asked for")
-        snapshot = self.snapshot(query.version if cursor is None else str(cursor.version))
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
 
         query_pose: Pose | None = None
@@ -429,8 +428,7 @@ class SearchService:
             chosen = pc.is_in(table.column(column), value_set=pa.array(sorted(values)))
             mask &= np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
         if query.min_visible_joints:
-            visible = (snapshot.keypoints[:, :, 2] > VISIBLE_SCORE).sum(axis=1)
-            mask &= visible >= query.min_visible_joints
+            mask &= snapshot.visible_joints >= query.min_visible_joints
         if query.min_people is not None or query.max_people is not None:
             people = snapshot.people_per_row
             if query.min_people is not None:

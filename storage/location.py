@@ -41,10 +41,6 @@ def scheme_of(uri: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def is_object_store(uri: str) -> bool:
-    return scheme_of(uri) in OBJECT_STORE_SCHEMES
-
-
 def parse_db_uri(text: str, variable: str = "db uri") -> str:
     """A LanceDB location: `scheme://bucket/prefix` for object storage, or an absolute path.
 

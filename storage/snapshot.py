@@ -4,14 +4,14 @@ the latest publication without a restart."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from pipelines.calibration import Calibration
-from pipelines.records import NUM_JOINTS
+from pipelines.records import NUM_JOINTS, VISIBLE_SCORE
 from pipelines.scoring import VectorColumns
 from storage.ann import AnnIndex
 from storage.store import Publication, Store
@@ -19,25 +19,33 @@ from storage.store import Publication, Store
 VECTOR_COLUMNS = ("pose_vector", "clip_vector", "hybrid_vector")
 
 
-def _matrix(chunks: Iterable[pa.Array], rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed-size-list column as a float32 matrix (zero rows where null) and its mask,
-    filled chunk by chunk (the column is never held whole)."""
-    out = np.zeros((rows, dim), dtype=np.float32)
-    mask = np.zeros(rows, dtype=bool)
+def _matrices(
+    batches: Iterable[pa.RecordBatch], rows: int, schema: pa.Schema, names: Sequence[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fixed-size-list columns as float32 matrices (zero rows where null) with their masks,
+    filled a batch at a time in one pass (no column is ever held whole)."""
+    out = {
+        name: (
+            np.zeros((rows, schema.field(name).type.list_size), dtype=np.float32),
+            np.zeros(rows, dtype=bool),
+        )
+        for name in names
+    }
     start = 0
-    for chunk in chunks:
-        if isinstance(chunk, pa.ChunkedArray):
-            chunk = chunk.combine_chunks()
-        n = len(chunk)
-        valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        mask[start : start + n] = valid
-        if valid.any():
-            values = chunk.filter(chunk.is_valid()).flatten().to_numpy(zero_copy_only=False)
-            out[start : start + n][valid] = values.reshape(-1, dim)
+    for batch in batches:
+        n = batch.num_rows
+        for name in names:
+            matrix, mask = out[name]
+            chunk = batch.column(name)
+            valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            mask[start : start + n] = valid
+            if valid.any():
+                values = chunk.filter(chunk.is_valid()).flatten().to_numpy(zero_copy_only=False)
+                matrix[start : start + n][valid] = values.reshape(-1, matrix.shape[1])
         start += n
     if start != rows:
-        raise RuntimeError(f"the column has {start} rows where the table has {rows}")
-    return out, mask
+        raise RuntimeError(f"the vector columns have {start} rows where the table has {rows}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class SearchSnapshot:
     keypoints: np.ndarray  # (n, 17, 3) float32; zeros for rows with no person
     keypoints_mask: np.ndarray  # (n,) bool: the row has keypoints
     people_per_row: np.ndarray  # (n,) how many people the row's image holds
+    visible_joints: np.ndarray  # (n,) how many joints of the row's person are in view
     calibration: Calibration
     clip: np.ndarray | None = None  # (n, clip_dim) in memory when there is no ANN index
     ann: AnnIndex | None = None
@@ -90,19 +99,12 @@ class SearchSnapshot:
             fs = None  # an object store the sidecar files do not support: exact scoring
         if fs is not None:
             ann = AnnIndex.open(fs, root, version, table.column("id"))
-        schema = store.search_schema_at(version)
-
-        def matrix(name: str) -> tuple[np.ndarray, np.ndarray]:
-            dim = schema.field(name).type.list_size
-            return _matrix(store.search_column_chunks(version, name), rows, dim)
-
-        pose, pose_mask = matrix("pose_vector")
-        clip = None
-        if ann is None:
-            clip, clip_mask = matrix("clip_vector")
-        else:
-            clip_mask = ann.clip_mask
-        flat, keypoints_mask = matrix("keypoints")
+        names = ["pose_vector", "keypoints"] + (["clip_vector"] if ann is None else [])
+        schema, batches = store.search_batches_at(version, names)
+        columns = _matrices(batches, rows, schema, names)
+        pose, pose_mask = columns["pose_vector"]
+        flat, keypoints_mask = columns["keypoints"]
+        clip, clip_mask = columns["clip_vector"] if ann is None else (None, ann.clip_mask)
         pa.default_memory_pool().release_unused()
         image = table.column("image_id").dictionary_encode().combine_chunks().indices
         image_index = np.asarray(image.to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -117,6 +119,7 @@ class SearchSnapshot:
             keypoints=flat.reshape(-1, NUM_JOINTS, 3),
             keypoints_mask=keypoints_mask,
             people_per_row=people.astype(np.int64),
+            visible_joints=(flat.reshape(-1, NUM_JOINTS, 3)[:, :, 2] > VISIBLE_SCORE).sum(axis=1),
             calibration=publication.calibration,
             clip=clip,
             ann=ann,
@@ -147,18 +150,11 @@ class SearchSnapshot:
         assert self.ann is not None
         return self.ann.clip_vectors(np.asarray(rows, dtype=np.int64))
 
-    def columns_for(self, rows: np.ndarray) -> VectorColumns:
-        """The vectors of `rows`, row-aligned with them."""
-        return VectorColumns(
-            self.pose[rows], self.pose_mask[rows], self.clip_vectors(rows), self.clip_mask[rows]
-        )
-
     @property
     def columns(self) -> VectorColumns:
         """Every row's vectors (for a table with an ANN index this reads all CLIP vectors)."""
-        if self.clip is not None:
-            return VectorColumns(self.pose, self.pose_mask, self.clip, self.clip_mask)
-        return self.columns_for(np.arange(len(self)))
+        clip = self.clip if self.clip is not None else self.clip_vectors(np.arange(len(self)))
+        return VectorColumns(self.pose, self.pose_mask, clip, self.clip_mask)
 
     def rows(self, indices: np.ndarray) -> list[dict[str, object]]:
         """The rows at `indices`, every column but the vectors (keypoints included)."""

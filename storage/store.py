@@ -209,9 +209,7 @@ def _vector_sample(table: Any, rows: int = CALIBRATION_ROWS) -> pa.Table:
     stride = max(1, -(-total // rows))
     parts = []
     seen = 0
-    for batch in (
-        table.search().select(["pose_vector", "clip_vector"]).limit(None).to_batches(65_536)
-    ):
+    for batch in ann.scan_batches(table, ["pose_vector", "clip_vector"]):
         first = (-seen) % stride
         parts.append(batch.take(pa.array(range(first, batch.num_rows, stride), pa.int64())))
         seen += batch.num_rows
@@ -862,22 +860,17 @@ class Store:
 
     def search_column_at(self, version: int, name: str) -> pa.ChunkedArray:
         """One column of the served table at `version`, in scan order."""
-        return pa.chunked_array(self.search_column_chunks(version, name))
+        _, batches = self.search_batches_at(version, [name])
+        return pa.chunked_array([b.column(0) for b in batches])
 
-    def search_schema_at(self, version: int) -> pa.Schema:
+    def search_batches_at(
+        self, version: int, columns: Sequence[str]
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The served table's schema at `version`, and `columns` of its rows in scan order, a
+        batch at a time (large vector columns are never held whole)."""
         table = self.db.open_table(T_SEARCH)
         table.checkout(version)
-        return table.schema
-
-    def search_column_chunks(
-        self, version: int, name: str, batch: int = 65_536
-    ) -> Iterator[pa.Array]:
-        """One column of the served table at `version`, in scan order, a chunk at a time (a
-        large vector column is never held whole)."""
-        table = self.db.open_table(T_SEARCH)
-        table.checkout(version)
-        for record_batch in table.search().select([name]).limit(None).to_batches(batch):
-            yield record_batch.column(0)
+        return table.schema, ann.scan_batches(table, list(columns))
 
     def images_per_batch(self, table_name: str, batch_ids: Sequence[str]) -> dict[str, int]:
         """Per batch, the number of distinct images with rows in `table_name` (e.g. `images`,

@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from serving.settings import ServingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 EVALSET = REPO.parent / "shared" / "data" / "evalset"
 TINY_CLIP_CONFIG = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 TINY_CLIP_MODEL = "poseframer-tiny-clip"
+# Settings (indexing and serving alike) for the tiny random-weight CLIP, on the CPU.
+TINY_CLIP_SETTINGS: dict[str, Any] = {
+    "clip_model": TINY_CLIP_MODEL,
+    "clip_pretrained": "random",
+    "clip_config": str(TINY_CLIP_CONFIG),
+    "device": "cpu",
+}
+
+
+class IsolatedSettings(ServingSettings):
+    """ServingSettings from keyword arguments only: a developer's exported POSEFRAMER_*
+    variables must not change what these tests run against."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def make_settings(home: Path, **overrides: Any) -> ServingSettings:
+    values: dict[str, Any] = {"home": home, **TINY_CLIP_SETTINGS}
+    values.update(overrides)
+    return IsolatedSettings(**values)
 
 
 def evalset_or_skip() -> Path:
@@ -39,13 +72,7 @@ def index_settings_for(tiny_clip_env: dict[str, str]):  # type: ignore[no-untype
     from assets.settings import IndexSettings
 
     def build(home: Path, **overrides: object) -> IndexSettings:
-        values: dict[str, object] = {
-            "home": home,
-            "clip_model": TINY_CLIP_MODEL,
-            "clip_pretrained": "random",
-            "clip_config": str(TINY_CLIP_CONFIG),
-            "device": "cpu",
-        }
+        values: dict[str, object] = {"home": home, **TINY_CLIP_SETTINGS}
         values.update(overrides)
         return IndexSettings(**values)  # type: ignore[arg-type]
 

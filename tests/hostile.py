@@ -17,7 +17,6 @@ streams of compressed rows or as headers that claim a huge size.
 from __future__ import annotations
 
 import functools
-import io
 import random
 import struct
 import zlib
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.images import image_id_of
+from tests.synthetic import encode
 
 BOMB_SIDE = 30_000  # 900 megapixels: 2.7 GB as RGB if anything decoded it
 OVERSIZED_FILE_BYTES = 65 * 1024 * 1024  # just over the source's 64 MiB limit
@@ -70,12 +70,6 @@ class BatchManifest:
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def encode(image: Image.Image, fmt: str, **save: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **save)
-    return out.getvalue()
 
 
 def synthetic_picture(seed: int, size: tuple[int, int] = (128, 96)) -> Image.Image:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from pipelines.clip import ClipEncoder
 from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
@@ -23,41 +22,12 @@ from serving.app import create_app
 from serving.clip_loader import ClipLoader
 from serving.deps import get_search_service
 from serving.search_service import SearchService
-from serving.settings import ServingSettings
-from storage.store import Store
-from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
+from storage.store import T_FAILURES, Store
+from tests.conftest import TINY_CLIP_CONFIG, make_settings
 
 pytestmark = pytest.mark.evalset
 
 ORIGIN = "http://localhost:3000"
-
-
-class IsolatedSettings(ServingSettings):
-    """ServingSettings from keyword arguments only: a developer's exported POSEFRAMER_*
-    variables must not change what these tests run against."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def make_settings(home: Path, **overrides: Any) -> ServingSettings:
-    values: dict[str, Any] = {
-        "home": home,
-        "clip_model": TINY_CLIP_MODEL,
-        "clip_pretrained": "random",
-        "clip_config": str(TINY_CLIP_CONFIG),
-        "device": "cpu",
-    }
-    values.update(overrides)
-    return IsolatedSettings(**values)
 
 
 @pytest.fixture(scope="module")
@@ -550,7 +520,7 @@ def test_health_describes_what_is_served(
     assert body["tag"] == publication.tag
     assert body["rows"]["search"] == len(rows)
     assert body["rows"]["images"] == len({r["image_id"] for r in rows})
-    assert body["rows"]["failures"] >= 0
+    assert body["rows"]["failures"] == Store.at_home(indexed_home).count_rows(T_FAILURES)
     assert body["models"] == publication.models
     assert body["service_models"]["keypoint_model"] == publication.keypoint_model
     assert body["service_models"]["pose_model"] == publication.pose_model

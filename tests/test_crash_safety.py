@@ -36,10 +36,9 @@ from pipelines.images import image_id_of
 from serving.app import create_app
 from storage.snapshot import SnapshotCache
 from storage.store import Publication, Store
-from tests.conftest import REPO
+from tests.conftest import REPO, make_settings
 from tests.hostile import good_image
 from tests.synthetic import STANDING
-from tests.test_api import make_settings
 
 pytestmark = pytest.mark.slow
 

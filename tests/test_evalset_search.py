@@ -9,20 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.settings import ServingSettings
-from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.evalset
 
 
 @pytest.fixture(scope="module")
 def client(indexed_home: Path) -> TestClient:
-    settings = ServingSettings(
-        home=indexed_home,
-        clip_model=TINY_CLIP_MODEL,
-        clip_pretrained="random",
-        clip_config=str(TINY_CLIP_CONFIG),
-    )
+    settings = make_settings(indexed_home)
     with TestClient(create_app(settings)) as c:
         yield c  # type: ignore[misc]
 

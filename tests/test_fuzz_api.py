@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 
 from serving.app import create_app
-from tests.test_api import make_settings
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.evalset
 

@@ -14,7 +14,7 @@ from PIL import Image
 from pipelines import indexing
 from pipelines.clip import ClipEncoder, ClipUnavailableError
 from pipelines.images import decode_image, image_id_of
-from pipelines.indexing import analyse_images, decode_items, detect_keypoints, embed_images
+from pipelines.indexing import analyse_images, decode_items
 from pipelines.keypoints import KeypointDetector
 from pipelines.records import FloatArray, IngestFailure, Pose
 from pipelines.sources import SourceItem, decode_item
@@ -144,13 +144,15 @@ def test_results_are_those_of_each_model_alone() -> None:
     assert detector.threads and main_thread not in detector.threads
 
 
-def test_each_model_alone_matches_the_single_model_helpers() -> None:
+def test_each_model_runs_alone() -> None:
     rows = _inputs(5)
-    ids, vectors, failures = embed_images(MeanColourEncoder(), rows, 2)
+    only_clip = analyse_images(rows, encoder=MeanColourEncoder(), batch_size=2)
+    ids, vectors, failures = only_clip.clip_ids, only_clip.clip_vectors, only_clip.clip_failures
     assert len(ids) == 5 and vectors.shape == (5, 4) and failures == []
-    keypoints, kp_failures = detect_keypoints(SizeDetector(), rows)
-    assert [k.image_id for k in keypoints] == [r[0] for r in rows] and kp_failures == []
+    assert only_clip.keypoints == []
     only_kp = analyse_images(rows, detector=SizeDetector())
+    keypoints, kp_failures = only_kp.keypoints, only_kp.keypoint_failures
+    assert [k.image_id for k in keypoints] == [r[0] for r in rows] and kp_failures == []
     assert only_kp.clip_ids == [] and only_kp.clip_vectors.shape[0] == 0
 
 

@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from storage.store import Store
-from tests.test_api import make_settings, served_rows, service_of
+from tests.conftest import make_settings
+from tests.test_api import served_rows, service_of
 
 pytestmark = pytest.mark.evalset
 

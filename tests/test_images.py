@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from pipelines.images import (
     rendition,
     thumbnail,
 )
+from tests.hostile import png_claiming
 from tests.synthetic import encode, image_bytes, split_image
 
 RED = np.array([255, 0, 0])
@@ -112,24 +111,14 @@ def test_sixteen_bit_greyscale_keeps_its_tones() -> None:
     assert px[0, 0, 0] < px[32, 0, 0] < px[63, 63, 0]  # still a ramp
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A valid small PNG whose header (with a correct CRC) claims another size."""
-    data = bytearray(image_bytes((8, 8), "PNG"))
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17]))
-    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
-    return bytes(data)
-
-
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
         (b"", "empty"),
         (b"hello, this is a text file\n" * 20, "not an image"),
         (image_bytes((200, 200), "JPEG")[:300], "truncated"),
-        (_png_claiming(60_000, 60_000), "too large"),
-        (_png_claiming(9_000, 9_000), "too large: 9000x9000"),
+        (png_claiming(60_000, 60_000), "too large"),
+        (png_claiming(9_000, 9_000), "too large: 9000x9000"),
         (image_bytes((8, 8), "PPM"), "unsupported image format PPM"),
     ],
     ids=["empty", "text", "truncated-jpeg", "png-bomb-header", "png-over-limit", "unsupported"],

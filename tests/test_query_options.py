@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from pipelines.query import JOINT_GROUPS, QueryError, focus_joints, focus_pose, mirror_pose
 from pipelines.records import COCO17_INDEX, COCO17_NAMES, Pose
 from serving.app import create_app
-from tests.test_api import make_settings, served_rows
+from tests.conftest import make_settings
+from tests.test_api import served_rows
 
 LEFT_RIGHT = [
     (i, COCO17_INDEX[n.replace("left_", "right_")])

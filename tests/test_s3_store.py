@@ -8,7 +8,6 @@ publish tags all live in the object store; only the originals stay on local disk
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,12 @@ from fastapi.testclient import TestClient
 
 from assets.indexing import index_folder
 from assets.settings import IndexSettings
+from benchmarks.live_server import free_port
 from serving.app import create_app
 from serving.settings import ServingSettings
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
-from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
-from tests.test_api import IsolatedSettings
+from tests.conftest import make_settings
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] (the dev extra) is needed")
 boto3 = pytest.importorskip("boto3")
@@ -39,17 +38,10 @@ PHOTOS = [
 LATER_PHOTO = "neg_ap10k__000000000004.jpg"  # an animal: no person
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def s3_options() -> Iterator[dict[str, str]]:
     """LanceDB storage options reaching a fresh moto S3 server with one empty bucket."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port())
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
     server.start()
     try:
         host, port = server.get_host_and_port()
@@ -208,15 +200,7 @@ def test_index_publish_and_serve_from_s3(
     assert second.publication.version > first.publication.version
     assert store.count_rows("images") == len(PHOTOS) + 1
 
-    serving = IsolatedSettings(
-        home=home,
-        lancedb_uri=db_uri,
-        lancedb_storage_options=s3_options,
-        clip_model=TINY_CLIP_MODEL,
-        clip_pretrained="random",
-        clip_config=str(TINY_CLIP_CONFIG),
-        device="cpu",
-    )
+    serving = make_settings(home, lancedb_uri=db_uri, lancedb_storage_options=s3_options)
     with TestClient(create_app(serving)) as client:
         health = client.get("/health").json()
         assert health["table_version"] == second.publication.version

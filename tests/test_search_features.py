@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from serving import ranking
 from serving.app import create_app
-from tests.test_api import make_settings, republish, served_rows
+from tests.conftest import make_settings
+from tests.test_api import republish, served_rows
 
 pytestmark = pytest.mark.evalset
 

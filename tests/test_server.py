@@ -3,83 +3,40 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from benchmarks.live_server import LiveServer, ServerError
+from benchmarks.live_server import live_server as running_server
 from serving import cli
 from storage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            response = httpx.get(url, timeout=2)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"no answer from {url} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-@dataclass
-class LiveServer:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    health: Any
-
-
 @contextmanager
 def live_server(home: Path, env_extra: dict[str, str], workdir: Path) -> Iterator[LiveServer]:
     """`poseframer serve` as a real process over `home`; stopped with SIGINT afterwards
     (and the test fails if it does not stop cleanly)."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
     env.update(env_extra, POSEFRAMER_HOME=str(home), POSEFRAMER_DEVICE="cpu")
     log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        yield LiveServer(base, process, log, wait_for(f"{base}/health", process, log, 60))
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail("the server did not stop within 20 s of SIGINT")
-    assert process.returncode == 0, log.read_text()[-3000:]
+        with running_server(env, log, timeout=60) as server:
+            yield server
+    except ServerError as exc:
+        pytest.fail(str(exc))
+    if not server.stopped_cleanly:
+        pytest.fail("the server did not stop within 20 s of SIGINT")
+    assert server.process.returncode == 0, log.read_text()[-3000:]
 
 
 @pytest.mark.slow
@@ -130,8 +87,16 @@ def test_index_refuses_a_missing_folder(capsys: pytest.CaptureFixture[str], tmp_
     assert "not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("options", "passed"),
+    [
+        ([], []),
+        (["--batch-id", "spring-2026"], ["--batch-id", "spring-2026"]),
+        (["--new-batch"], ["--new-batch"]),
+    ],
+)
 def test_index_runs_the_indexer_and_returns_its_exit_code(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: list[str], passed: list[str]
 ) -> None:
     calls: list[tuple[list[str], dict[str, str] | None]] = []
 
@@ -141,17 +106,11 @@ def test_index_runs_the_indexer_and_returns_its_exit_code(
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     home = tmp_path / "home"
-    code = cli.main(["--home", str(home), "index", str(tmp_path), "--batch-id", "spring-2026"])
+    code = cli.main(["--home", str(home), "index", str(tmp_path), *options])
     assert code == 3
+    assert len(calls) == 1
     command, env = calls[0]
-    assert command == [
-        sys.executable,
-        "-m",
-        "assets.indexing",
-        str(tmp_path),
-        "--batch-id",
-        "spring-2026",
-    ]
+    assert command == [sys.executable, "-m", "assets.indexing", str(tmp_path), *passed]
     assert env is not None and env["POSEFRAMER_HOME"] == str(home)
 
 

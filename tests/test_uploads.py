@@ -13,23 +13,15 @@ import serving.routers.uploads as uploads
 from pipelines.records import DecodedImage
 from pipelines.sources import SourceItem, decode_item
 from serving.app import create_app
-from serving.settings import ServingSettings
 from storage.store import Store
-from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
+from tests.conftest import make_settings
 from tests.local_http import textured_image
 
 KEY = "s3cret-key"
 
 
 def _client(home: Path, **overrides: Any) -> TestClient:
-    settings = ServingSettings(
-        home=home,
-        clip_model=TINY_CLIP_MODEL,
-        clip_pretrained="random",
-        clip_config=str(TINY_CLIP_CONFIG),
-        device="cpu",
-        **overrides,
-    )
+    settings = make_settings(home, **overrides)
     # Without the lifespan (no `with`): these requests need no CLIP model.
     return TestClient(create_app(settings))
 

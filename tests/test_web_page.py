@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from serving.app import create_app
-from tests.test_api import make_settings
+from tests.conftest import make_settings
 from tests.test_server import live_server
 
 REPO = Path(__file__).resolve().parents[1]

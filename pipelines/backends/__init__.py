@@ -66,8 +66,5 @@ def file_digest(path: str | Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
-    sha = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()[:DIGEST_LENGTH]
+        return hashlib.file_digest(f, "sha256").hexdigest()[:DIGEST_LENGTH]

@@ -248,8 +248,7 @@ def rtmpose_to_pose(
         (name, float(xy[i, 0]), float(xy[i, 1]), float(score[i]))
         for i, name in LAYOUT_EXTRAS[k].items()
     )
-    seen = coco[:, 2][coco[:, 2] > 0]
-    return Pose.from_array(coco, extras=extras, score=float(seen.mean()) if seen.size else 0.0)
+    return Pose.from_array(coco, extras=extras)  # score: the mean of the seen joints
 
 
 SimccModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

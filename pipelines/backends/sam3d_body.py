@@ -129,8 +129,7 @@ def mhr70_to_pose(
         (name, float(kp[i, 0]), float(kp[i, 1]), float(score[i]))
         for i, name in MHR70_EXTRAS.items()
     )
-    seen = coco[:, 2][coco[:, 2] > 0]
-    return Pose.from_array(coco, extras=extras, score=float(seen.mean()) if seen.size else 0.0)
+    return Pose.from_array(coco, extras=extras)  # score: the mean of the seen joints
 
 
 def default_mhr_path(checkpoint_path: str) -> Path:
