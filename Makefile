@@ -1,17 +1,21 @@
 # PoseFramer: `make demo` indexes sample images and serves search; `make test` runs the tests.
-# Both create .venv and install everything on a fresh clone.
+# Both create .venv and install everything on a fresh clone; neither needs ../shared.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EVALSET_IMAGES := ../shared/data/evalset/images
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export POSEFRAMER_HOME ?= $(CURDIR)/.poseframer
-SAMPLES ?= $(if $(wildcard $(EVALSET_IMAGES)),$(EVALSET_IMAGES),$(POSEFRAMER_HOME)/samples)
+# What `make demo` indexes: the public-domain drawings committed in samples/corpus (no network
+# needed), or any folder: `make demo SAMPLES=~/Pictures/reference`,
+# `make demo SAMPLES=/usr/share/openclipart/png/people` (after `make clipart`).
+SAMPLES ?= samples/corpus
+# Where `make samples-download` puts the optional openly licensed images it downloads.
+DOWNLOADED_SAMPLES ?= $(POSEFRAMER_HOME)/samples
 
-.PHONY: install browser demo test lint dagster serve clean
+.PHONY: install browser clipart demo samples-download test lint dagster serve clean
 
 install: $(STAMP)
 
@@ -31,11 +35,25 @@ browser:
 		  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 		echo "warning: could not install Debian's chromium; the browser test will skip"; }
 
+# More public-domain drawings to index: Debian's `openclipart-png` (Open Clip Art Library,
+# ~7000 images under /usr/share/openclipart/png), installed as `browser` installs chromium.
+clipart:
+	@test -d /usr/share/openclipart/png || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo="sudo -n"; fi; \
+		{ $$sudo apt-get update -qq && \
+		  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openclipart-png; } || \
+		echo "warning: could not install Debian's openclipart-png; make demo uses samples/corpus"; }
+
+# Index SAMPLES (resuming or skipping what is already indexed), print the address and two
+# things to try, and serve. Works offline: the default corpus is in the repository.
 demo: install
-	@if [ "$(SAMPLES)" = "$(POSEFRAMER_HOME)/samples" ]; then \
-		$(BIN)/python -m pipelines.samples "$(SAMPLES)"; fi
-	$(BIN)/poseframer index "$(SAMPLES)"
-	$(BIN)/poseframer serve --host $(HOST) --port $(PORT)
+	$(BIN)/poseframer demo --samples "$(SAMPLES)" --host $(HOST) --port $(PORT)
+
+# Opt-in, needs the network: the openly licensed images of samples/openly-licensed.tsv (with a
+# CREDITS.tsv of their licences), then `make demo SAMPLES=$(DOWNLOADED_SAMPLES)`.
+samples-download: install
+	$(BIN)/python -m pipelines.samples "$(DOWNLOADED_SAMPLES)"
+	@echo "now: make demo SAMPLES=$(DOWNLOADED_SAMPLES)"
 
 test: install browser
 	$(BIN)/python -m pytest

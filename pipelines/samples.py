@@ -1,21 +1,24 @@
 """Download the openly licensed sample images listed in `samples/openly-licensed.tsv`.
 
-Used by `make demo` on machines without the evalset. Each image is saved with a hidden JSON
-sidecar of its licence and attribution; a URL that fails is reported and skipped.
+An opt-in extra (`make samples-download`; it needs the network): `make demo` indexes the
+drawings committed in `samples/corpus/` and never downloads. A URL that fails is reported and
+skipped. The folder gets a `CREDITS.tsv` of every image in it, which the folder source reads,
+so each indexed image carries its licence, attribution and page.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from pipelines.images import ImageDecodeError, decode_image
+from pipelines.sources import CREDITS_FILE
 
 USER_AGENT = "PoseFramer/0.1 (sample download for a local demo)"
 DEFAULT_LIST = Path(__file__).resolve().parents[1] / "samples" / "openly-licensed.tsv"
@@ -42,13 +45,40 @@ def read_sample_list(path: Path) -> list[SampleImage]:
     return samples
 
 
+def file_name(sample: SampleImage) -> str:
+    return hashlib.sha256(sample.url.encode()).hexdigest()[:16] + ".jpg"
+
+
+def title_of(sample: SampleImage) -> str:
+    """A readable title from the page address (`…/File:Mona_Lisa.jpg` → `Mona Lisa`)."""
+    last = urllib.parse.unquote(urllib.parse.urlsplit(sample.page_url or sample.url).path)
+    last = last.rsplit("/", 1)[-1].removeprefix("File:")
+    return Path(last).stem.replace("_", " ")
+
+
+def write_credits(dest: Path, samples: list[SampleImage]) -> None:
+    """`dest/CREDITS.tsv` for the listed images that are in `dest` (see LocalFolderSource)."""
+    lines = ["file\ttitle\tlicence\tattribution\tsource_url"]
+    for sample in samples:
+        if (dest / file_name(sample)).exists():
+            cells = (
+                file_name(sample),
+                title_of(sample),
+                sample.licence,
+                sample.attribution,
+                sample.page_url or sample.url,
+            )
+            lines.append("\t".join(cell.replace("\t", " ") for cell in cells))
+    (dest / CREDITS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def download_samples(dest: Path, listing: Path = DEFAULT_LIST, timeout: float = 30.0) -> int:
     """Fetch every listed image into `dest`; returns how many images are there afterwards."""
     dest.mkdir(parents=True, exist_ok=True)
+    samples = read_sample_list(listing)
     ok = 0
-    for sample in read_sample_list(listing):
-        name = hashlib.sha256(sample.url.encode()).hexdigest()[:16] + ".jpg"
-        target = dest / name
+    for sample in samples:
+        target = dest / file_name(sample)
         if target.exists():
             ok += 1
             continue
@@ -65,10 +95,9 @@ def download_samples(dest: Path, listing: Path = DEFAULT_LIST, timeout: float = 
             print(f"skipped {sample.url}: {exc}", file=sys.stderr)
             continue
         target.write_bytes(data)
-        # A hidden sidecar: the folder source skips hidden files, so it is not "a failed image".
-        (dest / f".{name}.licence.json").write_text(json.dumps(sample.__dict__, indent=2))
         ok += 1
         print(f"downloaded {sample.page_url or sample.url} ({sample.licence})")
+    write_credits(dest, samples)
     return ok
 
 
@@ -80,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     count = download_samples(args.dest, args.list)
     if count == 0:
         print(
-            "error: no sample image could be downloaded; run `make demo SAMPLES=DIR` with a "
-            "folder of your own images",
+            "error: no sample image could be downloaded (no network?); `make demo` needs none: "
+            "it indexes the drawings in samples/corpus, or `make demo SAMPLES=DIR` a folder of "
+            "your own images",
             file=sys.stderr,
         )
         return 1

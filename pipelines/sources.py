@@ -9,6 +9,7 @@ Pinterest board) implements the one `ImageSource` protocol and is built from pla
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from pipelines.images import (
 from pipelines.records import DecodedImage, IngestFailure
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,108 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+CREDITS_FILE = "CREDITS.tsv"
+# Column names of a CREDITS.tsv header: the first spelling is the documented one, the others
+# are accepted too (other tools write "license" or "page_url").
+_CREDIT_COLUMNS = {
+    "file": ("file",),
+    "licence": ("licence", "license"),
+    "attribution": ("attribution", "author", "artist"),
+    "page_url": ("source_url", "page_url"),
+}
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A file's licence, attribution and source page, as a folder's CREDITS.tsv gives them."""
+
+    licence: str | None = None
+    attribution: str | None = None
+    page_url: str | None = None
+
+
+def read_credits(path: Path) -> dict[Path, Credit]:
+    """The credits a CREDITS.tsv lists, by the resolved path of each file it names.
+
+    A tab-separated file whose header names the columns (`file`, `licence`, `attribution`,
+    `source_url`, in any order; others such as `title` are ignored); `file` is relative to the
+    CREDITS.tsv's folder. Credits are a courtesy, never a reason to stop indexing: an
+    unreadable file, a header without `file`, and bad lines (too few columns, no file name, a
+    path outside the folder) are skipped with a warning naming the line.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("%s: unreadable, its credits are not used: %s", path, exc)
+        return {}
+    numbered = [
+        (number, line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip() and not line.startswith("#")
+    ]
+    if not numbered:
+        return {}
+    header = [name.strip().lower() for name in numbered[0][1].split("\t")]
+    columns = {
+        field: next((header.index(n) for n in names if n in header), None)
+        for field, names in _CREDIT_COLUMNS.items()
+    }
+    file_column = columns["file"]
+    if file_column is None:
+        log.warning(
+            "%s: the first line must name the columns (file, licence, attribution, "
+            "source_url); its credits are not used",
+            path,
+        )
+        return {}
+    folder = path.parent.resolve()
+    credits: dict[Path, Credit] = {}
+    bad: list[int] = []
+    for number, line in numbered[1:]:
+        cells = [cell.strip() for cell in line.split("\t")]
+        name = cells[file_column] if file_column < len(cells) else ""
+        target = _inside(folder, name) if len(cells) > 1 else None
+        if target is None:
+            bad.append(number)
+            continue
+        licence, attribution, page_url = (
+            _cell(cells, columns[field]) for field in ("licence", "attribution", "page_url")
+        )
+        credits[target] = Credit(licence, attribution, page_url)
+    if bad:
+        log.warning(
+            "%s: %d line(s) skipped (need a file name inside the folder and tab-separated "
+            "columns): line %s",
+            path,
+            len(bad),
+            ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else ""),
+        )
+    return credits
+
+
+def _inside(folder: Path, name: str) -> Path | None:
+    """`folder / name` resolved, or None when that is not a file path below `folder`."""
+    if not name:
+        return None
+    try:
+        target = (folder / name).resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+        return None
+    return target if target != folder and target.is_relative_to(folder) else None
+
+
+def _cell(cells: list[str], index: int | None) -> str | None:
+    return (cells[index] or None) if index is not None and index < len(cells) else None
+
+
 @dataclass(frozen=True)
 class LocalFolderSource:
     """Every regular, non-hidden file under `folder`, recursively, in a stable order.
 
     Files are judged by their content, not their extension, so a mislabelled file is still
-    read and a text file named .jpg is recorded as a failure with its reason.
+    read and a text file named .jpg is recorded as a failure with its reason. A folder's
+    `CREDITS.tsv` (see `read_credits`) is not an image: it gives the files it lists, in that
+    folder or below, their licence, attribution and source page; the nearest one wins.
     """
 
     folder: str
@@ -83,19 +182,32 @@ class LocalFolderSource:
         root = Path(self.folder)
         if not root.is_dir():
             raise FileNotFoundError(f"source folder does not exist: {root}")
+        credits: dict[Path, Credit] = {}
+        # Top-down: a folder's CREDITS.tsv is read before the files of its subfolders.
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if CREDITS_FILE in filenames:
+                credits.update(read_credits(Path(dirpath, CREDITS_FILE)))
             for name in sorted(filenames):
-                if name.startswith("."):
+                if name.startswith(".") or name == CREDITS_FILE:
                     continue
                 path = Path(dirpath, name)
-                uri = str(path.resolve())
+                resolved = path.resolve()
+                uri = str(resolved)
                 try:
                     size = path.stat().st_size
                     if size > MAX_FILE_BYTES:
                         yield IngestFailure(uri, f"file too large ({size} bytes)")
                         continue
-                    yield SourceItem(uri, path.read_bytes(), fetched_at=_now())
+                    credit = credits.get(resolved, Credit())
+                    yield SourceItem(
+                        uri,
+                        path.read_bytes(),
+                        page_url=credit.page_url,
+                        licence=credit.licence,
+                        attribution=credit.attribution,
+                        fetched_at=_now(),
+                    )
                 except OSError as exc:
                     yield IngestFailure(uri, f"unreadable: {exc.strerror or exc}")
 

@@ -1,4 +1,4 @@
-"""`poseframer`: serve the search API, or index a folder of images.
+"""`poseframer`: serve the search API, index a folder of images, or both (`demo`).
 
 Indexing runs `python -m assets.indexing` as a child process: the service layer must not
 import Dagster, and a child process keeps the indexing run's memory (models, Dagster) out of
@@ -8,6 +8,7 @@ this one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,20 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from serving.settings import ENV_PREFIX, ServingSettings, describe_settings_error
+
+# The public-domain drawings committed with the project (samples/README.md); present in a
+# clone or an editable install, not in a wheel, where `demo --samples DIR` is needed.
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "corpus"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+# The file `demo` suggests uploading when the folder has it: a stick figure with both arms up,
+# in which the pose model finds the figure.
+SUGGESTED_UPLOAD = "stickman-arms-up.png"
+# COCO-17 keypoints ([x, y], pixels; score 1) of a standing figure with its arms stretched out
+# to the sides: the curl example (on the sample drawings it finds the kid with arms out first).
+ARMS_OUT = (
+    (60, 20), (63, 17), (57, 17), (66, 19), (54, 19), (72, 40), (48, 40), (94, 40), (26, 40),
+    (116, 40), (4, 40), (67, 92), (53, 92), (68, 127), (52, 127), (68, 162), (52, 162),
+)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,30 +63,57 @@ def _parser() -> argparse.ArgumentParser:
         help="start a new batch even if an earlier run of the folder stopped before publishing "
         "(by default that batch is resumed)",
     )
+
+    demo = commands.add_parser(
+        "demo",
+        help="index the sample images (or --samples DIR), then serve search on them",
+        description="Index a folder of sample images (as `poseframer index` does; images "
+        "already indexed are skipped) and serve search on it (as `poseframer serve`), printing "
+        "the address and two things to try. Needs no network.",
+    )
+    demo.add_argument(
+        "--samples",
+        type=Path,
+        default=DEFAULT_SAMPLES,
+        help="folder of images to index (default: the project's public-domain drawings, "
+        f"{DEFAULT_SAMPLES})",
+    )
+    demo.add_argument("--host", help=f"interface to listen on (default: ${ENV_PREFIX}HOST)")
+    demo.add_argument("--port", type=int, help=f"port to listen on (default: ${ENV_PREFIX}PORT)")
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from serving.app import create_app
-
+def _settings(args: argparse.Namespace) -> ServingSettings | None:
+    """The service's settings with the command line's overrides; None (and the reason on
+    stderr) when they are invalid."""
     overrides = {
         name: value
         for name, value in (("home", args.home), ("host", args.host), ("port", args.port))
         if value is not None
     }
     try:
-        settings = ServingSettings(**overrides)
+        return ServingSettings(**overrides)
     except ValidationError as exc:
         print(describe_settings_error(exc), file=sys.stderr)
-        return 2
+        return None
+
+
+def _run_server(settings: ServingSettings) -> int:
+    import uvicorn
+
+    from serving.app import create_app
+
     app = create_app(settings)
-    print(
-        f"PoseFramer: serving {settings.home.resolve()} at http://{settings.host}:{settings.port}/"
-    )
     uvicorn.run(app, host=settings.host, port=settings.port)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    print(f"PoseFramer: serving {settings.home.resolve()} at {_base_url(settings)}/")
+    return _run_server(settings)
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -79,14 +121,18 @@ def _index(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"poseframer index: not a folder: {folder}", file=sys.stderr)
         return 2
+    return _run_indexer(folder, args.home, args.batch_id, args.new_batch)
+
+
+def _run_indexer(folder: Path, home: Path | None, batch_id: str | None, new_batch: bool) -> int:
     command = [sys.executable, "-m", "assets.indexing", str(folder)]
-    if args.batch_id:
-        command += ["--batch-id", args.batch_id]
-    if args.new_batch:
+    if batch_id:
+        command += ["--batch-id", batch_id]
+    if new_batch:
         command.append("--new-batch")
     env = None
-    if args.home is not None:
-        env = {**os.environ, f"{ENV_PREFIX}HOME": str(args.home)}
+    if home is not None:
+        env = {**os.environ, f"{ENV_PREFIX}HOME": str(home)}
     try:
         # Inherited stdio: the indexer's progress and report go straight to the terminal.
         return subprocess.run(command, env=env, check=False).returncode
@@ -94,10 +140,98 @@ def _index(args: argparse.Namespace) -> int:
         return 130
 
 
+def _base_url(settings: ServingSettings) -> str:
+    """Where a browser on this machine reaches the service."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # every interface: loopback is one of them
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _upload_suggestion(folder: Path) -> Path | None:
+    """An image of `folder` to suggest uploading: the stick figure when it is there."""
+    if (folder / SUGGESTED_UPLOAD).is_file():
+        return folder / SUGGESTED_UPLOAD
+    images = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+    return images[0] if images else None
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def demo_instructions(settings: ServingSettings, samples: Path) -> str:
+    """What `demo` prints before serving: the address and two things to try."""
+    base = _base_url(settings)
+    upload = _upload_suggestion(samples)
+    first = f"  1. Open {base}/ in a browser and "
+    first += (
+        f"upload {_shown(upload)} as the pose (or drag the default figure's joints)"
+        if upload is not None
+        else "drag the default figure's joints into a pose"
+    )
+    pose = json.dumps(
+        {"keypoints": [[x, y, 1] for x, y in ARMS_OUT], "k": 5}, separators=(",", ":")
+    )
+    second = (
+        "  2. Search by pose from a terminal (arms stretched out; text search needs CLIP "
+        "weights):\n"
+        f"     curl -s {base}/search -H 'content-type: application/json' -d '{pose}'"
+    )
+    return "\n".join(
+        (
+            f"PoseFramer demo: {_shown(samples)} is indexed in {settings.home.resolve()}",
+            f"Serving on {base}/ (Ctrl-C stops it). Things to try:",
+            first,
+            second,
+        )
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    samples: Path = args.samples
+    if not samples.is_dir():
+        where = (
+            "the sample images that come with a clone of the project are missing"
+            if samples.resolve() == DEFAULT_SAMPLES.resolve()
+            else "not a folder"
+        )
+        print(
+            f"poseframer demo: {where}: {samples}\nGive a folder of images: "
+            "poseframer demo --samples DIR",
+            file=sys.stderr,
+        )
+        return 2
+    # Settings first: a bad port or home stops the demo before a long indexing run.
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    code = _run_indexer(samples, args.home, batch_id=None, new_batch=False)
+    if code != 0:
+        print(f"poseframer demo: indexing {samples} failed (exit {code})", file=sys.stderr)
+        return code
+    print(demo_instructions(settings, samples), flush=True)
+    return _run_server(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "demo":
+        return _demo(args)
     return _index(args)
 
 
