@@ -53,6 +53,7 @@ from PIL import Image, ImageOps
 from assets.definitions import build_definitions
 from assets.indexing import index_folder, open_instance
 from assets.settings import IndexSettings
+from benchmarks.paths import evalset_dir
 from pipelines.clip import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.keypoints import KeypointDetector
@@ -60,7 +61,7 @@ from pipelines.pose_embedding import PoseEmbedder
 from pipelines.records import Pose
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "evalset" / "images"
+DEFAULT_SOURCE = evalset_dir() / "images"
 TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CLIP_RETRIEVAL_A100 = 2500  # images/s, ViT-B/32, clip-retrieval's README

@@ -44,6 +44,7 @@ from PIL import Image, ImageOps
 
 from assets.indexing import index_folder
 from assets.settings import IndexSettings
+from benchmarks.paths import evalset_dir
 from pipelines.images import decode_image
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
@@ -52,7 +53,7 @@ from serving.search_service import SearchQuery, SearchService
 from serving.settings import ServingSettings
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_EVALSET = REPO.parent / "shared" / "data" / "evalset"
+DEFAULT_EVALSET = evalset_dir()
 TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 GOALS = {
     "pck02_photo": 0.85,

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from benchmarks.paths import evalset_dir
 from serving.settings import ServingSettings
 
 REPO = Path(__file__).resolve().parents[1]
-EVALSET = REPO.parent / "shared" / "data" / "evalset"
+EVALSET = evalset_dir()
 TINY_CLIP_CONFIG = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 TINY_CLIP_MODEL = "poseframer-tiny-clip"
 # Settings (indexing and serving alike) for the tiny random-weight CLIP, on the CPU.
@@ -47,7 +48,10 @@ def make_settings(home: Path, **overrides: Any) -> ServingSettings:
 
 def evalset_or_skip() -> Path:
     if not (EVALSET / "annotations.json").is_file():
-        pytest.skip(f"evalset not found at {EVALSET} (../shared/data/evalset beside the repo)")
+        pytest.skip(
+            f"evalset not found at {EVALSET} (set POSEFRAMER_EVALSET; default "
+            "../shared/data/evalset beside the repo)"
+        )
     return EVALSET
 
 

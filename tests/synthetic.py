@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.paths import evalset_dir
 from pipelines.records import COCO17_INDEX, COCO17_NAMES, NUM_JOINTS, Pose
 
 # ---------------------------------------------------------------- images
@@ -128,10 +128,10 @@ def only_seen(names: tuple[str, ...] | list[str], score: float = 1.0) -> Pose:
 
 # ---------------------------------------------------------------- evalset
 
-EVALSET_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "evalset"
+EVALSET_DIR = evalset_dir()
 EVALSET_MISSING_REASON = (
-    f"evalset not found at {EVALSET_DIR} (../shared/data/evalset relative to the project "
-    "root); the real-data tests need it"
+    f"evalset not found at {EVALSET_DIR} (set POSEFRAMER_EVALSET, default "
+    "../shared/data/evalset relative to the project root); the real-data tests need it"
 )
 requires_evalset = pytest.mark.skipif(
     not (EVALSET_DIR / "annotations.json").is_file(), reason=EVALSET_MISSING_REASON
