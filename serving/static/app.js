@@ -60,8 +60,12 @@
     defaultFigure: $("default-figure"),
     clear: $("clear-query"),
     text: $("text"),
+    textField: $("text-field"),
     textStatus: $("text-status"),
+    textWhy: $("text-why"),
+    textWhyReason: $("text-why-reason"),
     lambda: $("lambda"),
+    lambdaField: $("lambda-field"),
     lambdaValue: $("lambda-value"),
     mirror: $("mirror"),
     useLook: $("use-look"),
@@ -70,9 +74,11 @@
     exportJson: $("export-query-json"),
     exportPng: $("export-query-png"),
     summary: $("summary"),
+    warnings: $("warnings"),
     error: $("error"),
     results: $("results"),
     loadMore: $("load-more"),
+    showSkeletons: $("show-skeletons"),
     serviceStatus: $("service-status"),
     template: $("result-template"),
   };
@@ -88,7 +94,10 @@
     image: null, // a data URL waiting to be searched (and its figure found)
     imageName: null,
     ownedUrl: null, // object URL of the uploaded image, revoked when replaced
-    textProblem: null, // why text search is unavailable, or null
+    textProblem: null, // why text search is unavailable (the long reason), or null
+    textSummary: null, // the same in one sentence, for people (the service's, or our own)
+    textRejected: false, // the service refused text beside a pose: leave the text out
+    loading: false, // the service is still loading its models
     lookImage: null, // the uploaded picture (data URL), for matching its look with CLIP
     randomClip: false,
     caps: { offset: false, cursor: false }, // optional request fields the service accepts
@@ -125,6 +134,7 @@
 
   const visible = (kp) => Array.isArray(kp) && kp[2] >= VISIBLE;
   const fmt = (value) => (value === null || value === undefined ? "—" : value.toFixed(3));
+  const fmt2 = (value) => (value === null || value === undefined ? "—" : value.toFixed(2));
   const debounced = (fn, ms) => {
     let timer = null;
     return (...args) => {
@@ -431,7 +441,10 @@
       ]);
     }
     const text = el.text.value.trim();
-    if (text && !state.textProblem) body.text = text;
+    const posed = Boolean(body.image || body.keypoints);
+    // Beside a pose the text goes even when text search is down: the service then ranks by
+    // pose and says so in `warnings`. Alone it would only be refused.
+    if (text && !state.textRejected && (!state.textProblem || posed)) body.text = text;
     if (lookWanted()) {
       // The picture counts for its look too: with its figure on the first search, beside the
       // edited pose afterwards.
@@ -442,6 +455,9 @@
       }
     }
     if (!body.image && !body.keypoints && !body.text) {
+      if (text && state.textProblem) {
+        return `${textNote()} Upload a picture or pose the default figure to search by pose.`;
+      }
       return "Upload a photo or sketch, pose the default figure, or type a description.";
     }
     return body;
@@ -474,6 +490,7 @@
         if (state.controller) state.controller.abort();
         state.requestSeq += 1;
         resetResults();
+        showWarnings([]);
         el.summary.textContent = built;
         finish();
         return;
@@ -521,9 +538,43 @@
       delete query.offset;
       delete query.cursor;
       if (state.pose && body.image) query.keypoints = state.pose.map((kp) => kp.slice());
-      showResults(data, body, append, query);
+      const notes = warningsFor(data, body);
+      // Describe what was searched, less what the service left out.
+      const used = { ...body };
+      if (notes.some((w) => w.code === "text_ignored")) delete used.text;
+      if (notes.some((w) => w.code === "look_ignored")) delete used.image_use;
+      showResults(data, used, append, query);
+      if (!append) showWarnings(notes);
     }
     finish();
+  }
+
+  // What the service said about the query (`warnings`), and what the page itself left out.
+  function warningsFor(data, body) {
+    const list = Array.isArray(data && data.warnings) ? data.warnings : [];
+    const notes = list
+      .map((w) => (w && typeof w === "object" ? w : { code: "", message: String(w) }))
+      .filter((w) => w.message);
+    const typed = el.text.value.trim();
+    if (typed && !body.text && !notes.some((w) => w.code === "text_ignored")) {
+      notes.push({
+        code: "text_ignored",
+        message: "Your description was not used, as text search is unavailable: these " +
+          "results match the pose only.",
+      });
+    }
+    return notes;
+  }
+
+  function showWarnings(notes) {
+    el.warnings.replaceChildren();
+    for (const note of notes) {
+      const p = document.createElement("p");
+      p.textContent = note.message;
+      if (note.code) p.dataset.code = note.code;
+      el.warnings.append(p);
+    }
+    el.warnings.hidden = notes.length === 0;
   }
 
   function finish() {
@@ -548,14 +599,25 @@
       return;
     }
     if (status === 503 && body.text && !append) {
-      // Text search is down (CLIP loading, or no weights): say why, and search the pose.
-      state.textProblem = message;
+      // Text search is down (models loading, or no weights): say so in one sentence (the
+      // reason sits behind "why?"), and search the pose without the text.
+      if (!state.textProblem) {
+        state.textProblem = message;
+        state.textSummary = null;
+      }
+      state.textRejected = true;
       applyTextStatus();
       refreshHealthSoon();
       if (body.image || body.keypoints) {
         runSearch();
         return;
       }
+      resetResults();
+      showWarnings([]);
+      showError("");
+      el.summary.textContent = `${textNote()} Upload a picture or pose the default figure ` +
+        "to search by pose.";
+      return;
     }
     if (body.image && body.image_use !== "look") {
       // No figure found, unreadable or too large: do not resend it on every keystroke.
@@ -568,7 +630,10 @@
     } else {
       showError(message);
     }
-    if (!append) resetResults();
+    if (!append) {
+      resetResults();
+      showWarnings([]);
+    }
     el.summary.textContent = append ? "Could not load more results." : "No results.";
   }
 
@@ -619,19 +684,29 @@
     card.dataset.id = result.id;
     card.dataset.score = result.score.toFixed(6);
     const field = (name) => card.querySelector(`[data-field="${name}"]`);
-    const img = card.querySelector("img");
+    const framing = String(result.framing || "").replace("_", " ");
+    const credit = creditOf(result);
+    const thumb = card.querySelector(".thumb");
+    thumb.href = result.image_url;
+    thumb.setAttribute("aria-label", `Result ${rank}: open the full picture`);
+    const img = thumb.querySelector("img");
     img.src = result.thumbnail_url;
-    img.alt = `Result ${rank}: ${result.framing.replace("_", " ")}, score ${result.score.toFixed(2)}`;
+    img.alt = `Result ${rank}: ${framing}${credit.text ? `, ${credit.text}` : ""}`;
     const overlay = card.querySelector("svg.overlay");
     if (result.keypoints) {
       withImageSize(result, (width, height) => drawOverlay(overlay, result.keypoints, width, height));
     }
-    field("score").textContent = `score ${fmt(result.score)}`;
+    field("score").textContent = `match ${fmt2(result.score)}`;
     field("mirrored").hidden = !result.mirrored;
-    field("framing").textContent = result.framing.replace("_", " ");
-    field("pose").textContent = fmt(result.pose_score);
-    field("clip").textContent = fmt(result.clip_score);
-    fillSource(field("source"), result);
+    field("framing").textContent = framing;
+    field("pose").textContent = fmt2(result.pose_score);
+    field("clip").textContent = fmt2(result.clip_score);
+    // A part the query did not have (no text, or no pose) scores nothing: leave it out.
+    card.querySelector('[data-part="pose"]').hidden = result.pose_score == null;
+    card.querySelector('[data-part="clip"]').hidden = result.clip_score == null;
+    field("scores").title =
+      `score ${fmt(result.score)} · pose ${fmt(result.pose_score)} · text ${fmt(result.clip_score)}`;
+    fillSource(field("source"), credit);
     fillLicence(field("licence"), result);
 
     const use = card.querySelector('[data-testid="use-pose"]');
@@ -719,33 +794,47 @@
     }
   }
 
-  // Where the image came from: its source (a link when it is a web address), the page it
-  // was found on when the service knows it, and the stored original.
-  function fillSource(node, result) {
-    const uri = result.source_uri || "";
-    node.append("Source: ");
-    if (isHttpUrl(uri)) {
-      node.append(link(uri, shortUrl(uri), uri));
-    } else {
-      const span = document.createElement("span");
-      span.textContent = uri.split(/[\\/]/).pop() || uri || "unknown";
-      span.title = uri;
-      node.append(span);
-    }
-    if (isHttpUrl(result.page_url) && result.page_url !== uri) {
-      node.append(" · ", link(result.page_url, "page", result.page_url));
-    }
-    node.append(" · ", link(result.image_url, "original"));
+  const clean = (value) => (typeof value === "string" ? value.trim() : "");
+
+  // The last part of a path or URL, and never a whole server path.
+  function fileName(uri) {
+    const path = isHttpUrl(uri) ? (() => {
+      try {
+        return decodeURIComponent(new URL(uri).pathname);
+      } catch {
+        return uri;
+      }
+    })() : uri;
+    return path.split(/[\\/]/).filter(Boolean).pop() || "";
+  }
+
+  // Who made the picture and where it was found: the attribution (linked to the page it
+  // came from), else that page, else, as a last resort, the file's name.
+  function creditOf(result) {
+    const uri = clean(result.source_uri);
+    const attribution = clean(result.attribution);
+    const page = isHttpUrl(result.page_url) ? result.page_url : isHttpUrl(uri) ? uri : null;
+    if (attribution) return { text: attribution, href: page, kind: "attribution" };
+    if (page) return { text: shortUrl(page), href: page, kind: "page" };
+    const name = fileName(uri);
+    return { text: name || "source unknown", href: null, kind: name ? "file" : "unknown" };
+  }
+
+  function fillSource(node, credit) {
+    node.dataset.kind = credit.kind;
+    if (credit.href) node.append(link(credit.href, credit.text, credit.href));
+    else node.append(credit.text);
+    if (credit.kind !== "file" && credit.kind !== "unknown") node.title = credit.text;
   }
 
   function fillLicence(node, result) {
-    const licence = result.licence || result.license;
+    const licence = clean(result.licence || result.license);
     const licenceUrl = result.licence_url || result.license_url;
     if (!licence && !isHttpUrl(licenceUrl)) return;
     node.hidden = false;
-    node.append("Licence: ");
+    node.title = `Licence: ${licence || licenceUrl}`;
     if (isHttpUrl(licenceUrl)) node.append(link(licenceUrl, licence || shortUrl(licenceUrl), licenceUrl));
-    else node.append(String(licence));
+    else node.append(licence);
   }
 
   function usePose(result) {
@@ -897,11 +986,17 @@
 
   let healthTimer = null;
   let healthDelay = 2000;
+  const LOADING_POLL_MS = 1000;
 
   // Look again later, less and less often: CLIP may still be loading (seconds), or be
-  // missing until someone fixes the configuration.
+  // missing until someone fixes the configuration. While the service says it is loading,
+  // look every second.
   function refreshHealthSoon() {
     clearTimeout(healthTimer);
+    if (state.loading) {
+      healthTimer = setTimeout(refreshHealth, LOADING_POLL_MS);
+      return;
+    }
     healthTimer = setTimeout(refreshHealth, healthDelay);
     healthDelay = Math.min(healthDelay * 1.5, 30000);
   }
@@ -916,23 +1011,68 @@
     el.lookStatus.textContent = !state.lookImage
       ? "Upload a picture to match its look (colours, style, setting) as well as its pose."
       : state.textProblem
-        ? "Matching the look needs CLIP, which is unavailable (see above)."
+        ? "Matching the look needs text search, which is unavailable."
         : "";
+    applyLambdaState();
+  }
+
+  // The one sentence people read about text search; the service's `summary` when it sends
+  // one (the long `reason` is for whoever runs the service, behind "why?").
+  function textNote() {
+    if (state.loading) return "Loading models… text search will be ready shortly.";
+    if (!state.textProblem) return "";
+    if (state.textSummary) return state.textSummary;
+    if (/still loading/i.test(state.textProblem)) {
+      return "Text search is still loading: try again in a moment.";
+    }
+    return "Text search is unavailable on this server; pose search works.";
   }
 
   function applyTextStatus() {
     applyLookStatus();
-    el.text.disabled = Boolean(state.textProblem);
-    if (state.textProblem) {
-      const reason = state.textProblem.replace(/^text search is unavailable:\s*/i, "");
-      el.textStatus.textContent = `Text search is unavailable: ${reason}`;
+    const mode = state.loading ? "loading" : state.textProblem ? "unavailable" : "available";
+    el.textField.dataset.textSearch = mode;
+    const note = textNote();
+    if (note) {
+      el.textStatus.textContent = note;
       el.textStatus.classList.add("warning");
     } else {
       el.textStatus.textContent = state.randomClip
-        ? "Note: this service's CLIP model has random test weights, so text results are meaningless."
+        ? "Text search runs on test weights here, so its results mean nothing."
         : "";
       el.textStatus.classList.toggle("warning", state.randomClip);
     }
+    const reason = state.textProblem && !state.loading ? state.textProblem : "";
+    el.textWhyReason.textContent = reason;
+    el.textWhy.hidden = !reason || reason === note;
+    if (el.textWhy.hidden) el.textWhy.open = false;
+  }
+
+  // λ weighs pose against text: it means something only with text (or a look) to weigh.
+  function applyLambdaState() {
+    const mixed = Boolean(el.text.value.trim()) || Boolean(el.useLook.checked && state.lookImage);
+    const why = state.loading || /still loading/i.test(state.textProblem || "")
+      ? "Text search is still loading: the weighting works once it is ready"
+      : state.textProblem
+        ? "Text search is unavailable, so results are ranked by pose only"
+        : !mixed
+          ? "Type a description to weigh pose against text"
+          : "";
+    el.lambda.disabled = Boolean(why);
+    el.lambda.setAttribute("aria-disabled", why ? "true" : "false");
+    el.lambda.title = why || "Slide left for pose, right for text";
+    el.lambdaField.classList.toggle("disabled", Boolean(why));
+    showLambda();
+  }
+
+  function describeService(health) {
+    if (health.table_version === null || health.table_version === undefined) {
+      return health.message || "Nothing has been indexed yet.";
+    }
+    const rows = health.rows || {};
+    const images = rows.images ?? "?";
+    return `Searching ${images} image${images === 1 ? "" : "s"} · index version ` +
+      `${health.table_version}${health.tag ? ` (${health.tag})` : ""}`;
   }
 
   async function refreshHealth() {
@@ -941,31 +1081,33 @@
       const response = await fetch("health", { cache: "no-store" });
       health = await response.json();
     } catch (error) {
-      el.serviceStatus.textContent = `The search service cannot be reached (${error.message}).`;
+      el.serviceStatus.textContent = "The search service cannot be reached.";
+      el.serviceStatus.title = error.message;
       refreshHealthSoon();
       return;
     }
-    if (health.table_version === null || health.table_version === undefined) {
-      el.serviceStatus.textContent = health.message || "Nothing has been indexed yet.";
-    } else {
-      const rows = health.rows || {};
-      el.serviceStatus.textContent =
-        `Searching ${rows.images ?? "?"} images (${rows.search ?? "?"} entries), ` +
-        `index version ${health.table_version}${health.tag ? ` (${health.tag})` : ""}.`;
-    }
-    const text = health.text_search || { available: false, reason: "unknown" };
-    const hadProblem = state.textProblem;
+    el.serviceStatus.title = "";
+    const wasBlocked = state.loading || Boolean(state.textProblem);
+    state.loading = health.status === "loading";
+    el.serviceStatus.classList.toggle("loading", state.loading);
+    el.serviceStatus.textContent = state.loading ? "Loading models…" : describeService(health);
+    const text = health.text_search || { available: false, reason: null };
     state.randomClip = Boolean(text.random_weights);
-    state.textProblem = text.available ? null : text.reason || "unavailable";
+    if (text.available && !state.loading) {
+      state.textProblem = null;
+      state.textSummary = null;
+      state.textRejected = false;
+    } else {
+      state.textProblem = text.reason || text.summary || "text search is unavailable";
+      state.textSummary = text.summary || null;
+    }
     applyTextStatus();
-    if (state.textProblem) {
+    if (state.loading || state.textProblem) {
       refreshHealthSoon();
       return;
     }
     healthDelay = 2000;
-    if (hadProblem && el.text.value.trim()) {
-      runSearch();
-    }
+    if (wasBlocked && el.text.value.trim()) runSearch();
   }
 
   async function detectCapabilities() {
@@ -982,15 +1124,19 @@
 
   function showLambda() {
     const lam = lambdaValue();
-    el.lambdaValue.textContent =
-      `λ = ${lam.toFixed(2)}: pose ${Math.round(lam * 100)} % · text ${Math.round((1 - lam) * 100)} %`;
+    el.lambdaValue.textContent = el.lambda.disabled
+      ? "pose only"
+      : `λ = ${lam.toFixed(2)}: pose ${Math.round(lam * 100)} % · text ${Math.round((1 - lam) * 100)} %`;
     el.lambda.setAttribute("aria-valuetext", `λ ${lam.toFixed(2)}, pose weight ${Math.round(lam * 100)} percent`);
   }
 
   el.upload.addEventListener("change", () => loadFile(el.upload.files[0]));
   el.defaultFigure.addEventListener("click", placeDefaultFigure);
   el.clear.addEventListener("click", clearQuery);
-  el.text.addEventListener("input", searchSoon);
+  el.text.addEventListener("input", () => {
+    applyLambdaState();
+    searchSoon();
+  });
   el.text.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
       event.preventDefault();
@@ -1003,7 +1149,13 @@
     lambdaSoon();
   });
   el.mirror.addEventListener("change", () => runSearch());
-  el.useLook.addEventListener("change", () => runSearch());
+  el.useLook.addEventListener("change", () => {
+    applyLambdaState();
+    runSearch();
+  });
+  el.showSkeletons.addEventListener("change", () => {
+    el.results.classList.toggle("no-skeletons", !el.showSkeletons.checked);
+  });
   for (const box of el.framing) box.addEventListener("change", () => runSearch());
   el.loadMore.addEventListener("click", () => runSearch({ append: true }));
   bindDownload(el.exportJson, "poseframer-query-openpose.json", queryExport(openposeJsonBlob));
@@ -1030,7 +1182,7 @@
   new ResizeObserver(() => sizeEditor()).observe(el.dropzone);
 
   setFrame(BLANK.width, BLANK.height, null);
-  showLambda();
+  applyLambdaState();
   renderEditor();
   detectCapabilities();
   refreshHealth();
