@@ -6,12 +6,14 @@ The vector checks are blocking: a batch with NaN or non-unit vectors is not publ
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import dagster as dg
 import numpy as np
 
 from assets.partitions import ingest_batches
 from assets.resources import ClipModelResource, PoseModelResource, StoreResource
+from pipelines.clip import CONFIGURE_HINT, ClipUnavailableError
 
 # Above this share of a batch's source items failing, the batch is flagged (a warning: a
 # site that changed its markup, an API that started refusing us).
@@ -89,6 +91,44 @@ def _build_index_checks(
     ) -> dg.AssetCheckResult:
         _, vectors = store.get().clip_embeddings_for_batches(list(context.partition_keys))
         return vector_check(vectors.values(), clip_model.get().dim)
+
+    @dg.asset_check(
+        asset=by_name["clip_embeddings"],
+        partitions_def=ingest_batches,
+        description="Every image of the batch has a CLIP vector, so text search can find it "
+        "(warns, with the reason, when the batch was indexed without CLIP weights).",
+    )
+    def clip_vectors_present(
+        context: dg.AssetCheckExecutionContext, store: StoreResource, clip_model: ClipModelResource
+    ) -> dg.AssetCheckResult:
+        db = store.get()
+        batches = list(context.partition_keys)
+        images = db.images_per_batch("images", batches)
+        with_vectors = db.images_per_batch("clip_embeddings", batches)
+        rows = [
+            {"batch": b, "images": images.get(b, 0), "clip_vectors": with_vectors.get(b, 0)}
+            for b in batches
+        ]
+        missing = sum(max(0, images.get(b, 0) - with_vectors.get(b, 0)) for b in batches)
+        metadata: dict[str, Any] = {
+            "images_without_clip": missing,
+            "batches": _per_batch_table(rows),
+        }
+        if missing:
+            try:
+                clip_model.get().load()
+            except ClipUnavailableError as exc:
+                metadata["reason"] = exc.reason
+                metadata["how_to_fix"] = CONFIGURE_HINT
+        return dg.AssetCheckResult(
+            passed=missing == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=None
+            if missing == 0
+            else f"{missing} image(s) have no CLIP vector: text search cannot find them"
+            + (f" ({metadata['reason']})" if "reason" in metadata else ""),
+            metadata=metadata,
+        )
 
     @dg.asset_check(
         asset=by_name["source_images"],
@@ -190,6 +230,7 @@ def _build_index_checks(
     return [
         pose_vectors_valid,
         clip_vectors_valid,
+        clip_vectors_present,
         source_rows_accounted,
         ingest_failure_rate,
         search_rows_cover_images,

@@ -72,6 +72,8 @@ def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg
                 config_path=settings.clip_config,
                 device=settings.device,
                 batch_size=settings.batch_size,
+                status_file=str(settings.clip_status_file),
+                retry_after_s=settings.clip_retry_after_s,
             ),
             "progress": ProgressResource(bar=progress_bar),
         },

@@ -23,7 +23,7 @@ from assets.resources import (
 )
 from assets.settings import ModelIds
 from pipelines.calibration import CALIBRATION_PROMPTS
-from pipelines.clip import ClipEncoder, ClipUnavailableError
+from pipelines.clip import CONFIGURE_HINT, ClipEncoder, ClipUnavailableError
 from pipelines.dedupe import NearDuplicateIndex
 from pipelines.indexing import (
     ImageAnalysis,
@@ -154,9 +154,8 @@ def _no_clip_result(
     encoder: ClipEncoder,
     problem: ClipUnavailableError,
 ) -> dg.MaterializeResult:
-    context.log.error(
-        f"CLIP EMBEDDINGS SKIPPED: {problem} Text search stays unavailable for batches "
-        f"{', '.join(batches)} until clip_embeddings is materialized with weights."
+    context.log.warning(
+        f"no CLIP vectors for {len(batches)} batch(es), text search off: {problem.reason}"
     )
     version = db.replace_clip_embeddings(
         batches, encoder.model_id, encoder.dim, [], np.zeros((0, encoder.dim), np.float32)
@@ -166,7 +165,8 @@ def _no_clip_result(
         metadata={
             "model": encoder.model_id,
             "clip_available": False,
-            "reason": str(problem),
+            "reason": problem.reason,
+            "how_to_fix": CONFIGURE_HINT,
             "images": 0,
             "table_version": version,
         },

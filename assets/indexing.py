@@ -25,7 +25,10 @@ from assets.definitions import INDEX_JOB, build_definitions
 from assets.partitions import INGEST_BATCHES
 from assets.settings import IndexSettings
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
-from storage.store import Publication, Store
+from pipelines.clip import CONFIGURE_HINT
+from pipelines.images import image_id_of
+from pipelines.sources import LocalFolderSource, SourceItem
+from storage.store import NothingPublishedError, Publication, Store
 
 INSTANCE_TEMPLATE = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
@@ -175,6 +178,7 @@ class IndexReport:
     publication: Publication | None
     clip_problem: str | None  # why the batch has no CLIP vectors, if it has none
     resumed: bool = False  # an earlier, unpublished batch of the folder was finished
+    unchanged: bool = False  # nothing new in the folder: no batch, no run, no new version
 
 
 def index_folder(
@@ -213,9 +217,57 @@ def index_folder(
                 break
         if report is not None:
             return report
+    if batch_id is None and resume:
+        unchanged = _unchanged_folder(store, folder)
+        if unchanged is not None:
+            return unchanged
     batch_id = batch_id or new_batch_id(folder)
     store.register_batch(batch_id, "folder", str(folder))
     return index_batch(batch_id, settings, progress_bar)
+
+
+def _unchanged_folder(store: Store, folder: Path) -> IndexReport | None:
+    """The report of a re-index with nothing to do, or None when the folder has news.
+
+    Nothing to do: every file's bytes are already indexed (from this folder or any other),
+    and every other file already failed, unchanged since. Then no batch is registered, no
+    run started and no version published, and the command takes seconds, not a model load.
+    """
+    try:
+        latest = store.resolve_publication()
+    except NothingPublishedError:
+        return None
+    ids: dict[str, str] = {}
+    unreadable: list[str] = []
+    for item in LocalFolderSource(str(folder)).items():
+        if isinstance(item, SourceItem):
+            ids[item.source_uri] = image_id_of(item.data)
+        else:
+            unreadable.append(item.source_uri)
+    known = store.known_image_ids(ids.values())
+    others = [uri for uri, image_id in ids.items() if image_id not in known] + unreadable
+    failed = store.latest_failures(others)
+    for uri in others:
+        if uri not in failed or _modified_at(uri) > failed[uri][0]:
+            return None  # new, or changed since it failed: index it
+    return IndexReport(
+        batch_id="",
+        success=True,
+        new_images=0,
+        duplicates=sum(1 for image_id in ids.values() if image_id in known),
+        people=0,
+        failures=[(uri, failed[uri][1]) for uri in sorted(others)],
+        publication=latest,
+        clip_problem=None,
+        unchanged=True,
+    )
+
+
+def _modified_at(path: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
+    except OSError:
+        return datetime.max.replace(tzinfo=UTC)  # gone or unreadable now: look again
 
 
 def index_source(
@@ -373,6 +425,14 @@ def main(argv: list[str] | None = None) -> int:
             announce=lambda message: print(message, flush=True),
         )
     pub = report.publication
+    if report.unchanged:
+        print(f"nothing new in {args.folder}: no new batch, no new version")
+        print(f"already indexed {report.duplicates} image(s)")
+        if report.failures:
+            print(f"known failures  {len(report.failures)} (unchanged since they failed)")
+        if pub is not None:
+            print(f"table version  {pub.version} ({pub.tag}), {pub.rows} rows")
+        return 0
     print(f"batch          {report.batch_id}" + (" (resumed)" if report.resumed else ""))
     print(f"new images     {report.new_images}")
     print(f"duplicates     {report.duplicates} (already indexed, skipped)")
@@ -388,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"home           {settings.home}")
     if report.clip_problem:
         print(
-            "WARNING: indexed WITHOUT CLIP vectors, so text search is unavailable: "
-            f"{report.clip_problem}",
+            f"WARNING: indexed without CLIP vectors, text search is off: {report.clip_problem}. "
+            "Pose search works. To enable text search: " + CONFIGURE_HINT,
             file=sys.stderr,
         )
     if not report.success:

@@ -92,6 +92,9 @@ class ClipModelResource(dg.ConfigurableResource):
     config_path: str | None = None
     device: str = "auto"
     batch_size: int = 32
+    # Where a failure to get the weights is remembered, and for how long (seconds).
+    status_file: str | None = None
+    retry_after_s: float = 3600.0
 
     def get(self) -> ClipEncoder:
         return clip_models.load(
@@ -101,6 +104,8 @@ class ClipModelResource(dg.ConfigurableResource):
             config_path=self.config_path,
             device=self.device,
             batch_size=self.batch_size,
+            status_file=self.status_file,
+            retry_after_s=self.retry_after_s,
         )
 
 

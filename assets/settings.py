@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.clip import clip_models
+from pipelines.clip import CLIP_STATUS_FILE, clip_models
 from pipelines.framing import framing_models
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
@@ -41,6 +41,8 @@ class IndexSettings:
     clip_config: str | None = None
     device: str = "auto"
     batch_size: int = 32
+    # How long a failure to load CLIP weights is remembered before they are tried again.
+    clip_retry_after_s: float = 3600.0
     # The configured sources (YAML); None: $POSEFRAMER_HOME/sources.yaml when it exists.
     sources_file: Path | None = None
     inbox_settle_seconds: float = 10.0
@@ -52,6 +54,11 @@ class IndexSettings:
     def open_store(self) -> Store:
         """The tables (local or object storage) and the home's blob store."""
         return Store.at_home(self.home, self.lancedb_uri, self.lancedb_storage_options)
+
+    @property
+    def clip_status_file(self) -> Path:
+        """Where a failure to load CLIP weights is remembered (see pipelines.clip_weights)."""
+        return self.home / CLIP_STATUS_FILE
 
     @property
     def inbox(self) -> Path:
@@ -84,6 +91,13 @@ class IndexSettings:
             raise ValueError(
                 f"POSEFRAMER_INBOX_SETTLE_SECONDS must be a number ≥ 0, not {settle!r}"
             )
+        retry = _env("CLIP_RETRY_AFTER", "3600")
+        try:
+            retry_s = float(retry)
+        except ValueError:
+            retry_s = -1.0
+        if not retry_s >= 0:
+            raise ValueError(f"POSEFRAMER_CLIP_RETRY_AFTER must be seconds ≥ 0, not {retry!r}")
         sources = _env("SOURCES", "")
         lancedb_uri = _env("LANCEDB_URI", "")
         return cls(
@@ -102,6 +116,7 @@ class IndexSettings:
             clip_config=_env("CLIP_CONFIG", "") or None,
             device=device,
             batch_size=int(batch_size),
+            clip_retry_after_s=retry_s,
             sources_file=Path(sources).expanduser().resolve() if sources else None,
             inbox_settle_seconds=settle_s,
             lancedb_uri=parse_db_uri(lancedb_uri, "POSEFRAMER_LANCEDB_URI")

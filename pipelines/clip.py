@@ -10,6 +10,7 @@ model id then says `random-weights` so no result can pass for real search.
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import textwrap
 import threading
@@ -20,12 +21,20 @@ import numpy as np
 from PIL import Image
 
 from pipelines.backends import file_digest
+from pipelines.clip_weights import (
+    DEFAULT_RETRY_AFTER_S,
+    FailureMemo,
+    hub_offline,
+    locate,
+    unreachable,
+)
 from pipelines.records import FloatArray
 from pipelines.registry import Registry
 
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS = "random"
+CLIP_STATUS_FILE = "clip-status.json"  # in the PoseFramer home: a remembered load failure
 CONFIGURE_HINT = (
     "Set POSEFRAMER_CLIP_PRETRAINED to an open_clip pretrained tag reachable from this machine "
     "or to a local checkpoint file (and POSEFRAMER_CLIP_MODEL to its architecture), then "
@@ -34,7 +43,15 @@ CONFIGURE_HINT = (
 
 
 class ClipUnavailableError(RuntimeError):
-    """CLIP weights could not be loaded; the message gives the reason and the fix."""
+    """CLIP weights could not be loaded; the message gives the reason and the fix.
+
+    `reason` alone is the short form, for a log line or a summary.
+    """
+
+    def __init__(self, reason: str, hint: str | None = CONFIGURE_HINT) -> None:
+        reason = reason.rstrip(". ")
+        super().__init__(f"{reason}. {hint}" if hint else f"{reason}.")
+        self.reason = reason
 
 
 class ClipEncoder(abc.ABC):
@@ -64,6 +81,9 @@ class ClipEncoder(abc.ABC):
     def encode_texts(self, texts: list[str]) -> FloatArray:
         """`(n, dim)` L2-normalised float32 vectors."""
 
+    def forget_failure(self) -> None:  # noqa: B027 - optional: most encoders keep no failure
+        """Let the next `load()` try again after a failure (a long-running service retries)."""
+
     def available(self) -> bool:
         try:
             self.load()
@@ -92,6 +112,8 @@ class OpenClipEncoder(ClipEncoder):
         config_path: str | None = None,
         device: str = "auto",
         batch_size: int = 32,
+        status_file: str | None = None,
+        retry_after_s: float = DEFAULT_RETRY_AFTER_S,
     ) -> None:
         self.model_name = model
         self.pretrained = pretrained
@@ -104,6 +126,8 @@ class OpenClipEncoder(ClipEncoder):
         self._device: str = "cpu"
         self._error: str | None = None
         self._lock = threading.Lock()
+        # Where a failure to get hub weights is remembered (None: not remembered).
+        self._memo = None if status_file is None else FailureMemo(Path(status_file), retry_after_s)
 
     @property
     def random_weights(self) -> bool:
@@ -116,6 +140,10 @@ class OpenClipEncoder(ClipEncoder):
         path = Path(self.pretrained)
         if path.is_file():
             return f"sha256-{file_digest(path)}"  # cached per file, size and mtime
+        if "/" in self.pretrained:
+            # A checkpoint not (yet) there: named by its file, not by where it was looked for
+            # (model ids are shown to clients; server paths are not).
+            return f"missing-file-{path.name}"
         return self.pretrained
 
     @property
@@ -136,12 +164,16 @@ class OpenClipEncoder(ClipEncoder):
     def unavailable_reason(self) -> str | None:
         return self._error
 
+    def forget_failure(self) -> None:
+        with self._lock:
+            self._error = None
+
     def _register_config(self) -> None:
         if self.config_path:
             import open_clip
 
             if not Path(self.config_path).is_file():
-                raise ClipUnavailableError(f"CLIP model config not found: {self.config_path}")
+                raise ClipUnavailableError(f"CLIP model config not found: {self.config_path}", None)
             open_clip.add_model_config(self.config_path)
 
     def load(self) -> None:
@@ -149,13 +181,30 @@ class OpenClipEncoder(ClipEncoder):
             if self._model is not None:
                 return
             if self._error is not None:
-                raise ClipUnavailableError(self._error)
+                raise ClipUnavailableError(self._error, None)
+            key = f"{self.model_name}|{self.pretrained}|{self.config_path or ''}"
+            remembered = None if self._memo is None else self._memo.recall(key)
             try:
+                if remembered is not None and self._from_hub:
+                    raise ClipUnavailableError(remembered.describe())
                 self._load_locked()
             except ClipUnavailableError as exc:
                 self._error = str(exc)
-                log.error("CLIP unavailable: %s", exc)
+                log.info("CLIP unavailable, text search off: %s", exc.reason)
+                if self._memo is not None and self._from_hub and remembered is None:
+                    self._memo.remember(key, exc.reason)
                 raise
+            if self._memo is not None and self._from_hub:
+                self._memo.forget()
+
+    @property
+    def _from_hub(self) -> bool:
+        """Weights named by a pretrained tag (a download), not a file or random weights."""
+        return (
+            not self.random_weights
+            and not Path(self.pretrained).is_file()
+            and ("/" not in self.pretrained)
+        )
 
     def _load_locked(self) -> None:
         try:
@@ -167,35 +216,53 @@ class OpenClipEncoder(ClipEncoder):
         if open_clip.get_model_config(self.model_name) is None and not self.model_name.startswith(
             "hf-hub:"
         ):
-            raise ClipUnavailableError(
-                f"open_clip has no model named {self.model_name!r}. {CONFIGURE_HINT}"
-            )
+            raise ClipUnavailableError(f"open_clip has no model named {self.model_name!r}")
         if self.device_option == "auto":
             self._device = "cuda" if torch.cuda.is_available() else "cpu"
         else:
             self._device = self.device_option
         pretrained: str | None = None if self.random_weights else self.pretrained
         if pretrained and "/" in pretrained and not Path(pretrained).is_file():
-            raise ClipUnavailableError(
-                f"CLIP checkpoint file not found: {pretrained}. {CONFIGURE_HINT}"
-            )
+            raise ClipUnavailableError(f"CLIP checkpoint file not found: {pretrained}")
+        offline: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if self._from_hub:
+            offline = self._check_reachable()
         if self.random_weights:
             # Same random weights in every process, so an index and a service built apart
             # still agree (random weights exist only to exercise the plumbing in tests).
             torch.manual_seed(0)
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                self.model_name, pretrained=pretrained, device=self._device
-            )
+            with offline:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    self.model_name, pretrained=pretrained, device=self._device
+                )
         except Exception as exc:  # open_clip raises RuntimeError/OSError/HF errors alike
             raise ClipUnavailableError(
                 f"could not load CLIP weights {self.pretrained!r} for {self.model_name}: "
-                f"{textwrap.shorten(str(exc), 300, placeholder=' …')}. {CONFIGURE_HINT}"
+                f"{textwrap.shorten(str(exc), 300, placeholder=' …')}"
             ) from exc
         model.eval()
         self._model = model
         self._preprocess = preprocess
         self._tokenizer = open_clip.get_tokenizer(self.model_name)
+
+    def _check_reachable(self) -> contextlib.AbstractContextManager[None]:
+        """Fail within about a second when a tag's weights are neither cached nor reachable;
+        the context to load them in (offline when they are cached)."""
+        where = locate(self.model_name, self.pretrained)
+        if where is None:
+            raise ClipUnavailableError(
+                f"open_clip has no pretrained weights {self.pretrained!r} for {self.model_name}"
+            )
+        if where.cached:
+            return hub_offline()
+        problem = None if where.host is None else unreachable(where.host)
+        if problem is not None:
+            raise ClipUnavailableError(
+                f"CLIP weights {self.pretrained!r} for {self.model_name} are not on this "
+                f"machine and {where.host} cannot be reached ({problem})"
+            )
+        return contextlib.nullcontext()
 
     def encode_images(self, images: list[Image.Image]) -> FloatArray:
         self.load()

@@ -36,6 +36,11 @@ class KeypointDetector(abc.ABC):
     def detect(self, image: Image.Image) -> list[Pose]:
         """People in `image`, most confident first; an empty list when there is nobody."""
 
+    def load(self) -> None:
+        """Load the models now rather than on the first image (a service does this at start):
+        a detection on a blank image builds whatever the backend builds lazily."""
+        self.detect(Image.new("RGB", (64, 64), "white"))
+
 
 keypoint_models: Registry[KeypointDetector] = Registry("keypoint")
 

@@ -36,8 +36,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # In the background: pose search must be available while CLIP weights load (or fail).
-        service.clip.start()
+        # In the background: the service answers while the models load (or fail to); a query
+        # that needs one waits for it, bounded.
+        service.start_loading()
         log.info(
             "PoseFramer serving %s (version: %s)",
             settings.home.resolve(),

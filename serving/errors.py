@@ -8,7 +8,10 @@ connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,14 +26,17 @@ from storage.store import NothingPublishedError, VersionNotFoundError
 
 log = logging.getLogger(__name__)
 
+NOTHING_PUBLISHED_RETRY_S = 60  # indexing a folder takes about this long
+
 
 class ApiError(Exception):
     """An expected failure with the HTTP status that describes it and a message for the user."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a 503 says when to retry)
 
 
 def validation_message(exc: RequestValidationError | ValidationError) -> str:
@@ -48,6 +54,42 @@ def _error_list(exc: RequestValidationError) -> list[dict[str, object]]:
     # Without `input` and `ctx`: the input may be a many-megabyte base64 image, and ctx can
     # hold exception objects that are not JSON.
     return [{"type": e["type"], "loc": list(e["loc"]), "msg": str(e["msg"])} for e in exc.errors()]
+
+
+# An absolute path: two or more segments after a leading slash, not part of a URL.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w/.])/(?:[\w.+@~-]+/)+[\w.+@~-]*")
+_ROOT_DIRS: set[str] = set()
+
+
+def redact_paths(message: str) -> str:
+    """`message` without this server's file system paths (a response never shows them).
+
+    A path is recognised by its first segment being a directory at this machine's root
+    (`/home/…`, `/tmp/…`, `/models/…`), so API routes such as `/images/{id}` stay as they
+    are; what remains is the file's name.
+    """
+    if not _ROOT_DIRS:
+        with contextlib.suppress(OSError):
+            _ROOT_DIRS.update(p.name for p in Path("/").iterdir())
+
+    def shorten(match: re.Match[str]) -> str:
+        path = match.group(0)
+        first = path.lstrip("/").split("/", 1)[0]
+        if first not in _ROOT_DIRS:
+            return path
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        return f"…/{name}" if name else "…"
+
+    return _ABSOLUTE_PATH.sub(shorten, message)
+
+
+def retry_after(exc: Exception) -> int | None:
+    """Seconds after which a refused request may succeed (sent as Retry-After), if known."""
+    if isinstance(exc, ApiError):
+        return exc.retry_after
+    if isinstance(exc, NothingPublishedError):
+        return NOTHING_PUBLISHED_RETRY_S
+    return None
 
 
 def status_and_message(exc: Exception) -> tuple[int, str] | None:
@@ -76,10 +118,15 @@ async def _expected_error(request: Request, exc: Exception) -> JSONResponse:
     if mapped is None:
         return await _unexpected_error(request, exc)
     status_code, message = mapped
-    body: dict[str, object] = {"detail": message}
+    body: dict[str, object] = {"detail": redact_paths(message)}
     if isinstance(exc, RequestValidationError):
         body["errors"] = _error_list(exc)
-    return JSONResponse(status_code=status_code, content=body)
+    return JSONResponse(status_code=status_code, content=body, headers=error_headers(exc))
+
+
+def error_headers(exc: Exception) -> dict[str, str] | None:
+    seconds = retry_after(exc)
+    return None if seconds is None else {"Retry-After": str(seconds)}
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

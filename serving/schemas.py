@@ -199,11 +199,22 @@ class SearchModels(BaseModel):
     framing_model: str
 
 
+class QueryWarningModel(BaseModel):
+    """Part of the query that was left out while the rest was answered."""
+
+    code: str = Field(description="Machine-readable: `text_ignored`, `look_ignored`")
+    message: str = Field(description="One sentence for the person searching")
+
+
 class SearchHit(BaseModel):
     id: str = Field(description="image_id:person_index (image_id:- for an image with nobody)")
     image_id: str
     person_index: int = Field(description="-1 for an image with no person")
-    source_uri: str
+    source: str = Field(description="The kind of source: folder, urls, crawl, openverse, …")
+    source_uri: str = Field(
+        description="Where the image came from: its URL, or its path inside the indexed "
+        "folder (never a path on the server)"
+    )
     width: int = Field(description="The stored image's width in pixels (keypoints' frame)")
     height: int = Field(description="The stored image's height in pixels")
     score: float
@@ -213,6 +224,7 @@ class SearchHit(BaseModel):
     clip_raw: float | None = Field(None, description="Uncalibrated CLIP cosine behind clip_score")
     mirrored: bool = Field(False, description="The mirrored query pose matched (mirror: true)")
     licence: str | None = Field(None, description="The image's licence, when known")
+    attribution: str | None = Field(None, description="Who made the image, when known")
     page_url: str | None = Field(None, description="The page the image was found on, if any")
     framing: str
     keypoints: list[list[float]] | None = Field(
@@ -233,6 +245,7 @@ class SearchHit(BaseModel):
             id=str(row["id"]),
             image_id=image_id,
             person_index=cast(int, row["person_index"]),
+            source=str(row.get("source") or "unknown"),
             source_uri=str(row["source_uri"]),
             width=cast(int, row["width"]),
             height=cast(int, row["height"]),
@@ -243,6 +256,7 @@ class SearchHit(BaseModel):
             clip_raw=hit.clip_raw,
             mirrored=hit.mirrored,
             licence=cast("str | None", row.get("licence")),
+            attribution=cast("str | None", row.get("attribution")),
             page_url=cast("str | None", row.get("page_url")),
             framing=str(row["framing"]),
             keypoints=keypoints,
@@ -261,6 +275,11 @@ class SearchResponse(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; null on the last page"
     )
+    warnings: list[QueryWarningModel] = Field(
+        default_factory=list,
+        description="Parts of the query left out (e.g. text while text search is unavailable: "
+        "the results are then ranked by pose alone)",
+    )
 
     @classmethod
     def from_outcome(cls, outcome: SearchOutcome) -> SearchResponse:
@@ -271,6 +290,9 @@ class SearchResponse(BaseModel):
             models=SearchModels.model_validate(outcome.snapshot.publication.models),
             query_keypoints=None if pose is None else [list(kp) for kp in pose.keypoints],
             next_cursor=outcome.next_cursor,
+            warnings=[
+                QueryWarningModel.model_validate(w, from_attributes=True) for w in outcome.warnings
+            ],
         )
 
 
@@ -301,12 +323,20 @@ class PoseSearchStatus(BaseModel):
 
 class TextSearchStatus(BaseModel):
     available: bool
+    summary: str | None = Field(
+        None,
+        description="One sentence for a person searching: why text search is off; null "
+        "when it works",
+    )
     reason: str | None = Field(description="Why text search is unavailable, or null")
     random_weights: bool = Field(description="CLIP runs on random test weights (no real search)")
 
 
 class HealthResponse(BaseModel):
-    status: str = "ok"
+    status: Literal["loading", "ready"] = Field(
+        description="`loading` while the models load at startup (queries that need them wait), "
+        "then `ready`"
+    )
     table_version: int | None = Field(description="The served version; null before publishing")
     tag: str | None
     message: str | None = Field(None, description="Why no version is served, when none is")
@@ -353,7 +383,9 @@ class SeedSearchRequest(BaseModel):
 
 
 class SeedResult(BaseModel):
-    path: str = Field(description="Where the image came from (its source URI)")
+    path: str = Field(
+        description="Where the image came from: its URL, or its path inside the indexed folder"
+    )
     image: str = Field(description="Base64 JPEG, at most 768 px on its longer side")
     score: float
     image_url: str
@@ -363,6 +395,9 @@ class SeedSearchResponse(BaseModel):
     success: bool
     results: list[SeedResult] = Field(default_factory=list)
     error: str | None = None
+    warnings: list[QueryWarningModel] = Field(
+        default_factory=list, description="Parts of the query left out (see /search)"
+    )
 
 
 def seed_error_body(message: str) -> dict[str, Any]:

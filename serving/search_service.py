@@ -12,9 +12,10 @@ import binascii
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.clip import ClipEncoder, clip_models
+from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder, clip_models
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
 from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder, pose_models
@@ -36,8 +37,8 @@ from pipelines.query import (
 )
 from pipelines.records import FloatArray, Pose
 from pipelines.scoring import hybrid_search
-from serving.clip_loader import ClipLoader, ClipState
-from serving.errors import ApiError
+from serving.clip_loader import BackgroundLoad, ClipLoader, ClipState
+from serving.errors import NOTHING_PUBLISHED_RETRY_S, ApiError
 from serving.ranking import Ranking, ann_ranking
 from serving.settings import ServingSettings
 from storage.snapshot import SearchSnapshot, SnapshotCache
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
 IMAGE_USES = ("pose", "look", "both")
 MAX_SEGMENTS = 16  # more than a ranking has (see serving.ranking)
+LOADING_RETRY_AFTER_S = 5
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
 
 
@@ -89,11 +91,20 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class QueryWarning:
+    """Part of a query that could not be honoured, while the rest was answered."""
+
+    code: str  # machine-readable: text_ignored, look_ignored
+    message: str  # one sentence for the person searching
+
+
+@dataclass(frozen=True)
 class SearchOutcome:
     snapshot: SearchSnapshot
     hits: list[Hit]
     query_pose: Pose | None  # the pose searched for: as sent, or as detected in the image
     next_cursor: str | None = None  # where the next page starts; None on the last page
+    warnings: list[QueryWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -181,13 +192,18 @@ class SearchService:
         embedder: PoseEmbedder,
         clip: ClipLoader,
         max_upload_bytes: int,
+        model_wait: float = 20.0,
     ) -> None:
         self.store = store
         self.snapshots = snapshots
         self.detector = detector
         self.embedder = embedder
         self.clip = clip
+        # The keypoint model, loaded at startup beside CLIP (image queries wait for it).
+        self.pose_loader = BackgroundLoad("the keypoint model", detector.load)
         self.max_upload_bytes = max_upload_bytes
+        self.model_wait = model_wait  # how long a query waits for a model still loading
+        self._batch_folders: dict[str, str | None] = {}
         # Image ids are content hashes, so a cached rendition can never go stale.
         self.display_rendition: Callable[[str], bytes | None] = lru_cache(maxsize=128)(
             self._display_rendition
@@ -203,6 +219,8 @@ class SearchService:
             pretrained=settings.clip_pretrained,
             config_path=settings.clip_config,
             device=settings.device,
+            status_file=str(settings.home / CLIP_STATUS_FILE),
+            retry_after_s=settings.clip_retry_after,
         )
         return cls(
             store=store,
@@ -211,9 +229,31 @@ class SearchService:
                 settings.keypoint_model, **settings.keypoint_model_options
             ),
             embedder=pose_models.load(settings.pose_model, **settings.pose_model_options),
-            clip=ClipLoader(encoder),
+            clip=ClipLoader(encoder, retry_after_s=settings.clip_retry_after),
             max_upload_bytes=settings.max_upload_bytes,
+            model_wait=settings.model_wait,
         )
+
+    # ------------------------------------------------------------------ models
+
+    def start_loading(self) -> None:
+        """Load the keypoint model and CLIP in the background (at startup)."""
+        self.pose_loader.start()
+        self.clip.start()
+
+    @property
+    def status(self) -> str:
+        """`loading` while a model is still loading, then `ready` (CLIP may have failed)."""
+        return "loading" if self.pose_loader.pending or self.clip.pending else "ready"
+
+    def _await(self, loader: BackgroundLoad) -> None:
+        """Wait (bounded) for a model still loading; 503 with Retry-After when it takes longer."""
+        if loader.pending and not loader.wait(self.model_wait):
+            raise ApiError(
+                503,
+                f"{loader.what} is still loading; try again in a few seconds",
+                retry_after=LOADING_RETRY_AFTER_S,
+            )
 
     # ------------------------------------------------------------------ snapshots
 
@@ -226,6 +266,7 @@ class SearchService:
                 503,
                 "nothing has been published yet, so there is nothing to search: "
                 "index a folder first with `poseframer index DIR`",
+                retry_after=NOTHING_PUBLISHED_RETRY_S,
             ) from None
         except VersionNotFoundError as exc:
             raise ApiError(404, str(exc)) from None
@@ -285,6 +326,18 @@ class SearchService:
             )
         return None
 
+    def text_search_summary(self, snapshot: SearchSnapshot | None) -> str | None:
+        """One sentence for a person searching, when text search is off (None when it works)."""
+        if self.text_search_problem(snapshot) is None:
+            return None
+        if snapshot is not None and snapshot.publication.clip_model is None:
+            return "Text search is off: these pictures were indexed without a CLIP model."
+        if self.clip.pending:
+            return "Text search is starting up; it will be ready in a moment."
+        if self.clip.state is ClipState.FAILED:
+            return "Text search is off: this server has no CLIP model weights."
+        return "Text search is off: the index and this server use different CLIP models."
+
     # ------------------------------------------------------------------ search
 
     def search(self, query: SearchQuery) -> SearchOutcome:
@@ -331,6 +384,7 @@ class SearchService:
                     raise ApiError(422, f"keypoints: {exc}") from None
             else:
                 assert query.image is not None
+                self._await(self.pose_loader)
                 query_pose, _, _ = pose_from_image(query.image, self.detector)
         if query_pose is not None:
             if query.joints:
@@ -342,24 +396,31 @@ class SearchService:
         if like_row is not None and snapshot.clip_mask[like_row]:
             # "More like this" looks for the same picture too: its CLIP image vector.
             clip_q = snapshot.clip_vectors(np.array([like_row]))[0]
-        if query.text or image_look:
+        warnings: list[QueryWarning] = []
+        text = query.text
+        if text or image_look:
+            self._await(self.clip)
             problem = self.text_search_problem(snapshot)
             if problem is not None:
-                raise ApiError(503, problem)
+                if query_pose is None and clip_q is None:
+                    raise ApiError(503, problem, retry_after=self._text_retry_after())
+                # The pose part can still be answered: answer it, and say what was left out.
+                warnings = self._ignored_warnings(snapshot, text, image_look)
+                text, image_look = None, False
         if image_look:
             # Its look: the CLIP image vector, as the indexer computes it for stored images.
             assert query.image is not None
             picture, _ = decode_image(query.image)
             look = self.clip.encoder.encode_images([picture])[0]
-            text_part = text_vector(query.text, self.clip.encoder) if query.text else None
+            text_part = text_vector(text, self.clip.encoder) if text else None
             clip_q = (
                 look
                 if text_part is None
                 else _unit(query.text_weight * text_part + (1.0 - query.text_weight) * look)
             )
-        elif query.text:
-            text = text_vector(query.text, self.clip.encoder)
-            clip_q = text if clip_q is None else _unit(clip_q + text)
+        elif text:
+            text_q = text_vector(text, self.clip.encoder)
+            clip_q = text_q if clip_q is None else _unit(clip_q + text_q)
         if query_pose is None and clip_q is None:
             raise ApiError(
                 422, f"result {query.more_like!r} has neither a pose nor a picture vector"
@@ -398,7 +459,63 @@ class SearchService:
                 snapshot, pose_q, clip_q, query.lam, mask, rescore, want or query.k, pool
             )
         hits, next_cursor = self._page(snapshot, ranking, query, cursor, pose_q is not None)
-        return SearchOutcome(snapshot, hits, query_pose, next_cursor)
+        hits = [replace(h, row={**h.row, "source_uri": self.public_source(h.row)}) for h in hits]
+        return SearchOutcome(snapshot, hits, query_pose, next_cursor, warnings)
+
+    def _text_retry_after(self) -> int | None:
+        if self.clip.pending:
+            return LOADING_RETRY_AFTER_S
+        retry_in = self.clip.retry_in()
+        return None if retry_in is None else max(1, math.ceil(retry_in))
+
+    def _ignored_warnings(
+        self, snapshot: SearchSnapshot, text: str | None, look: bool
+    ) -> list[QueryWarning]:
+        if snapshot.publication.clip_model is None:
+            why = "this index was built without CLIP vectors"
+        elif self.clip.state is ClipState.FAILED:
+            why = "this server has no CLIP weights"
+        elif self.clip.pending:
+            why = "its model is still loading"
+        else:
+            why = "this index was built with another CLIP model"
+        warnings = []
+        if text:
+            warnings.append(
+                QueryWarning(
+                    "text_ignored",
+                    f"Text search is unavailable ({why}), so your text was ignored and the "
+                    "results are ranked by pose alone.",
+                )
+            )
+        if look:
+            warnings.append(
+                QueryWarning(
+                    "look_ignored",
+                    f"Matching the look of your picture needs CLIP, which is unavailable "
+                    f"({why}), so the results are ranked by pose alone.",
+                )
+            )
+        return warnings
+
+    def public_source(self, row: dict[str, object]) -> str:
+        """Where a result came from, as a client may see it: the URL of a web image, the path
+        inside the indexed folder of a local file, never a path on this server."""
+        uri = str(row["source_uri"])
+        if row.get("source") != "folder":
+            return uri
+        batch_id = str(row.get("batch_id"))
+        if batch_id not in self._batch_folders:
+            self._batch_folders.update(
+                {b.batch_id: b.location for b in self.store.list_batches() if b.source == "folder"}
+            )
+            self._batch_folders.setdefault(batch_id, None)
+        folder = self._batch_folders[batch_id]
+        if folder and os.path.isabs(uri):
+            relative = os.path.relpath(uri, folder)
+            if not relative.startswith(os.pardir):
+                return relative.replace(os.sep, "/")
+        return os.path.basename(uri)
 
     @staticmethod
     def _row_by_id(snapshot: SearchSnapshot, row_id: str) -> int:

@@ -65,6 +65,18 @@ class ServingSettings(BaseSettings):
         None, description="Path of an extra open_clip model config JSON to register."
     )
     device: str = "auto"
+    clip_retry_after: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a failure to load CLIP weights is remembered (in the home) before "
+        "they are tried again; a change of the CLIP settings tries at once.",
+    )
+    model_wait: float = Field(
+        20.0,
+        ge=0,
+        description="Seconds a query waits for models still loading at startup before a 503 "
+        "with Retry-After.",
+    )
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted image.")
     api_key: SecretStr | None = Field(
         None,

@@ -56,7 +56,7 @@ IMAGES = pa.schema(
 
 INGEST_FAILURES = pa.schema(
     [
-        pa.field("failure_id", pa.string(), nullable=False),  # batch_id + source_uri
+        pa.field("failure_id", pa.string(), nullable=False),  # stage + source_uri
         pa.field("batch_id", pa.string(), nullable=False),
         pa.field("stage", pa.string(), nullable=False),
         pa.field("source_uri", pa.string(), nullable=False),

@@ -47,6 +47,11 @@ T_PUBLICATIONS = "publications"
 _KEPT_TABLES = frozenset({T_BATCHES, T_IMAGES, T_FAILURES, T_SEARCH, T_PUBLICATIONS})
 
 
+def failure_id(stage: str, source_uri: str) -> str:
+    """A failure row's id: one row per file and stage, holding the latest reason."""
+    return f"{stage}|{source_uri}"
+
+
 class StoreError(RuntimeError):
     pass
 
@@ -538,7 +543,9 @@ class Store:
         rows = pa.Table.from_pylist(
             [
                 {
-                    "failure_id": f"{batch_id}|{stage}|{f.source_uri}",
+                    # One row per file, whichever batch saw it fail last: re-indexing a folder
+                    # does not pile up copies of the same failure.
+                    "failure_id": failure_id(stage, f.source_uri),
                     "batch_id": batch_id,
                     "stage": stage,
                     "source_uri": f.source_uri,
@@ -553,6 +560,29 @@ class Store:
         table.merge_insert(
             "failure_id"
         ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+
+    def latest_failures(self, source_uris: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+        """When each of these files last failed to be indexed, and why (files that never
+        failed are left out)."""
+        uris = sorted(set(source_uris))
+        table = self._open(T_FAILURES)
+        found: dict[str, tuple[datetime, str]] = {}
+        if table is None or not uris:
+            return found
+        for start in range(0, len(uris), 500):
+            rows = (
+                table.search()
+                .where(f"source_uri IN ({_sql_list(uris[start : start + 500])})", prefilter=True)
+                .select(["source_uri", "recorded_at", "reason"])
+                .limit(None)
+                .to_arrow()
+                .to_pylist()
+            )
+            for row in rows:
+                uri, at = row["source_uri"], row["recorded_at"]
+                if uri not in found or at > found[uri][0]:
+                    found[uri] = (at, row["reason"])
+        return found
 
     def failures_for_batches(self, batch_ids: Sequence[str]) -> list[dict[str, Any]]:
         rows = self._rows_for_batches(T_FAILURES, batch_ids)

@@ -209,14 +209,18 @@ def test_lambda_one_ranks_by_pose_and_lambda_zero_by_text(
 
 def test_text_waits_for_clip_while_pose_search_works(indexed_home: Path) -> None:
     gate = threading.Event()
-    app = create_app(make_settings(indexed_home))
+    # A text query waits for CLIP at most `model_wait` seconds, then is told when to retry.
+    app = create_app(make_settings(indexed_home, model_wait=0.2))
     service: SearchService = app.state.search_service
     service.clip = ClipLoader(GatedEncoder(service.clip.encoder, gate))
     with TestClient(app) as c:
         response = c.post("/search", json={"text": "a dancer"})
         assert response.status_code == 503
         assert "still loading" in response.json()["detail"]
-        assert c.get("/health").json()["text_search"]["available"] is False
+        assert response.headers["Retry-After"] == "5"
+        health = c.get("/health").json()
+        assert health["text_search"]["available"] is False
+        assert health["status"] == "loading"
         keypoints = [[100.0 + 10 * i, 50.0 + 20 * i, 1.0] for i in range(17)]
         assert c.post("/search", json={"keypoints": keypoints}).status_code == 200
         gate.set()
@@ -299,9 +303,13 @@ def test_index_without_clip_vectors_says_so(indexed_home: Path, tmp_path: Path) 
         row["clip_model"] = None
     republish(home, rows)
     with TestClient(create_app(make_settings(home))) as c:
-        response = c.post("/search", json={"text": "a dancer", "keypoints": KP17})
+        response = c.post("/search", json={"text": "a dancer"})
         assert response.status_code == 503
         assert "no CLIP vectors" in response.json()["detail"]
+        # With a pose beside it, the text is left out and said so; the pose is answered.
+        both = c.post("/search", json={"text": "a dancer", "keypoints": KP17})
+        assert both.status_code == 200
+        assert [w["code"] for w in both.json()["warnings"]] == ["text_ignored"]
         assert c.post("/search", json={"keypoints": KP17}).status_code == 200
 
 
@@ -457,13 +465,14 @@ def test_nothing_published_yet(tmp_path: Path) -> None:
         health = c.get("/health")
         assert health.status_code == 200
         body = health.json()
-        assert body["status"] == "ok"
+        assert body["status"] in ("loading", "ready")
         assert body["table_version"] is None
         assert body["rows"] == {"search": 0, "images": 0, "failures": 0}
         assert "poseframer index" in body["message"]
         response = c.post("/search", json={"keypoints": KP17})
         assert response.status_code == 503
         assert "nothing has been published" in response.json()["detail"]
+        assert int(response.headers["Retry-After"]) > 0
 
 
 # ---------------------------------------------------------------- images
@@ -513,9 +522,10 @@ def test_unknown_and_malformed_image_ids(client: TestClient) -> None:
 def test_health_describes_what_is_served(
     client: TestClient, rows: list[dict[str, Any]], indexed_home: Path
 ) -> None:
+    assert service_of(client).pose_loader.wait(60)
     body = client.get("/health").json()
     publication = Store.at_home(indexed_home).resolve_publication()
-    assert body["status"] == "ok"
+    assert body["status"] == "ready"
     assert body["table_version"] == publication.version
     assert body["tag"] == publication.tag
     assert body["rows"]["search"] == len(rows)
@@ -526,7 +536,12 @@ def test_health_describes_what_is_served(
     assert body["service_models"]["pose_model"] == publication.pose_model
     assert body["service_models"]["clip_model"] == publication.clip_model
     assert body["pose_search"] == {"available": True, "reason": None}
-    assert body["text_search"] == {"available": True, "reason": None, "random_weights": True}
+    assert body["text_search"] == {
+        "available": True,
+        "summary": None,
+        "reason": None,
+        "random_weights": True,
+    }
 
 
 def test_cors_allows_only_configured_origins(client: TestClient) -> None:
@@ -589,7 +604,9 @@ def test_seed_endpoint_returns_display_renditions(
     assert body["success"] is True and body["error"] is None
     assert 1 <= len(body["results"]) <= 5
     first = body["results"][0]
-    assert first["path"] == big["source_uri"]
+    # The path inside the indexed folder, never where the server keeps it.
+    assert first["path"] == Path(big["source_uri"]).name
+    assert not any(r["path"].startswith("/") for r in body["results"])
     assert first["image_url"] == f"/images/{big['image_id']}"
     assert first["score"] == pytest.approx(1.0, abs=1e-3)
     shown = Image.open(io.BytesIO(base64.b64decode(first["image"])))
@@ -608,7 +625,7 @@ def test_seed_filter_portraits_leaves_out_portraits(
 ) -> None:
     framings: dict[str, set[str]] = {}
     for r in served_rows(portrait_home):
-        framings.setdefault(r["source_uri"], set()).add(r["framing"])
+        framings.setdefault(Path(r["source_uri"]).name, set()).add(r["framing"])
     portraits = {uri for uri, found in framings.items() if found == {"portrait"}}
     assert len(portraits) == 2
     body = {"text": "a portrait photo", "k": 100}

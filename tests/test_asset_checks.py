@@ -8,10 +8,9 @@ import dagster as dg
 import numpy as np
 
 from assets.checks import vector_check
-from assets.definitions import INDEX_JOB, build_definitions
-from assets.partitions import INGEST_BATCHES
 from storage.store import Store
 from tests.fakes import BROKEN_POSE_MODEL, FIXED_POSE_MODEL
+from tests.jobs import run_folder_batch
 from tests.local_http import textured_image
 
 
@@ -48,15 +47,7 @@ def test_a_run_shows_checks_failures_and_a_thumbnail_preview(
     settings = index_settings_for(
         tmp_path / "home", keypoint_model=FIXED_POSE_MODEL, pose_model=BROKEN_POSE_MODEL
     )
-    Store.at_home(settings.home).register_batch("b1", "folder", str(folder))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(INGEST_BATCHES, ["b1"])
-
-    result = (
-        build_definitions(settings)
-        .resolve_job_def(INDEX_JOB)
-        .execute_in_process(partition_key="b1", instance=instance, raise_on_error=False)
-    )
+    result = run_folder_batch(settings, folder, raise_on_error=False)
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["source_rows_accounted"].passed

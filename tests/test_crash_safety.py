@@ -327,10 +327,12 @@ def test_running_the_same_command_again_after_a_kill_publishes_every_image(
     assert_everything_published_once(crash_home, client, previous)
     assert crash_home.store.publications()[-1].batches == (killed.batch_id,)
 
-    # Published now: the same command once more starts a new batch, of duplicates only.
+    # Published now: the same command once more finds nothing new, and neither resumes nor
+    # starts a batch.
     run_indexer(crash_home, log)
-    assert "resuming" not in log.read_text()[len(killed_log) + len(rerun_log) :]
-    assert len(crash_home.store.list_batches()) == 3
+    last_log = log.read_text()[len(killed_log) + len(rerun_log) :]
+    assert "resuming" not in last_log and "nothing new" in last_log
+    assert len(crash_home.store.list_batches()) == 2
 
 
 def test_a_folder_batch_is_resumed_only_when_unpublished_and_idle(

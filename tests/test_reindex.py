@@ -142,7 +142,7 @@ def test_a_pose_model_change_reindexes_only_pose_and_search(
         )
         assert result.success
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 5 and all(c.passed for c in checks), checks
+        assert len(checks) == 6 and all(c.passed for c in checks), checks
     assert stale_assets(before, instance) == {b: set() for b in BATCHES}
     tick = dg.evaluate_automation_conditions(defs=before, instance=instance)
     assert tick.total_requested == 0  # a plain indexing run leaves nothing to re-index

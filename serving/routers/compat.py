@@ -15,8 +15,9 @@ from fastapi.routing import APIRoute
 
 from pipelines.records import Framing
 from serving.deps import SearchServiceDep
-from serving.errors import status_and_message
+from serving.errors import error_headers, redact_paths, status_and_message
 from serving.schemas import (
+    QueryWarningModel,
     SeedResult,
     SeedSearchRequest,
     SeedSearchResponse,
@@ -43,7 +44,11 @@ class SeedErrorRoute(APIRoute):
                 if mapped is None:
                     raise  # a bug: the app's catch-all logs it and answers 500
                 status_code, message = mapped
-                return JSONResponse(status_code=status_code, content=seed_error_body(message))
+                return JSONResponse(
+                    status_code=status_code,
+                    content=seed_error_body(redact_paths(message)),
+                    headers=error_headers(exc),
+                )
 
         return handle
 
@@ -90,10 +95,17 @@ def search_similar_images(body: SeedSearchRequest, service: SearchServiceDep) ->
             continue
         results.append(
             SeedResult(
-                path=str(hit.row["source_uri"]),
+                path=str(hit.row["source_uri"]),  # public: a URL, or relative to its folder
                 image=base64.b64encode(display).decode("ascii"),
                 score=hit.score,
                 image_url=image_url(image_id),
             )
         )
-    return SeedSearchResponse(success=True, results=results, error=None)
+    return SeedSearchResponse(
+        success=True,
+        results=results,
+        error=None,
+        warnings=[
+            QueryWarningModel.model_validate(w, from_attributes=True) for w in outcome.warnings
+        ],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serving.deps import SearchServiceDep
-from serving.errors import ApiError
+from serving.errors import ApiError, redact_paths
 from serving.schemas import (
     HealthResponse,
     PoseSearchStatus,
@@ -29,11 +29,12 @@ def health(service: SearchServiceDep) -> HealthResponse:
     try:
         snapshot = service.snapshot()
     except ApiError as exc:  # nothing published yet, or the pinned version does not exist
-        message = exc.message
+        message = redact_paths(exc.message)
     pose_problem = service.pose_search_problem(snapshot)
     text_problem = service.text_search_problem(snapshot)
     encoder = service.clip.encoder
     return HealthResponse(
+        status="loading" if service.status == "loading" else "ready",
         table_version=None if snapshot is None else snapshot.version,
         tag=None if snapshot is None else snapshot.publication.tag,
         message=message,
@@ -50,10 +51,14 @@ def health(service: SearchServiceDep) -> HealthResponse:
             pose_model=service.embedder.model_id,
             clip_model=encoder.model_id,
         ),
-        pose_search=PoseSearchStatus(available=pose_problem is None, reason=pose_problem),
+        pose_search=PoseSearchStatus(
+            available=pose_problem is None,
+            reason=None if pose_problem is None else redact_paths(pose_problem),
+        ),
         text_search=TextSearchStatus(
             available=text_problem is None,
-            reason=text_problem,
+            summary=service.text_search_summary(snapshot),
+            reason=None if text_problem is None else redact_paths(text_problem),
             random_weights=encoder.random_weights,
         ),
         ann_index=None if snapshot is None or snapshot.ann is None else snapshot.ann.describe(),
