@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from pipelines.hands import HandFinder
+from pipelines.human_evidence import FaceEvidence, is_human, looks_drawn
+from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dim
 from pipelines.person_detection import (
     OUT_OF_FRAME_MARGIN,
     LandmarkModel,
@@ -163,6 +165,9 @@ class MediaPipePoseDetector(KeypointDetector):
         search_rounds: int = 3,
         duplicate_distance: float = 0.1,
         hands: bool = True,
+        min_face_evidence: float = 0.5,
+        min_body_evidence: float = 0.85,
+        enhance_dark: bool = True,
     ) -> None:
         if max_people < 1:
             raise ValueError("max_people must be at least 1")
@@ -180,6 +185,10 @@ class MediaPipePoseDetector(KeypointDetector):
         self.search_rounds = search_rounds
         self.duplicate_distance = duplicate_distance
         self.hands = hands
+        self.min_face_evidence = min_face_evidence
+        self.min_body_evidence = min_body_evidence
+        self._faces = FaceEvidence() if min_body_evidence > 0 else None
+        self.enhance_dark = enhance_dark
         self._hand_finder = HandFinder() if hands else None
         self._graph: Any = None
         self._people: PersonDetector | None = None
@@ -210,6 +219,10 @@ class MediaPipePoseDetector(KeypointDetector):
                 f"tiles={self.tiles},rounds={self.search_rounds},"
                 f"duplicate={self.duplicate_distance:g}"
             )
+        if self._faces is not None:
+            options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
+        if self.enhance_dark:
+            options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -289,6 +302,37 @@ class MediaPipePoseDetector(KeypointDetector):
         height, width = rgb.shape[:2]
         return found.landmarks / np.array([width, height, 1.0])
 
+    def _merged(self, people: list[Pose], found: list[Pose]) -> list[Pose]:
+        """`people` and the poses of `found` that are nobody of them, most prominent first."""
+        if not people:
+            return found
+        new = [
+            pose
+            for pose in found
+            if not any(same_person(pose, kept, self.duplicate_distance) for kept in people)
+        ]
+        return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
+
+    def _humans(self, poses: list[Pose], image: Image.Image) -> list[Pose]:
+        """The poses with human evidence (a face, or a clearly seen body), in a photo.
+
+        Drawings are left as they are: a stick figure has neither a face nor the clear body
+        a photo gives, and drawn animals are no better told apart by these models.
+        """
+        if self._faces is None or not poses or looks_drawn(image):
+            return poses
+        rgb = np.ascontiguousarray(np.asarray(image))
+        return [
+            pose
+            for pose in poses
+            if is_human(
+                pose,
+                self._faces.score(rgb, head_box(pose)),
+                self.min_face_evidence,
+                self.min_body_evidence,
+            )
+        ]
+
     def _every_person(self, image: Image.Image) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first."""
         rgb = np.ascontiguousarray(np.asarray(image))
@@ -333,9 +377,16 @@ class MediaPipePoseDetector(KeypointDetector):
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")
-        people = self._every_person(rgb) if self.max_people > 1 else []
+        # A dark or flat photo is also read brightened: same geometry, so the poses found
+        # in either view are in the image's pixels and merge by their joints.
+        views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
+        people: list[Pose] = []
+        for view in views:
+            found = self._every_person(view) if self.max_people > 1 else []
+            people = self._merged(people, self._humans(found, views[-1]))
         if not people:
-            people = self._whole_image(rgb)
+            for view in views:
+                people = self._merged(people, self._humans(self._whole_image(view), views[-1]))
         if self._hand_finder is not None and people:
             people = self._hand_finder.find(rgb, people)
         return people

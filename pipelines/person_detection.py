@@ -236,6 +236,20 @@ class Roi:
         return self.cx - half, self.cy - half, self.cx + half, self.cy + half
 
 
+def alignment_roi(
+    centre: tuple[float, float], scale_point: tuple[float, float], scale: float = ROI_SCALE
+) -> Roi:
+    """The square region BlazePose reads a person from two alignment points: the mid hip and
+    the point whose distance is the full-body circle's radius and whose direction is the
+    body's (AlignmentPointsRectsCalculator, then the 1.25 enlargement)."""
+    (x0, y0), (x1, y1) = centre, scale_point
+    radius = math.hypot(x1 - x0, y1 - y0)
+    # The vector from hip to the scale point points up along a standing body (y is down).
+    rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
+    rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
+    return Roi(cx=x0, cy=y0, side=2 * radius * scale, rotation=rotation)
+
+
 @dataclass(frozen=True)
 class PersonDetection:
     """One person found by the detector, in pixels of the image it ran on.
@@ -251,12 +265,7 @@ class PersonDetection:
 
     def roi(self, scale: float = ROI_SCALE) -> Roi:
         """BlazePose's region of interest: centre at the mid hip, side 2 × radius × `scale`."""
-        (x0, y0), (x1, y1) = self.keypoints[0], self.keypoints[1]
-        radius = math.hypot(x1 - x0, y1 - y0)
-        # The vector from hip to the scale point points up along a standing body (y is down).
-        rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
-        rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
-        return Roi(cx=x0, cy=y0, side=2 * radius * scale, rotation=rotation)
+        return alignment_roi(self.keypoints[0], self.keypoints[1], scale)
 
     def prominence(self, scale: float = ROI_SCALE) -> float:
         """Region area × score: large, confident people first."""
@@ -488,10 +497,23 @@ def refine_from_heatmap(
 @dataclass(frozen=True)
 class PersonLandmarks:
     """BlazePose's 33 landmarks of one person, `(33, 3)`: (x, y) in pixels of the image and
-    visibility in [0, 1]; `presence` is the model's confidence that a person is there."""
+    visibility in [0, 1]; `presence` is the model's confidence that a person is there;
+    `alignment` the model's own 2 alignment points `(2, 2)` (mid hip, scale point), from which
+    MediaPipe derives the person's region on the next frame."""
 
     landmarks: FloatArray
     presence: float
+    alignment: FloatArray | None = None
+
+    def refined_roi(self) -> Roi | None:
+        """The region the landmarks themselves give the person (MediaPipe's
+        pose_landmarks_to_roi): what a second, better-framed reading uses."""
+        if self.alignment is None:
+            return None
+        (x0, y0), (x1, y1) = self.alignment
+        if not math.isfinite(x0 + y0 + x1 + y1) or math.hypot(x1 - x0, y1 - y0) < 1.0:
+            return None
+        return alignment_roi((float(x0), float(y0)), (float(x1), float(y1)))
 
 
 def decode_landmarks(
@@ -535,4 +557,10 @@ class LandmarkModel:
         raw, presence, heatmap = self.raw_outputs(crop_roi(rgb, roi))
         if presence < min_presence:
             return None
-        return PersonLandmarks(landmarks=decode_landmarks(raw, heatmap, roi), presence=presence)
+        values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
+        alignment = roi_points_to_image(
+            values[NUM_POSE_LANDMARKS : NUM_POSE_LANDMARKS + 2, :2], roi, LANDMARK_INPUT_SIZE
+        )
+        return PersonLandmarks(
+            landmarks=decode_landmarks(raw, heatmap, roi), presence=presence, alignment=alignment
+        )

@@ -197,7 +197,8 @@ def test_padded_retry_maps_keypoints_back_to_the_original_image() -> None:
     width, height = 200, 120
     i = np.arange(33, dtype=np.float64)
     points = np.column_stack([10 + i * 5, 5 + i * 3])  # all inside the original frame
-    detector = keypoint_models.backend_class("mediapipe")(retry_padding=0.25)
+    # A dark test frame: no brightened second reading here (tests/test_human_evidence.py).
+    detector = keypoint_models.backend_class("mediapipe")(retry_padding=0.25, enhance_dark=False)
     graph = _FakeGraph(width, height, points)
     detector._graph = graph  # type: ignore[attr-defined]
     image = Image.new("RGB", (width, height), (10, 20, 30))
@@ -216,7 +217,7 @@ def test_padded_retry_maps_keypoints_back_to_the_original_image() -> None:
 
 
 def test_no_retry_when_padding_is_off() -> None:
-    detector = keypoint_models.backend_class("mediapipe")(retry_padding=0.0)
+    detector = keypoint_models.backend_class("mediapipe")(retry_padding=0.0, enhance_dark=False)
     graph = _FakeGraph(64, 64, np.zeros((33, 2)))
     detector._graph = graph  # type: ignore[attr-defined]
     assert detector.detect(Image.new("RGB", (64, 64))) == []

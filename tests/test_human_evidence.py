@@ -1,0 +1,161 @@
+"""The new stages of the keypoint reader: human evidence, the photo/drawing split, the dim
+photo's brightened second reading and the landmark-refined region. Synthetic images; the
+face models are the wheel's real ones where a test says so, fakes at the seams elsewhere."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pipelines.human_evidence import FaceEvidence, flat_share, is_human, looks_drawn
+from pipelines.keypoints import MediaPipePoseDetector, keypoint_models
+from pipelines.low_light import brightened, is_dim, luminance
+from pipelines.person_detection import PersonLandmarks
+from pipelines.records import Pose
+from tests.synthetic import STANDING, make_pose
+
+
+def drawing() -> Image.Image:
+    """A stick figure in black lines on white paper."""
+    image = Image.new("RGB", (320, 480), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((130, 40, 190, 100), outline="black", width=4)
+    for line in ((160, 100, 160, 260), (160, 140, 100, 220), (160, 140, 220, 220)):
+        draw.line(line, fill="black", width=4)
+    draw.line((160, 260, 110, 420), fill="black", width=4)
+    draw.line((160, 260, 210, 420), fill="black", width=4)
+    return image
+
+
+def photo(brightness: float = 1.0, seed: int = 0) -> Image.Image:
+    """Smooth gradients and sensor noise, as a camera gives them."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:480, 0:320]
+    base = np.stack([40 + 0.5 * xs, 40 + 0.3 * ys, 60 + 0.2 * (xs + ys)], axis=-1)
+    noisy = (base + rng.normal(0, 6, base.shape)) * brightness
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def scaled_pose(score: float) -> Pose:
+    arr = make_pose(STANDING).array().astype(np.float64)
+    arr[:, :2] *= 2.5
+    arr[:, 2] = score
+    return Pose.from_array(arr)
+
+
+# ---------------------------------------------------------------------- photo or drawing
+
+
+def test_a_drawing_is_flat_and_a_photo_is_not() -> None:
+    assert flat_share(drawing()) > 0.9 and looks_drawn(drawing())
+    assert flat_share(photo()) < 0.3 and not looks_drawn(photo())
+    assert flat_share(Image.new("RGB", (1, 1))) == 1.0  # too small to tell: no photo gate
+
+
+# ---------------------------------------------------------------------- human evidence
+
+
+def test_a_face_or_a_clear_body_makes_a_person() -> None:
+    clear, unclear = scaled_pose(0.9), scaled_pose(0.6)
+    assert is_human(unclear, face=0.8, min_face_evidence=0.5, min_body_evidence=0.85)
+    assert is_human(clear, face=0.0, min_face_evidence=0.5, min_body_evidence=0.85)
+    assert not is_human(unclear, face=0.2, min_face_evidence=0.5, min_body_evidence=0.85)
+
+
+def test_the_face_models_see_no_face_in_paper_or_noise() -> None:
+    evidence = FaceEvidence()
+    for image in (drawing(), photo()):
+        rgb = np.asarray(image)
+        score = evidence.score(rgb, (120.0, 30.0, 200.0, 110.0))
+        assert 0.0 <= score < 0.5
+
+
+def _detector_finding(pose: Pose, face: float, **options: object) -> MediaPipePoseDetector:
+    """The real detector with its person search and face models replaced at their seams."""
+    detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
+    detector._every_person = lambda image: [pose]  # type: ignore[method-assign]
+    detector._whole_image = lambda image: []  # type: ignore[method-assign]
+    if detector._faces is not None:
+        detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
+    return detector
+
+
+def test_in_a_photo_a_pose_without_human_evidence_is_dropped() -> None:
+    unclear = scaled_pose(0.6)
+    assert _detector_finding(unclear, face=0.1).detect(photo()) == []  # an animal, say
+    assert _detector_finding(unclear, face=0.9).detect(photo()) == [unclear]
+    assert _detector_finding(scaled_pose(0.9), face=0.1).detect(photo()) != []
+    # Off: every pose the landmark model accepts is kept, as before.
+    assert _detector_finding(unclear, face=0.1, min_body_evidence=0.0).detect(photo()) != []
+
+
+def test_in_a_drawing_the_face_check_does_not_apply() -> None:
+    # A stick figure has no face and no photo-clear body; drawings keep the old acceptance.
+    assert _detector_finding(scaled_pose(0.6), face=0.0).detect(drawing()) != []
+
+
+def test_the_checks_name_themselves_in_the_model_id() -> None:
+    default = keypoint_models.load("mediapipe").model_id
+    assert "human=face0.5|body0.85" in default and ",dim=" in default
+    plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
+    assert "human=" not in plain.model_id and "dim=" not in plain.model_id
+
+
+# ---------------------------------------------------------------------- dim photos
+
+
+def test_dim_photos_are_told_and_brightened() -> None:
+    dark = photo(brightness=0.15)
+    assert is_dim(dark) and not is_dim(photo())
+    assert is_dim(Image.new("RGB", (100, 100), (128, 128, 128)))  # flat: no contrast at all
+    lifted = brightened(dark)
+    assert lifted.size == dark.size and lifted.mode == "RGB"
+    assert float(np.median(luminance(lifted))) > 2 * float(np.median(luminance(dark)))
+
+
+def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
+    pose = scaled_pose(0.95)
+    seen: list[float] = []
+
+    def every_person(image: Image.Image) -> list[Pose]:
+        mean = float(luminance(image).mean())
+        seen.append(mean)
+        return [pose] if mean > 0.3 else []  # only the brightened view shows the person
+
+    for enhance, expected in ((True, [pose]), (False, [])):
+        detector = MediaPipePoseDetector(hands=False, enhance_dark=enhance)
+        detector._every_person = every_person  # type: ignore[method-assign]
+        detector._whole_image = lambda image: []  # type: ignore[method-assign]
+        assert detector.detect(photo(brightness=0.15)) == expected
+    assert len(seen) == 3  # two views with the second reading, one without
+
+    # Found in both views: one person, not two.
+    detector = MediaPipePoseDetector(hands=False)
+    detector._every_person = lambda image: [pose]  # type: ignore[method-assign]
+    assert detector.detect(photo(brightness=0.15)) == [pose]
+
+
+# ---------------------------------------------------------------------- refined region
+
+
+def test_the_landmarks_give_their_own_region() -> None:
+    landmarks = PersonLandmarks(
+        landmarks=np.zeros((33, 3)),
+        presence=1.0,
+        alignment=np.array([[100.0, 200.0], [100.0, 120.0]]),  # hip, then straight up
+    )
+    roi = landmarks.refined_roi()
+    assert roi is not None
+    assert (roi.cx, roi.cy) == (100.0, 200.0)
+    assert roi.side == pytest.approx(2 * 80 * 1.25)
+    assert roi.rotation == pytest.approx(0.0, abs=1e-9)
+    leaning = PersonLandmarks(
+        landmarks=np.zeros((33, 3)),
+        presence=1.0,
+        alignment=np.array([[100.0, 200.0], [180.0, 200.0]]),  # lying to the right
+    ).refined_roi()
+    assert leaning is not None and abs(leaning.rotation) == pytest.approx(math.pi / 2)
+    assert PersonLandmarks(np.zeros((33, 3)), 1.0).refined_roi() is None
