@@ -154,7 +154,9 @@ def _no_clip_result(
     encoder: ClipEncoder,
     problem: ClipUnavailableError,
 ) -> dg.MaterializeResult:
-    context.log.warning(
+    # Info, not a warning: the batch's WARN check (clip_vectors_present) and the command's
+    # summary say it where it is seen, once each.
+    context.log.info(
         f"no CLIP vectors for {len(batches)} batch(es), text search off: {problem.reason}"
     )
     version = db.replace_clip_embeddings(

@@ -345,35 +345,46 @@ class MediaPipePoseDetector(KeypointDetector):
             candidates = self._person_detector().detect(masked, None if search == 0 else 1)
             found_new = False
             for person in candidates:
-                region = person.roi()
-                # A region like one already read gives the same pose again.
-                if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
-                    continue
-                read.append(region.box())
-                pose = self._accept(self._person_landmarks(rgb, region), image)
-                if pose is None:
-                    continue
-                same = [
-                    i
-                    for i, kept in enumerate(poses)
-                    if same_person(pose, kept, self.duplicate_distance)
-                ]
-                if not same:
-                    poses.append(pose)
-                    found_new = True
-                    if len(poses) == self.max_people:
-                        break
-                elif pose.score > max(poses[i].score for i in same):
-                    # Keep the clearer pose of the body, in the place of the first one seen.
-                    poses[same[0]] = pose
-                    for i in reversed(same[1:]):
-                        del poses[i]
+                found_new |= self._read_region(rgb, image, person.roi(), read, poses)
+                if len(poses) == self.max_people:
+                    break
             if not found_new or len(poses) >= self.max_people:
                 break
             draw = ImageDraw.Draw(masked)
             for pose in poses:
                 draw.rectangle(head_box(pose), fill=MASK_FILL)
         return sorted(poses, key=prominence, reverse=True)[: self.max_people]
+
+    def _read_region(
+        self,
+        rgb: np.ndarray,
+        image: Image.Image,
+        region: Roi,
+        read: list[tuple[float, float, float, float]],
+        poses: list[Pose],
+    ) -> bool:
+        """Read the person in `region` into `poses` (in place); whether it is a new person.
+
+        A region like one already read gives the same pose again and is skipped; of two
+        poses of one body the clearer stays, in the place of the first one seen.
+        """
+        if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
+            return False
+        read.append(region.box())
+        pose = self._accept(self._person_landmarks(rgb, region), image)
+        if pose is None:
+            return False
+        same = [
+            i for i, kept in enumerate(poses) if same_person(pose, kept, self.duplicate_distance)
+        ]
+        if not same:
+            poses.append(pose)
+            return True
+        if pose.score > max(poses[i].score for i in same):
+            poses[same[0]] = pose
+            for i in reversed(same[1:]):
+                del poses[i]
+        return False
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")
