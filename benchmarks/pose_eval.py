@@ -20,7 +20,8 @@ last line, one JSON object:
   mostly tiny, cut off or hidden;
 - false_people_on_negatives: detections on images with no person;
 - mirror_rank1: a horizontally flipped copy of each image with people, as an image query with
-  `mirror: true`, finds the original image at rank 1;
+  `mirror: true`, finds the original image at rank 1 (mirror_rank1_indexed: the same over the
+  images whose original has a figure in the index, the only ones a pose query can find);
 - ndcg10: for each annotated person as a query, nDCG@10 of the system's ranking (the query's
   detected keypoints against the index of detected keypoints) against the relevance given by
   the similarity of the ground-truth keypoints (the query's own image left out of both);
@@ -72,7 +73,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from benchmarks.paths import evalset_dir
 from pipelines.images import ImageDecodeError, decode_image
@@ -702,22 +703,28 @@ def search_metrics(
             )
         )
         mirror_hits, mirror_total = 0, 0
+        indexed_hits, indexed_total = 0, 0  # over originals with a figure in the index
         for f, persons in people.items():
             if not persons:
                 continue
             mirror_total += 1
-            image = Image.open(evalset / f)
+            indexed = bool(detections[f])
+            indexed_total += indexed
+            # As the indexer sees it (EXIF applied, transparency on white), then flipped.
+            image, _ = decode_image((evalset / f).read_bytes())
             flipped = io.BytesIO()
-            ImageOps.mirror(ImageOps.exif_transpose(image).convert("RGB")).save(flipped, "PNG")
+            ImageOps.mirror(image.convert("RGB")).save(flipped, "PNG")
             try:
                 outcome = service.search(
                     SearchQuery(image=flipped.getvalue(), mirror=True, k=1, one_per_image=True)
                 )
             except Exception:  # no figure found in the flipped copy: a miss
                 continue
-            mirror_hits += bool(
+            hit = bool(
                 outcome.hits and Path(str(outcome.hits[0].row["source_uri"])).name == Path(f).name
             )
+            mirror_hits += hit
+            indexed_hits += hit and indexed
 
         # nDCG@10: relevance of an image = best GT similarity of its people to the query's GT.
         gt_vectors = {
@@ -748,6 +755,8 @@ def search_metrics(
             ndcgs.append(ndcg([relevance.get(n, 0.0) for n in ranked], list(relevance.values())))
     return {
         "mirror_rank1": round(mirror_hits / mirror_total, 4) if mirror_total else 0.0,
+        "mirror_rank1_indexed": round(indexed_hits / indexed_total, 4) if indexed_total else 0.0,
+        "mirror_indexed_images": indexed_total,
         "ndcg10": round(float(np.mean(ndcgs)), 4) if ndcgs else 0.0,
         "pose_model": embedder.model_id,
     }
@@ -789,6 +798,8 @@ def evaluate(
         "figure_found_drawn": detection["figure_found_drawn"],
         "drawn_images": detection["drawn_images"],
         "mirror_rank1": search["mirror_rank1"],
+        "mirror_rank1_indexed": search["mirror_rank1_indexed"],
+        "mirror_indexed_images": search["mirror_indexed_images"],
         "ndcg10": search["ndcg10"],
         "seconds_per_image": round(seconds / len(images), 4),
         "images": len(images),

@@ -28,10 +28,11 @@ from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendi
 from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder, pose_models
 from pipelines.query import (
+    figure_from_image,
     focus_joints,
     focus_pose,
+    mirror_joints,
     mirror_pose,
-    pose_from_image,
     pose_vector,
     text_vector,
 )
@@ -370,6 +371,7 @@ class SearchService:
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
 
         query_pose: Pose | None = None
+        mirror_reading: Pose | None = None  # an image's mirror image, as the detector reads it
         variants: list[Pose] = []
         pose_q: FloatArray | None = None
         if like_row is not None and snapshot.pose_mask[like_row]:
@@ -385,11 +387,21 @@ class SearchService:
             else:
                 assert query.image is not None
                 self._await(self.pose_loader)
-                query_pose, _, _ = pose_from_image(query.image, self.detector)
+                figure = figure_from_image(query.image, self.detector, mirror=query.mirror)
+                query_pose, mirror_reading = figure.pose, figure.mirrored
         if query_pose is not None:
-            if query.joints:
-                query_pose = focus_pose(query_pose, focus_joints(list(query.joints)))
-            variants = [query_pose, mirror_pose(query_pose)] if query.mirror else [query_pose]
+            focus = focus_joints(list(query.joints)) if query.joints else None
+            if focus is not None:
+                query_pose = focus_pose(query_pose, focus)
+            variants = [query_pose]
+            if query.mirror:
+                mirrored = mirror_pose(query_pose)
+                if mirror_reading is not None:
+                    if focus is not None:
+                        mirror_reading = focus_pose(mirror_reading, mirror_joints(focus))
+                    if self.embedder.embed(mirror_reading) is not None:
+                        mirrored = mirror_reading
+                variants.append(mirrored)
             pose_q = np.stack([pose_vector(v, self.embedder) for v in variants])
 
         clip_q: FloatArray | None = None
@@ -427,7 +439,7 @@ class SearchService:
             )
 
         rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
-        if query_pose is not None and not self.embedder.seen(query_pose.array()).all():
+        if variants and not all(self.embedder.seen(v.array()).all() for v in variants):
             # The query leaves joints unseen ("don't care"): compare over its joints only.
 
             def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
