@@ -420,3 +420,73 @@ def test_tiny_clip_still_serves_text_when_it_loads(offline_home: tuple[Path, Pat
         assert "without CLIP vectors" in body["warnings"][0]["message"]
         summary = client.get("/health").json()["text_search"]["summary"]
         assert "indexed without" in summary
+
+
+# ---------------------------------------------------------------------- the demo, for real
+
+
+def test_the_dagster_instance_skips_the_first_visit_pop_up(tmp_path: Path) -> None:
+    from assets.indexing import open_instance
+
+    assert open_instance(tmp_path / "home").nux_enabled is False
+
+
+@pytest.mark.slow
+def test_poseframer_demo_indexes_prints_what_to_try_and_serves(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import httpx
+
+    from benchmarks.live_server import REPO, free_port, stop, wait_healthy
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    corpus = REPO / "samples" / "corpus"
+    names = ("stickman-arms-up.png", "kid-arms-out.png", "apple.png")
+    for name in names:
+        (samples / name).write_bytes((corpus / name).read_bytes())
+    header, *lines = (corpus / "CREDITS.tsv").read_text(encoding="utf-8").splitlines()
+    credited = [line for line in lines if line.split("\t", 1)[0] in names]
+    (samples / "CREDITS.tsv").write_text("\n".join([header, *credited]) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "POSEFRAMER_"))}
+    # As offline: a hub tag whose host cannot be reached (the probe fails at once).
+    env |= {"POSEFRAMER_HOME": str(tmp_path / "home"), "HF_ENDPOINT": "https://hub.invalid"}
+    port, log = free_port(), tmp_path / "demo.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "serving",
+                "demo",
+                "--samples",
+                str(samples),
+                "--port",
+                str(port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, process, log, timeout=300)
+        printed = log.read_text(errors="replace")
+        assert f"{base}/" in printed
+        assert "stickman-arms-up.png" in printed  # 1. what to upload
+        curl = re.search(r"-d '(\{.*\})'", printed)  # 2. a query to paste
+        assert curl is not None, printed[-2000:]
+        query = json.loads(curl.group(1)) | {"text": SEED_TEXT}
+        response = httpx.post(f"{base}/search", json=query, timeout=60)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["results"][0]["source_uri"] == "kid-arms-out.png"
+        assert body["results"][0]["attribution"]  # from the corpus's CREDITS.tsv
+        assert [w["code"] for w in body["warnings"]] == ["text_ignored"]
+        assert "text search is off" in printed.lower() or "without clip" in printed.lower()
+    finally:
+        stop(process)
