@@ -80,3 +80,11 @@ def flat_share(image: Image.Image) -> float:
 def looks_drawn(image: Image.Image) -> bool:
     """Whether an image is a drawing rather than a photo, by how flat it is."""
     return flat_share(image) >= DRAWN_FLAT_SHARE
+
+
+MEDIA = ("photo", "drawing")
+
+
+def medium_of(image: Image.Image) -> str:
+    """`drawing` or `photo`: what the image is, as far as its flatness tells."""
+    return "drawing" if looks_drawn(image) else "photo"

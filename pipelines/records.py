@@ -140,6 +140,7 @@ class DecodedImage:
     attribution: str | None = None  # credit line: creator, title, where from
     fetched_at: datetime | None = None
     phash: str | None = None  # perceptual hash (16 hex digits); None for a featureless image
+    medium: str | None = None  # "photo" or "drawing", estimated from the pixels
 
 
 @dataclass(frozen=True)

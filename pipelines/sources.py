@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pipelines.dedupe import perceptual_hash
 from pipelines.fetcher import FetchPolicy
+from pipelines.human_evidence import medium_of
 from pipelines.images import (
     ImageDecodeError,
     decode_image,
@@ -233,6 +234,7 @@ def decode_item(item: SourceItem) -> DecodedImage | IngestFailure:
         attribution=item.attribution,
         fetched_at=item.fetched_at,
         phash=perceptual_hash(image),
+        medium=medium_of(image),
     )
 
 

@@ -119,9 +119,11 @@ class SearchRequest(BaseModel):
     version: int | str | None = Field(
         None, description="Search table version number or tag (default: the served one)."
     )
-    mirror: bool = Field(
-        False,
-        description="Also match the left-right mirrored pose; each result says if it matched so.",
+    mirror: bool | None = Field(
+        None,
+        description="Also match the left-right mirrored pose; each result says if it matched so. "
+        "null: yes for an uploaded drawing (its left and right are ambiguous: a front or a back "
+        "view), no otherwise.",
     )
     joints: list[str] | None = Field(
         None,
@@ -145,6 +147,11 @@ class SearchRequest(BaseModel):
     min_score: FiniteFloat | None = Field(None, description="Relevance floor on `score`.")
     source: list[str] | None = Field(None, min_length=1, description="Only these sources.")
     licence: list[str] | None = Field(None, min_length=1, description="Only these licences.")
+    medium: list[Literal["photo", "drawing"]] | None = Field(
+        None,
+        min_length=1,
+        description="Only photos or only drawings (estimated from each image's pixels).",
+    )
     min_people: int | None = Field(None, ge=0, description="Images with at least this many people.")
     max_people: int | None = Field(None, ge=0, description="Images with at most this many people.")
     collapse_duplicates: bool = Field(
@@ -225,6 +232,7 @@ class SearchHit(BaseModel):
     mirrored: bool = Field(False, description="The mirrored query pose matched (mirror: true)")
     licence: str | None = Field(None, description="The image's licence, when known")
     attribution: str | None = Field(None, description="Who made the image, when known")
+    medium: str | None = Field(None, description="photo or drawing (null: indexed before)")
     page_url: str | None = Field(None, description="The page the image was found on, if any")
     framing: str
     keypoints: list[list[float]] | None = Field(
@@ -257,6 +265,7 @@ class SearchHit(BaseModel):
             mirrored=hit.mirrored,
             licence=cast("str | None", row.get("licence")),
             attribution=cast("str | None", row.get("attribution")),
+            medium=cast("str | None", row.get("medium")),
             page_url=cast("str | None", row.get("page_url")),
             framing=str(row["framing"]),
             keypoints=keypoints,

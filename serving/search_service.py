@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder, clip_models
+from pipelines.human_evidence import looks_drawn
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
 from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder, pose_models
@@ -66,7 +67,9 @@ class SearchQuery:
     framings: frozenset[str] | None = None  # None: any framing
     version: str | None = None  # None: the pinned or latest publication
     one_per_image: bool = False  # keep only the best person of each image
-    mirror: bool = False  # also match the left-right mirrored pose
+    # Also match the left-right mirrored pose; None: for a drawn query image yes (a drawing's
+    # left and right are ambiguous, front or back view), otherwise no.
+    mirror: bool | None = None
     joints: tuple[str, ...] | None = None  # body-part focus: only these joints/groups count
     min_visible_joints: int | None = None  # leave out people with fewer joints in view
     more_like: str | None = None  # a result id: its pose and its picture are the query
@@ -371,6 +374,7 @@ class SearchService:
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
 
         query_pose: Pose | None = None
+        mirror = query.mirror
         mirror_reading: Pose | None = None  # an image's mirror image, as the detector reads it
         variants: list[Pose] = []
         pose_q: FloatArray | None = None
@@ -387,14 +391,16 @@ class SearchService:
             else:
                 assert query.image is not None
                 self._await(self.pose_loader)
-                figure = figure_from_image(query.image, self.detector, mirror=query.mirror)
+                if mirror is None:
+                    mirror = looks_drawn(decode_image(query.image)[0])
+                figure = figure_from_image(query.image, self.detector, mirror=mirror)
                 query_pose, mirror_reading = figure.pose, figure.mirrored
         if query_pose is not None:
             focus = focus_joints(list(query.joints)) if query.joints else None
             if focus is not None:
                 query_pose = focus_pose(query_pose, focus)
             variants = [query_pose]
-            if query.mirror:
+            if mirror:
                 mirrored = mirror_pose(query_pose)
                 if mirror_reading is not None:
                     if focus is not None:

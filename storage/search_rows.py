@@ -52,6 +52,7 @@ def assemble_search_rows(
             # Search shows one result per group; an image indexed before groups existed is a
             # group of its own.
             "near_duplicate_group": im.near_duplicate_group or im.image_id,
+            "medium": im.medium,
         }
         if not kp.people:
             rows.append(

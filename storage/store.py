@@ -140,6 +140,7 @@ class ImageRecord:
     fetched_at: datetime | None = None
     phash: str | None = None
     near_duplicate_group: str | None = None
+    medium: str | None = None
 
 
 @dataclass(frozen=True)
@@ -483,6 +484,7 @@ class Store:
                     fetched_at=im.fetched_at,
                     phash=im.phash,
                     near_duplicate_group=(groups or {}).get(im.image_id, im.image_id),
+                    medium=im.medium,
                 )
             )
         if records:

@@ -64,7 +64,11 @@ def search(
             min_score=body.min_score,
             filters=tuple(
                 (column, frozenset(values))
-                for column, values in (("source", body.source), ("licence", body.licence))
+                for column, values in (
+                    ("source", body.source),
+                    ("licence", body.licence),
+                    ("medium", body.medium),
+                )
                 if values
             ),
             min_people=body.min_people,
