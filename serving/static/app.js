@@ -4,7 +4,9 @@
 // result's original, or a blank 512 × 768 canvas), which is the frame the API reads
 // `keypoints` in. An uploaded image is sent once as `image`; the figure the service finds
 // in it (`query_keypoints`) becomes the editable pose, and every later search sends that
-// pose as `keypoints`, so what the editor shows is exactly what is searched.
+// pose as `keypoints`, so what the editor shows is exactly what is searched. A drawing made
+// on the page is such an image: its strokes are kept as vectors in the blank canvas's frame,
+// and it is sent as a PNG on white exactly as an upload is.
 "use strict";
 
 (() => {
@@ -33,6 +35,11 @@
   // needs no more, and the upload stays well under the service's size limit.
   const MAX_SEND_SIDE = 2048;
   const MAX_SEND_BYTES = 4 * 1024 * 1024;
+  // The drawing's pose is read this long after the last stroke, unless asked for sooner.
+  const FIND_DELAY_MS = 600;
+  const ERASER_SCALE = 4; // the eraser is this many times the pen's width
+  const NO_FIGURE_IN_DRAWING = "No figure found in your drawing yet — try a fuller figure " +
+    "(head, body, arms, legs), or pose the default figure.";
 
   // OpenPose COCO-18 order (nose, neck, r_sho, r_elb, r_wri, l_sho, l_elb, l_wri, r_hip,
   // r_knee, r_ank, l_hip, l_knee, l_ank, r_eye, l_eye, r_ear, l_ear) as COCO-17 indices;
@@ -58,6 +65,16 @@
     dropHint: $("drop-hint"),
     upload: $("upload"),
     defaultFigure: $("default-figure"),
+    drawMode: $("draw-mode"),
+    drawTools: $("draw-tools"),
+    drawHint: $("draw-hint"),
+    drawStatus: $("draw-status"),
+    sketch: $("sketch"),
+    tools: Array.from(document.querySelectorAll("#draw-tools [data-tool]")),
+    widths: Array.from(document.querySelectorAll("#draw-tools [data-width]")),
+    undo: $("draw-undo"),
+    clearDrawing: $("draw-clear"),
+    findPose: $("find-pose"),
     clear: $("clear-query"),
     text: $("text"),
     textField: $("text-field"),
@@ -99,6 +116,10 @@
     textRejected: false, // the service refused text beside a pose: leave the text out
     loading: false, // the service is still loading its models
     lookImage: null, // the uploaded picture (data URL), for matching its look with CLIP
+    drawing: false, // the editor is the drawing canvas (Draw mode)
+    // The pose was read from, or posed over, a drawing: its left and right are ambiguous, so
+    // it is matched mirrored too, as the service matches the drawing itself.
+    drawnPose: false,
     randomClip: false,
     caps: { offset: false, cursor: false }, // optional request fields the service accepts
     results: [],
@@ -177,12 +198,15 @@
       el.backdrop.removeAttribute("src");
     }
     el.backdrop.hidden = !background;
-    svg("rect", { x: 0, y: 0, width, height, class: background ? "frame" : "frame blank" }, root);
+    // Over a drawing the frame is only an outline: the canvas beneath is the page.
+    const blank = !background && !state.drawing;
+    svg("rect", { x: 0, y: 0, width, height, class: blank ? "frame blank" : "frame" }, root);
     editor.joints = [];
     editor.bones = [];
     editor.neck = null;
-    el.dropHint.hidden = Boolean(background || state.pose);
+    el.dropHint.hidden = Boolean(background || state.pose || state.drawing);
     el.editor.dataset.state = state.pose ? "posed" : state.image ? "detecting" : "empty";
+    updateDrawControls();
     if (!state.pose) {
       updateExportLinks();
       return;
@@ -329,11 +353,24 @@
     const dy = (height - BLANK.height * scale) / 2;
     state.pose = DEFAULT_FIGURE.map(([x, y]) => [dx + x * scale, dy + y * scale, 1]);
     state.image = null;
+    state.drawnPose = state.drawing;
+    if (state.drawing) {
+      // Posed over the drawing: the joints, not the pen, answer the pointer now.
+      cancelFind();
+      showDrawStatus("");
+      sketch.tool = "joints";
+      applyDrawMode();
+    }
     renderEditor();
     runSearch();
   }
 
   function clearQuery() {
+    leaveDrawMode();
+    sketch.strokes = [];
+    sketch.history = [];
+    redrawSketch();
+    state.drawnPose = false;
     releaseOwnedUrl();
     setFrame(BLANK.width, BLANK.height, null);
     state.pose = null;
@@ -350,6 +387,296 @@
   function releaseOwnedUrl() {
     if (state.ownedUrl) URL.revokeObjectURL(state.ownedUrl);
     state.ownedUrl = null;
+  }
+
+  // ------------------------------------------------------------------ the drawing canvas
+
+  // Strokes in the blank canvas's frame (512 × 768), so the drawing is redrawn at any size,
+  // undone stroke by stroke, and exported at the frame's size, whose pixels the pose read
+  // from it is in. `history` holds the stroke lists before each change (a stroke, a clear).
+  const sketch = { strokes: [], history: [], current: null, tool: "pen", width: 6, timer: null, frame: 0 };
+
+  function paintSketch(ctx, strokes) {
+    const { width, height } = BLANK;
+    ctx.save();
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
+    ctx.beginPath();
+    ctx.rect(0, 0, width, height);
+    ctx.clip();
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    for (const stroke of strokes) {
+      const points = stroke.points;
+      // The eraser paints the page's white: the exported drawing has no transparency.
+      ctx.strokeStyle = ctx.fillStyle = stroke.eraser ? "#fff" : "#000";
+      ctx.lineWidth = stroke.width;
+      ctx.beginPath();
+      if (points.length === 1) {
+        ctx.arc(points[0][0], points[0][1], stroke.width / 2, 0, 2 * Math.PI);
+        ctx.fill();
+        continue;
+      }
+      // Through the mid-points, with the sampled points as controls: a smooth line.
+      ctx.moveTo(points[0][0], points[0][1]);
+      for (let i = 1; i < points.length - 1; i += 1) {
+        const [x, y] = points[i];
+        const [nx, ny] = points[i + 1];
+        ctx.quadraticCurveTo(x, y, (x + nx) / 2, (y + ny) / 2);
+      }
+      const last = points[points.length - 1];
+      ctx.lineTo(last[0], last[1]);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  // The canvas covers the editor frame; the page is drawn where the SVG editor (which
+  // letterboxes, xMidYMid meet) shows the frame, so strokes and skeleton line up.
+  function resizeSketch() {
+    if (el.sketch.hidden) return;
+    const rect = el.sketch.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(rect.width * dpr));
+    const height = Math.max(1, Math.round(rect.height * dpr));
+    if (el.sketch.width !== width || el.sketch.height !== height) {
+      el.sketch.width = width;
+      el.sketch.height = height;
+    }
+    redrawSketch();
+  }
+
+  function redrawSketch() {
+    if (el.sketch.hidden) return;
+    const ctx = el.sketch.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, el.sketch.width, el.sketch.height);
+    const rect = el.sketch.getBoundingClientRect();
+    const ctm = el.editor.getScreenCTM();
+    if (!ctm || rect.width <= 0) return;
+    const dpr = el.sketch.width / rect.width;
+    ctx.setTransform(dpr * ctm.a, 0, 0, dpr * ctm.d, dpr * (ctm.e - rect.left), dpr * (ctm.f - rect.top));
+    paintSketch(ctx, sketch.current ? [...sketch.strokes, sketch.current] : sketch.strokes);
+  }
+
+  function redrawSoon() {
+    if (sketch.frame) return;
+    sketch.frame = requestAnimationFrame(() => {
+      sketch.frame = 0;
+      redrawSketch();
+    });
+  }
+
+  // The drawing as the service reads an upload: a PNG of the frame, black on white.
+  function sketchDataUrl() {
+    const canvas = document.createElement("canvas");
+    canvas.width = BLANK.width;
+    canvas.height = BLANK.height;
+    paintSketch(canvas.getContext("2d"), sketch.strokes);
+    return canvas.toDataURL("image/png");
+  }
+
+  function showDrawStatus(message) {
+    el.drawStatus.textContent = message;
+    el.drawStatus.hidden = !message;
+  }
+
+  function updateDrawControls() {
+    const strokes = sketch.strokes.length;
+    if (sketch.tool === "joints" && !state.pose) sketch.tool = "pen";
+    for (const button of el.tools) {
+      button.setAttribute("aria-pressed", String(button.dataset.tool === sketch.tool));
+    }
+    el.tools.find((b) => b.dataset.tool === "joints").disabled = !state.pose;
+    for (const button of el.widths) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.width) === sketch.width));
+    }
+    el.undo.disabled = sketch.history.length === 0;
+    el.clearDrawing.disabled = strokes === 0;
+    el.findPose.disabled = strokes === 0;
+    el.dropzone.dataset.tool = sketch.tool;
+    el.sketch.dataset.strokes = String(strokes);
+    el.sketch.setAttribute("aria-label", strokes
+      ? `Your drawing: ${strokes} stroke${strokes === 1 ? "" : "s"}`
+      : "Your drawing: empty");
+  }
+
+  function applyDrawMode() {
+    el.dropzone.classList.toggle("drawing", state.drawing);
+    el.drawMode.setAttribute("aria-pressed", String(state.drawing));
+    el.sketch.hidden = !state.drawing;
+    el.drawTools.hidden = !state.drawing;
+    el.drawHint.hidden = !state.drawing;
+    if (!state.drawing) showDrawStatus("");
+    updateDrawControls();
+    resizeSketch();
+  }
+
+  // Draw mode: the blank frame becomes a white page to draw on; the strokes of an earlier
+  // visit are still there, and searched again.
+  function enterDrawMode() {
+    if (state.drawing) return;
+    releaseOwnedUrl();
+    setFrame(BLANK.width, BLANK.height, null);
+    state.drawing = true;
+    state.pose = null;
+    state.image = null;
+    state.imageName = null;
+    state.lookImage = null;
+    state.drawnPose = false;
+    sketch.tool = "pen";
+    el.upload.value = "";
+    applyLookStatus();
+    showError("");
+    applyDrawMode();
+    renderEditor();
+    if (sketch.strokes.length) findPose();
+    else runSearch();
+  }
+
+  // Out of Draw mode the strokes are kept (Draw brings them back); a pose read from them
+  // stays in the editor, on the blank canvas.
+  function leaveDrawMode() {
+    if (!state.drawing) return;
+    cancelFind();
+    endStroke(null);
+    state.drawing = false;
+    applyDrawMode();
+    renderEditor();
+  }
+
+  function cancelFind() {
+    clearTimeout(sketch.timer);
+    sketch.timer = null;
+  }
+
+  function findSoon() {
+    cancelFind();
+    sketch.timer = setTimeout(findPose, FIND_DELAY_MS);
+  }
+
+  function findPose() {
+    cancelFind();
+    if (!state.drawing) return;
+    if (!sketch.strokes.length) {
+      showDrawStatus("Draw a figure first.");
+      return;
+    }
+    showDrawStatus("");
+    state.image = sketchDataUrl();
+    state.imageName = "your drawing";
+    state.lookImage = state.image;
+    applyLookStatus();
+    el.editor.dataset.state = "detecting";
+    runSearch();
+  }
+
+  // The drawing changed: read its pose again soon; an empty one is no query.
+  function drawingChanged() {
+    redrawSketch();
+    updateDrawControls();
+    if (sketch.strokes.length) {
+      findSoon();
+      return;
+    }
+    cancelFind();
+    showDrawStatus("");
+    state.pose = null;
+    state.image = null;
+    state.lookImage = null;
+    state.drawnPose = false;
+    applyLookStatus();
+    renderEditor();
+    runSearch();
+  }
+
+  function undoStroke() {
+    if (!sketch.history.length) return;
+    sketch.strokes = sketch.history.pop();
+    drawingChanged();
+  }
+
+  function clearDrawing() {
+    if (!sketch.strokes.length) return;
+    sketch.history.push(sketch.strokes);
+    sketch.strokes = [];
+    drawingChanged();
+  }
+
+  function addPoint(event) {
+    const points = sketch.current.points;
+    const [x, y] = framePoint(event);
+    const last = points[points.length - 1];
+    if (last && Math.abs(last[0] - x) < 0.25 && Math.abs(last[1] - y) < 0.25) return;
+    points.push([x, y]);
+  }
+
+  // The stroke under way ends (kept when `keep`; Draw mode left mid-stroke drops it).
+  function endStroke(event, keep = false) {
+    const stroke = sketch.current;
+    if (!stroke || (event && event.pointerId !== stroke.pointer)) return;
+    sketch.current = null;
+    if (!keep) {
+      redrawSketch();
+      return;
+    }
+    sketch.history.push(sketch.strokes);
+    sketch.strokes = [...sketch.strokes, stroke];
+    drawingChanged();
+  }
+
+  function bindSketch() {
+    const canvas = el.sketch;
+    canvas.addEventListener("pointerdown", (event) => {
+      if (!state.drawing || sketch.tool === "joints" || sketch.current) return;
+      if (event.pointerType === "mouse" && event.button !== 0) return;
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      cancelFind(); // not while a figure is being drawn
+      const eraser = sketch.tool === "eraser";
+      sketch.current = {
+        pointer: event.pointerId,
+        eraser,
+        width: sketch.width * (eraser ? ERASER_SCALE : 1),
+        points: [],
+      };
+      addPoint(event);
+      redrawSoon();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!sketch.current || event.pointerId !== sketch.current.pointer) return;
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+      for (const e of events.length ? events : [event]) addPoint(e);
+      redrawSoon();
+    });
+    canvas.addEventListener("pointerup", (event) => endStroke(event, true));
+    canvas.addEventListener("pointercancel", (event) => endStroke(event, true));
+    for (const button of el.tools) {
+      button.addEventListener("click", () => {
+        sketch.tool = button.dataset.tool;
+        updateDrawControls();
+      });
+    }
+    for (const button of el.widths) {
+      button.addEventListener("click", () => {
+        sketch.width = Number(button.dataset.width);
+        if (sketch.tool === "joints") sketch.tool = "pen";
+        updateDrawControls();
+      });
+    }
+    el.undo.addEventListener("click", undoStroke);
+    el.clearDrawing.addEventListener("click", clearDrawing);
+    el.findPose.addEventListener("click", findPose);
+    el.drawMode.addEventListener("click", () => (state.drawing ? leaveDrawMode() : enterDrawMode()));
+    // Ctrl+Z (⌘Z) undoes a stroke, except where the browser undoes typing.
+    document.addEventListener("keydown", (event) => {
+      if (!state.drawing || !(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey) return;
+      if (event.key.toLowerCase() !== "z") return;
+      const target = event.target;
+      if (target instanceof Element && target.closest('input[type="search"], input[type="text"], textarea, [contenteditable]')) return;
+      event.preventDefault();
+      undoStroke();
+    });
   }
 
   // ------------------------------------------------------------------ uploads
@@ -409,6 +736,8 @@
     } else {
       dataUrl = await readDataUrl(file);
     }
+    leaveDrawMode();
+    state.drawnPose = false;
     releaseOwnedUrl();
     state.ownedUrl = shownUrl;
     state.imageName = file.name;
@@ -429,7 +758,10 @@
 
   // The query as the form stands, or a string saying why there is none.
   function buildQuery() {
-    const body = { k: pageSize, lambda: lambdaValue(), mirror: el.mirror.checked };
+    const body = { k: pageSize, lambda: lambdaValue() };
+    // Unticked, `mirror` is left to the service: it matches an uploaded drawing mirrored too
+    // (its left and right are ambiguous), anything else not.
+    if (el.mirror.checked) body.mirror = true;
     const framings = selectedFramings();
     if (framings.length === 0) return "Choose at least one framing.";
     if (framings.length < el.framing.length) body.framing = framings;
@@ -439,6 +771,7 @@
       body.keypoints = state.pose.map(([x, y, c]) => [
         Math.round(x * 100) / 100, Math.round(y * 100) / 100, Math.round(c * 1000) / 1000,
       ]);
+      if (state.drawnPose) body.mirror = true;
     }
     const text = el.text.value.trim();
     const posed = Boolean(body.image || body.keypoints);
@@ -458,21 +791,28 @@
       if (text && state.textProblem) {
         return `${textNote()} Upload a picture or pose the default figure to search by pose.`;
       }
-      return "Upload a photo or sketch, pose the default figure, or type a description.";
+      if (state.drawing) {
+        return "Draw a figure (head, body, arms, legs), pose the default figure, or type a " +
+          "description.";
+      }
+      return "Upload a photo or sketch, draw one, pose the default figure, or type a description.";
     }
     return body;
   }
 
   function describeQuery(body) {
     const parts = [];
-    if (body.image && body.image_use !== "look") parts.push("the figure in your image");
+    const drawn = state.drawing && body.image && body.image_use !== "look";
+    if (body.image && body.image_use !== "look") {
+      parts.push(drawn ? "the figure in your drawing" : "the figure in your image");
+    }
     if (body.keypoints) parts.push("your pose");
     if (body.text) parts.push(`“${body.text}”`);
     if (body.image_use) parts.push("the look of your picture");
     let text = parts.join(" + ");
     const posed = (body.image && body.image_use !== "look") || body.keypoints;
     if (posed && (body.text || body.image_use)) text += ` (λ ${body.lambda.toFixed(2)})`;
-    if (body.mirror) text += ", mirrored too";
+    if (body.mirror || (drawn && body.mirror === undefined)) text += ", mirrored too";
     return text;
   }
 
@@ -530,6 +870,8 @@
       if (body.image && body.image_use !== "look") {
         state.image = null;
         state.pose = data.query_keypoints ? data.query_keypoints.map((kp) => kp.slice(0, 3)) : null;
+        state.drawnPose = state.drawing;
+        if (state.drawing) showDrawStatus("");
         renderEditor();
       }
       const query = { ...body, k: pageSize };
@@ -537,7 +879,10 @@
       delete query.image_use;
       delete query.offset;
       delete query.cursor;
-      if (state.pose && body.image) query.keypoints = state.pose.map((kp) => kp.slice());
+      if (state.pose && body.image) {
+        query.keypoints = state.pose.map((kp) => kp.slice());
+        if (state.drawnPose) query.mirror = true; // the next pages rank as this one did
+      }
       const notes = warningsFor(data, body);
       // Describe what was searched, less what the service left out.
       const used = { ...body };
@@ -586,7 +931,12 @@
     el.results.setAttribute("aria-busy", busy ? "true" : "false");
     el.results.classList.toggle("busy", busy);
     el.loadMore.disabled = busy;
-    if (busy) el.summary.textContent = state.image ? "Finding the figure and searching…" : "Searching…";
+    if (!busy) return;
+    el.summary.textContent = !state.image
+      ? "Searching…"
+      : state.drawing
+        ? "Reading the pose in your drawing and searching…"
+        : "Finding the figure and searching…";
   }
 
   function handleFailure(status, detail, body, append) {
@@ -619,7 +969,15 @@
         "to search by pose.";
       return;
     }
-    if (body.image && body.image_use !== "look") {
+    if (body.image && body.image_use !== "look" && state.drawing) {
+      // The drawing stays as it is, to be finished or posed over; the pose of an earlier
+      // version of it no longer stands for it.
+      state.image = null;
+      state.pose = null;
+      renderEditor();
+      showError("");
+      showDrawStatus(status === 422 ? NO_FIGURE_IN_DRAWING : `Your drawing could not be searched: ${message}`);
+    } else if (body.image && body.image_use !== "look") {
       // No figure found, unreadable or too large: do not resend it on every keystroke.
       state.image = null;
       renderEditor();
@@ -839,6 +1197,8 @@
 
   function usePose(result) {
     const apply = (width, height) => {
+      leaveDrawMode();
+      state.drawnPose = false;
       releaseOwnedUrl();
       setFrame(width, height, result.image_url);
       state.pose = result.keypoints.map((kp) => kp.slice(0, 3));
@@ -1179,7 +1539,11 @@
     const file = Array.from(event.clipboardData?.files || []).find((f) => f.type.startsWith("image/"));
     if (file) loadFile(file);
   });
-  new ResizeObserver(() => sizeEditor()).observe(el.dropzone);
+  new ResizeObserver(() => {
+    sizeEditor();
+    resizeSketch();
+  }).observe(el.dropzone);
+  bindSketch();
 
   setFrame(BLANK.width, BLANK.height, null);
   applyLambdaState();
