@@ -3,7 +3,7 @@
 The browser is Debian's `chromium` package (/usr/bin/chromium) driven by Playwright; nothing
 is downloaded (`playwright install` is never needed). Without either, the browser tests skip
 and say why; `.ci/run` installs both. Screenshots (desktop 1280 × 900 and phone 390 × 844,
-with and without text search) land in test-artifacts/ (gitignored).
+with and without text search, and of a drawing) land in test-artifacts/ (gitignored).
 
 The pictures searched are the evalset's when it is there, else the embedded public-domain
 corpus in samples/corpus/; the query image is one whose figure the indexer found.
@@ -13,8 +13,11 @@ The fast tests at the top check how the page is served, with FastAPI's TestClien
 
 from __future__ import annotations
 
+import base64
 import io
+import itertools
 import json
+import math
 import re
 import shutil
 from collections.abc import Iterator
@@ -745,6 +748,285 @@ def test_pose_the_default_figure(page: Any, watch: PageWatch, pictures: Pictures
     page.get_by_test_id("summary").filter(has_text="Upload a photo").wait_for()
     assert page.get_by_test_id("result").count() == 0
     assert page.get_by_test_id("joint").count() == 0
+
+
+# ---------------------------------------------------------------------- drawing on the page
+
+# A stick figure with its left arm raised, in the drawing's frame (the blank canvas, 512 ×
+# 768): the strokes the tests draw, and the pose a canned answer says was read from them.
+DRAWN_POSE = [
+    [256, 130, 0.9],
+    [270, 118, 0.9],
+    [242, 118, 0.9],
+    [284, 126, 0.9],
+    [228, 126, 0.9],
+    [296, 200, 0.9],
+    [216, 200, 0.9],
+    [350, 150, 0.9],
+    [170, 280, 0.9],
+    [400, 90, 0.9],
+    [150, 370, 0.9],
+    [286, 420, 0.9],
+    [226, 420, 0.9],
+    [305, 560, 0.9],
+    [207, 560, 0.9],
+    [320, 700, 0.9],
+    [192, 700, 0.9],
+]
+HEAD = [
+    (256 + 40 * math.cos(2 * math.pi * i / 24), 130 + 40 * math.sin(2 * math.pi * i / 24))
+    for i in range(25)
+]
+FIGURE_STROKES: list[list[tuple[float, float]]] = [
+    HEAD,
+    [(256, 170), (256, 420)],
+    [(216, 200), (296, 200)],
+    [(296, 200), (350, 150), (400, 90)],
+    [(216, 200), (170, 280), (150, 370)],
+    [(226, 420), (286, 420)],
+    [(286, 420), (305, 560), (320, 700)],
+    [(226, 420), (207, 560), (192, 700)],
+]
+NO_FIGURE_DETAIL = (
+    "no human figure was found in the uploaded image. Sketches work best as clear, filled "
+    "figures on a plain background."
+)
+# The canvas's pixels, as the person sees them: its data URL, and how many are ink.
+SKETCH_PIXELS = """() => {
+  const c = document.querySelector("[data-testid=sketch]");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let ink = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 128) ink += 1;
+  return { url: c.toDataURL(), ink };
+}"""
+
+
+def on_page(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Where a point of the drawing's frame is on the screen (the editor letterboxes it)."""
+    point: list[float] = page.evaluate(
+        "([x, y]) => { const m = document.getElementById('editor').getScreenCTM(); "
+        "return [m.a * x + m.e, m.d * y + m.f]; }",
+        [x, y],
+    )
+    return point[0], point[1]
+
+
+def draw_stroke(page: Any, points: list[tuple[float, float]]) -> None:
+    """One stroke with the mouse, through `points` (in the drawing's frame)."""
+    screen = [on_page(page, x, y) for x, y in points]
+    page.mouse.move(*screen[0])
+    page.mouse.down()
+    for x, y in screen[1:]:
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+
+
+def touch_stroke(cdp: Any, page: Any, points: list[tuple[float, float]]) -> None:
+    """One stroke with a finger (touch events, as a phone sends them)."""
+    screen = [on_page(page, x, y) for x, y in points]
+    start = {"x": screen[0][0], "y": screen[0][1]}
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
+    for (ax, ay), (bx, by) in itertools.pairwise(screen):
+        for step in range(1, 7):
+            t = step / 6
+            point = {"x": ax + (bx - ax) * t, "y": ay + (by - ay) * t}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def strokes_drawn(page: Any) -> int:
+    return int(page.get_by_test_id("sketch").get_attribute("data-strokes"))
+
+
+def check_drawing_sent(body: dict[str, Any]) -> None:
+    """The drawing goes as an uploaded picture does: a PNG on white of the drawing's frame,
+    as `image` for its pose, and `mirror` is left to the service."""
+    assert "mirror" not in body, "mirror is sent only when the box is ticked"
+    assert "keypoints" not in body
+    assert body.get("image_use", "pose") == "pose"
+    head, _, data = body["image"].partition(",")
+    assert head == "data:image/png;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert image.format == "PNG" and image.size == (512, 768)
+    rgba = image.convert("RGBA")
+    assert rgba.getextrema()[3] == (255, 255), "the drawing must have no transparency"
+    assert rgba.getpixel((0, 0)) == (255, 255, 255, 255)
+    assert rgba.getpixel((256, 300))[:3] == (0, 0, 0)  # on the body's line
+
+
+class DrawingAnswers:
+    """Answers the page's `/search` for a drawing as the test says: the real service
+    (`real`), real results for DRAWN_POSE with that pose as `query_keypoints` (`canned`,
+    whatever the pose reader makes of the drawing), or the service's 422 (`refuse`). Every
+    request body is kept."""
+
+    def __init__(self, page: Any) -> None:
+        self.mode = "canned"
+        self.bodies: list[dict[str, Any]] = []
+        page.route("**/search", self._answer)
+
+    def _answer(self, route: Any) -> None:
+        body = route.request.post_data_json
+        self.bodies.append(body)
+        if self.mode == "real" or "image" not in body:
+            route.continue_()
+        elif self.mode == "refuse":
+            route.fulfill(status=422, json={"detail": NO_FIGURE_DETAIL})
+        else:
+            asked = {k: v for k, v in body.items() if k not in ("image", "image_use")}
+            response = route.fetch(post_data=json.dumps({**asked, "keypoints": DRAWN_POSE}))
+            data = response.json()
+            data["query_keypoints"] = DRAWN_POSE
+            route.fulfill(response=response, json=data)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_draw_a_figure_and_search_by_its_pose(page: Any, watch: PageWatch) -> None:
+    watch.expect_console_error("status of 422")
+    answers = DrawingAnswers(page)
+    page.get_by_test_id("draw-mode").click()
+    sketch = page.get_by_test_id("sketch")
+    assert sketch.is_visible() and page.get_by_test_id("draw-tools").is_visible()
+    assert page.get_by_test_id("draw-mode").get_attribute("aria-pressed") == "true"
+    assert strokes_drawn(page) == 0 and page.evaluate(SKETCH_PIXELS)["ink"] == 0
+    assert page.get_by_test_id("find-pose").is_disabled()
+    assert page.get_by_test_id("draw-undo").is_disabled()
+
+    # A stroke: the pose is read from the drawing by itself, a moment after the last stroke.
+    with searching(page) as response:
+        draw_stroke(page, FIGURE_STROKES[1])
+    check_drawing_sent(body_of(response.value))
+    one = page.evaluate(SKETCH_PIXELS)
+    assert strokes_drawn(page) == 1 and one["ink"] > 100
+
+    # Undo takes back the last stroke, with Ctrl+Z or the button; the canvas is as before.
+    for undo in ("Control+z", "button"):
+        draw_stroke(page, FIGURE_STROKES[3])
+        two = page.evaluate(SKETCH_PIXELS)
+        assert strokes_drawn(page) == 2 and two["ink"] > one["ink"]
+        if undo == "button":
+            page.get_by_test_id("draw-undo").click()
+        else:
+            page.keyboard.press(undo)
+        assert strokes_drawn(page) == 1
+        assert page.evaluate(SKETCH_PIXELS) == one
+
+    # Clear empties the page (and is itself undone by Undo).
+    page.get_by_test_id("draw-clear").click()
+    assert strokes_drawn(page) == 0 and page.evaluate(SKETCH_PIXELS)["ink"] == 0
+    assert page.get_by_test_id("find-pose").is_disabled()
+    page.get_by_test_id("draw-undo").click()
+    assert page.evaluate(SKETCH_PIXELS) == one
+    page.get_by_test_id("draw-clear").click()
+    assert page.evaluate(SKETCH_PIXELS)["ink"] == 0
+
+    # A whole figure, read by the real service: a pose over the drawing, or one sentence
+    # saying none was found; either way the drawing stays.
+    for stroke in FIGURE_STROKES:
+        draw_stroke(page, stroke)
+    drawn = page.evaluate(SKETCH_PIXELS)
+    answers.mode = "real"
+    before = search_seq(page)
+    with page.expect_response(lambda r: r.url.endswith("/search")) as real:
+        page.get_by_test_id("find-pose").click()
+    wait_for_search(page, before)
+    check_drawing_sent(body_of(real.value))
+    assert real.value.status in (200, 422), real.value.text()
+    if real.value.status == 200:
+        assert page.get_by_test_id("joint").count() == 17
+    else:
+        assert page.get_by_test_id("draw-status").inner_text().startswith("No figure found")
+    assert page.evaluate(SKETCH_PIXELS) == drawn
+
+    # "Find pose in drawing", answered with a known pose: it is shown over the drawing,
+    # and the results come.
+    answers.mode = "canned"
+    with searching(page) as response:
+        page.get_by_test_id("find-pose").click()
+    check_drawing_sent(body_of(response.value))
+    assert page.get_by_test_id("joint").count() == 17
+    assert page.get_by_test_id("pose-editor").get_attribute("data-state") == "posed"
+    wrist = page.locator("[data-testid=joint][data-joint=left_wrist] circle.dot")
+    assert float(wrist.get_attribute("cx")) == pytest.approx(400)
+    assert float(wrist.get_attribute("cy")) == pytest.approx(90)
+    assert sketch.is_visible() and page.evaluate(SKETCH_PIXELS) == drawn
+    assert page.get_by_test_id("result").count() > 0
+    assert "your drawing" in page.get_by_test_id("summary").inner_text()
+    assert page.get_by_test_id("draw-status").is_hidden()
+
+    # The pose is adjusted with the editor; the search then sends the edited pose (mirrored
+    # too, as the service matched the drawing it came from).
+    page.get_by_test_id("draw-joints").click()
+    with searching(page) as response:
+        drag(page, "right_wrist", 30, -40)
+    request = body_of(response.value)
+    assert "image" not in request and request["mirror"] is True
+    sent = request["keypoints"]
+    assert sent[10][1] < DRAWN_POSE[10][1] - 10
+    assert [kp[:2] for i, kp in enumerate(sent) if i != 10] == [
+        kp[:2] for i, kp in enumerate(DRAWN_POSE) if i != 10
+    ]
+    assert page.evaluate(SKETCH_PIXELS) == drawn  # dragging a joint draws nothing
+    screenshot(page, "page-draw-desktop.png")
+
+    # No figure found: one friendly sentence, and the drawing stays to be finished.
+    answers.mode = "refuse"
+    before = search_seq(page)
+    page.get_by_test_id("find-pose").click()
+    wait_for_search(page, before)
+    status = page.get_by_test_id("draw-status")
+    assert status.is_visible()
+    assert status.inner_text().startswith("No figure found in your drawing yet")
+    assert len(re.findall(r"[.!?](?:\s|$)", status.inner_text())) == 1
+    assert page.get_by_test_id("error").is_hidden()
+    assert page.get_by_test_id("joint").count() == 0
+    assert strokes_drawn(page) == len(FIGURE_STROKES)
+    assert page.evaluate(SKETCH_PIXELS) == drawn
+
+    # The default figure, posed over the drawing instead: the joints answer the pointer now.
+    with searching(page) as response:
+        page.get_by_test_id("default-figure").click()
+    request = body_of(response.value)
+    assert "image" not in request and len(request["keypoints"]) == 17
+    assert request["mirror"] is True
+    assert page.get_by_test_id("joint").count() == 17
+    assert page.get_by_test_id("draw-joints").get_attribute("aria-pressed") == "true"
+    assert status.is_hidden() and page.evaluate(SKETCH_PIXELS) == drawn
+
+    # Leaving Draw mode keeps the drawing for later; Clear starts over.
+    page.get_by_test_id("draw-mode").click()
+    assert sketch.is_hidden() and page.get_by_test_id("draw-tools").is_hidden()
+    page.get_by_test_id("clear-query").click()
+    page.get_by_test_id("summary").filter(has_text="Upload a photo").wait_for()
+    assert [b for b in answers.bodies if "image" in b and "mirror" in b] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_draw_with_a_finger_on_a_phone(server: Served, chromium: Any) -> None:
+    with browser_page(chromium, server.base, viewport=PHONE) as (page, _):
+        answers = DrawingAnswers(page)
+        page.get_by_test_id("draw-mode").tap()
+        page.get_by_test_id("sketch").scroll_into_view_if_needed()
+        cdp = page.context.new_cdp_session(page)
+        scrolled = page.evaluate("() => window.scrollY")
+        for stroke in FIGURE_STROKES:
+            touch_stroke(cdp, page, stroke)
+        # A finger draws (touch-action: none): no scrolling, every stroke kept.
+        assert page.evaluate("() => window.scrollY") == scrolled
+        assert strokes_drawn(page) == len(FIGURE_STROKES)
+        assert page.evaluate(SKETCH_PIXELS)["ink"] > 500
+        with searching(page) as response:
+            page.get_by_test_id("find-pose").tap()
+        check_drawing_sent(body_of(response.value))
+        assert page.get_by_test_id("joint").count() == 17
+        assert page.get_by_test_id("result").count() > 0
+        assert answers.bodies
+        tools = page.get_by_test_id("draw-tools").bounding_box()
+        assert tools["x"] >= 0 and tools["x"] + tools["width"] <= PHONE["width"]
+        check_no_sideways_scroll(page)
+        screenshot(page, "page-draw-phone.png")
 
 
 @pytest.mark.slow
