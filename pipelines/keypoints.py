@@ -22,6 +22,7 @@ from pipelines.person_detection import (
 )
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
+from pipelines.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 
 
 class KeypointDetector(abc.ABC):
@@ -168,6 +169,7 @@ class MediaPipePoseDetector(KeypointDetector):
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
         enhance_dark: bool = True,
+        stick_figures: bool = True,
     ) -> None:
         if max_people < 1:
             raise ValueError("max_people must be at least 1")
@@ -189,6 +191,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self.min_body_evidence = min_body_evidence
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.enhance_dark = enhance_dark
+        self.stick_figures = stick_figures
         self._hand_finder = HandFinder() if hands else None
         self._graph: Any = None
         self._people: PersonDetector | None = None
@@ -223,6 +226,8 @@ class MediaPipePoseDetector(KeypointDetector):
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
+        if self.stick_figures:
+            options += f",sticks={STICK_FIGURES_VERSION}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -398,6 +403,10 @@ class MediaPipePoseDetector(KeypointDetector):
         if not people:
             for view in views:
                 people = self._merged(people, self._humans(self._whole_image(view), views[-1]))
+        if not people and self.stick_figures and looks_drawn(rgb):
+            # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
+            figure = read_stick_figure(rgb)
+            people = [] if figure is None else [figure]
         if self._hand_finder is not None and people:
             people = self._hand_finder.find(rgb, people)
         return people
