@@ -4,6 +4,9 @@ that are no stick figure."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -93,3 +96,42 @@ def test_the_keypoint_reader_falls_back_to_it_for_drawings() -> None:
     assert without.detect(drawn.image) == []  # thin strokes: nothing for BlazePose
     (pose,) = with_sticks.detect(drawn.image)
     assert pck(pose.array().astype(np.float64), drawn) >= 0.8
+
+
+def test_a_drawn_stick_figure_is_a_query_on_the_seed_endpoint(
+    tmp_path: Path, index_settings_for: Any
+) -> None:
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from assets.indexing import index_folder
+    from serving.app import create_app
+    from tests.conftest import make_settings
+    from tests.fakes import FIXED_POSE_MODEL
+    from tests.local_http import textured_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.png").write_bytes(textured_image(n, size=(120, 200)))
+    settings = index_settings_for(tmp_path / "home", keypoint_model=FIXED_POSE_MODEL)
+    assert index_folder(folder, settings).success
+    rng = np.random.default_rng(11)
+    drawn = next(d for d in (render(rng, "open") for _ in range(20)) if read_stick_figure(d.image))
+    sketch = io.BytesIO()
+    drawn.image.save(sketch, "PNG")
+    # The seed frontend's own request, its drawing in `sketch` (served by the real reader).
+    payload = {
+        "sketch": "data:image/png;base64," + base64.b64encode(sketch.getvalue()).decode(),
+        "text": "similar pose",
+        "k": 4,
+        "lambda": 0.95,
+        "filter_portraits": False,
+    }
+    with TestClient(create_app(make_settings(tmp_path / "home"))) as client:
+        response = client.post("/search_similar_images", json=payload)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True and 1 <= len(body["results"]) <= 4
