@@ -27,6 +27,18 @@ def _env(name: str, default: str) -> str:
     return dg.EnvVar(f"POSEFRAMER_{name}").get_value(default) or default
 
 
+def _seconds(name: str, default: str) -> float:
+    """A `POSEFRAMER_<name>` duration: a number of seconds ≥ 0."""
+    text = _env(name, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ValueError(f"POSEFRAMER_{name} must be a number ≥ 0, not {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class IndexSettings:
     home: Path
@@ -82,22 +94,8 @@ class IndexSettings:
         device = _env("DEVICE", "auto")
         if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise ValueError(f"POSEFRAMER_DEVICE must be auto, cpu or cuda[:N], not {device!r}")
-        settle = _env("INBOX_SETTLE_SECONDS", "10")
-        try:
-            settle_s = float(settle)
-        except ValueError:
-            settle_s = -1.0
-        if settle_s < 0:
-            raise ValueError(
-                f"POSEFRAMER_INBOX_SETTLE_SECONDS must be a number ≥ 0, not {settle!r}"
-            )
-        retry = _env("CLIP_RETRY_AFTER", "3600")
-        try:
-            retry_s = float(retry)
-        except ValueError:
-            retry_s = -1.0
-        if not retry_s >= 0:
-            raise ValueError(f"POSEFRAMER_CLIP_RETRY_AFTER must be seconds ≥ 0, not {retry!r}")
+        settle_s = _seconds("INBOX_SETTLE_SECONDS", "10")
+        retry_s = _seconds("CLIP_RETRY_AFTER", "3600")
         sources = _env("SOURCES", "")
         lancedb_uri = _env("LANCEDB_URI", "")
         return cls(

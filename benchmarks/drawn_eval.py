@@ -15,32 +15,20 @@ Last line: one JSON object (`benchmarks.report.print_report`).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from benchmarks.pose_eval import count_people, extra_images
 from benchmarks.report import print_report
 from benchmarks.stick_renders import pck, render
 from pipelines.keypoints import KeypointDetector, keypoint_models
 
 CLIPART = Path("/usr/share/openclipart/png")
 FOLDERS = (("stickmen", "people/stickmen"), ("animals", "animals"), ("food", "food"))
-
-
-def _flat(path: Path) -> Image.Image:
-    """A clip-art PNG on white, as the indexer composites transparency."""
-    image: Image.Image = Image.open(path)
-    image.load()
-    if image.mode in ("RGBA", "LA", "P"):
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", rgba.size, "white")
-        image.paste(rgba, mask=rgba.split()[3])
-    return image.convert("RGB")
 
 
 def renders(detector: KeypointDetector, kind: str, count: int) -> dict[str, float]:
@@ -57,18 +45,12 @@ def renders(detector: KeypointDetector, kind: str, count: int) -> dict[str, floa
 
 
 def clipart(detector: KeypointDetector, root: Path, limit: int) -> dict[str, float]:
+    """The share of each clip-art folder's images (decoded as the indexer decodes them) in
+    which the detector reads a figure."""
     shares = {}
     for name, folder in FOLDERS:
-        files = sorted((root / folder).rglob("*.png"))
-        random.Random(0).shuffle(files)
-        files = files[:limit]
-        found = 0
-        for path in files:
-            try:
-                found += bool(detector.detect(_flat(path)))
-            except (OSError, Image.DecompressionBombError):
-                continue
-        shares[name] = round(found / len(files), 3) if files else float("nan")
+        counts = count_people(detector, root / folder, extra_images(root / folder, limit))
+        shares[name] = round(counts.images_with_people / max(counts.images, 1), 3)
     return shares
 
 

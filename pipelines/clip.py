@@ -182,20 +182,22 @@ class OpenClipEncoder(ClipEncoder):
                 return
             if self._error is not None:
                 raise ClipUnavailableError(self._error, None)
+            # Only a download is slow enough to be worth remembering a failure of.
+            memo = self._memo if self._from_hub else None
             key = f"{self.model_name}|{self.pretrained}|{self.config_path or ''}"
-            remembered = None if self._memo is None else self._memo.recall(key)
+            remembered = None if memo is None else memo.recall(key)
             try:
-                if remembered is not None and self._from_hub:
+                if remembered is not None:
                     raise ClipUnavailableError(remembered.describe())
                 self._load_locked()
             except ClipUnavailableError as exc:
                 self._error = str(exc)
                 log.info("CLIP unavailable, text search off: %s", exc.reason)
-                if self._memo is not None and self._from_hub and remembered is None:
-                    self._memo.remember(key, exc.reason)
+                if memo is not None and remembered is None:
+                    memo.remember(key, exc.reason)
                 raise
-            if self._memo is not None and self._from_hub:
-                self._memo.forget()
+            if memo is not None:
+                memo.forget()
 
     @property
     def _from_hub(self) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from pipelines.images import luminance
 from pipelines.person_detection import Roi, WheelModel, crop_roi, sigmoid_scores
 from pipelines.records import Pose
 
@@ -68,9 +69,7 @@ FLAT_STEP = 2.0
 def flat_share(image: Image.Image) -> float:
     """The share of pixels of a 256-pixel rendition whose brightness equals (within 2 grey
     levels) that of their right and lower neighbours."""
-    small = image.convert("L")
-    small.thumbnail((256, 256))
-    grey = np.asarray(small, dtype=np.float64)
+    grey = luminance(image) * 255.0
     if grey.shape[0] < 2 or grey.shape[1] < 2:
         return 1.0
     step = np.maximum(np.abs(np.diff(grey, axis=0))[:, :-1], np.abs(np.diff(grey, axis=1))[:-1, :])

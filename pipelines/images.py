@@ -16,6 +16,7 @@ import io
 import re
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 # Refuse decompression bombs explicitly instead of letting Pillow warn and allocate.
@@ -238,3 +239,13 @@ def rendition(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
 def thumbnail(image: Image.Image) -> bytes:
     """The ≤ 256 px JPEG thumbnail stored in the table."""
     return rendition(image, THUMBNAIL_SIZE, quality=80)
+
+
+STATISTICS_SIDE = 256  # enough pixels to tell a photo from a drawing, or a dim photo
+
+
+def luminance(image: Image.Image) -> npt.NDArray[np.float64]:
+    """The image's luminance in [0, 1], at most 256 pixels on a side: for image statistics."""
+    small = image.convert("L")
+    small.thumbnail((STATISTICS_SIDE, STATISTICS_SIDE))
+    return np.asarray(small, dtype=np.float64) / 255.0

@@ -318,13 +318,13 @@ class MediaPipePoseDetector(KeypointDetector):
         ]
         return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
 
-    def _humans(self, poses: list[Pose], image: Image.Image) -> list[Pose]:
+    def _humans(self, poses: list[Pose], image: Image.Image, drawn: bool) -> list[Pose]:
         """The poses with human evidence (a face, or a clearly seen body), in a photo.
 
         Drawings are left as they are: a stick figure has neither a face nor the clear body
         a photo gives, and drawn animals are no better told apart by these models.
         """
-        if self._faces is None or not poses or looks_drawn(image):
+        if self._faces is None or not poses or drawn:
             return poses
         rgb = np.ascontiguousarray(np.asarray(image))
         return [
@@ -395,15 +395,17 @@ class MediaPipePoseDetector(KeypointDetector):
         rgb = image.convert("RGB")
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
+        drawn = looks_drawn(rgb)  # once: a brightened copy is flatter than its photo
         views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
         people: list[Pose] = []
         for view in views:
             found = self._every_person(view) if self.max_people > 1 else []
-            people = self._merged(people, self._humans(found, views[-1]))
+            people = self._merged(people, self._humans(found, views[-1], drawn))
         if not people:
             for view in views:
-                people = self._merged(people, self._humans(self._whole_image(view), views[-1]))
-        if not people and self.stick_figures and looks_drawn(rgb):
+                found = self._whole_image(view)
+                people = self._merged(people, self._humans(found, views[-1], drawn))
+        if not people and self.stick_figures and drawn:
             # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
             figure = read_stick_figure(rgb)
             people = [] if figure is None else [figure]
@@ -444,12 +446,17 @@ def _inside(point: tuple[float, float], box: tuple[float, float, float, float]) 
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
+def share_head(a: Pose, b: Pose) -> bool:
+    """Whether two poses have one head: the face of one lies in the head box of the other."""
+    return _inside(_face_centre(a), head_box(b)) or _inside(_face_centre(b), head_box(a))
+
+
 def same_person(a: Pose, b: Pose, tolerance: float) -> bool:
     """Whether two poses are one body: they share a head (the face of one lies in the head
     box of the other), or their COCO-17 joints lie on average within `tolerance` × the
     diagonal of the larger pose's joint extent. Positions count whatever their score:
     BlazePose places every joint, seen or not."""
-    if _inside(_face_centre(a), head_box(b)) or _inside(_face_centre(b), head_box(a)):
+    if share_head(a, b):
         return True
     pa, pb = a.array()[:, :2].astype(np.float64), b.array()[:, :2].astype(np.float64)
     size = max(float(np.linalg.norm(p.max(axis=0) - p.min(axis=0))) for p in (pa, pb))

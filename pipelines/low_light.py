@@ -14,19 +14,14 @@ import math
 import numpy as np
 from PIL import Image
 
+from pipelines.images import luminance
+
 # Dim: a mean luminance below this (0–1), or a standard deviation below DIM_CONTRAST.
 DIM_LUMINANCE = 0.3
 DIM_CONTRAST = 0.12
 TARGET_MEDIAN = 0.45  # where the gamma curve puts the median luminance
 CLAHE_CLIP = 2.0
 CLAHE_TILES = 8
-
-
-def luminance(image: Image.Image) -> np.ndarray:
-    """The image's luminance in [0, 1], at most 256 pixels on a side (enough for statistics)."""
-    small = image.convert("L")
-    small.thumbnail((256, 256))
-    return np.asarray(small, dtype=np.float64) / 255.0
 
 
 def is_dim(image: Image.Image) -> bool:

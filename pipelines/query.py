@@ -8,8 +8,10 @@ import numpy as np
 from PIL import ImageOps
 
 from pipelines.clip import ClipEncoder
+from pipelines.human_evidence import looks_drawn
 from pipelines.images import decode_image
-from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
+from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list, share_head
+from pipelines.person_detection import box_iou_xyxy
 from pipelines.pose_embedding import PoseEmbedder
 from pipelines.records import COCO17_INDEX, COCO17_NAMES, NUM_JOINTS, FloatArray, Pose
 
@@ -149,19 +151,24 @@ class ImageFigure:
     mirrored: Pose | None = None
 
 
-def figure_from_image(data: bytes, detector: KeypointDetector, mirror: bool = False) -> ImageFigure:
-    """The most prominent figure of an image and, with `mirror`, its mirror image.
+def figure_from_image(
+    data: bytes, detector: KeypointDetector, mirror: bool | None = False
+) -> ImageFigure:
+    """The most prominent figure of an image and, with `mirror`, its mirror image (`mirror`
+    None: only for a drawing, whose left and right are ambiguous: a front or a back view).
 
     The mirror image is what the detector reads in the mirrored picture, not the figure merely
     reflected: the index holds the detector's readings of pictures, and the detector is not
-    left-right symmetric. On the evalset BlazePose's reading of a mirrored picture, reflected
-    back, lies 2.3 % of the figure's size from its reading of the picture (median; cosine
-    0.988), as far as two different people standing alike, so reflection alone let such
-    people outrank a mirrored copy's own picture. When the mirrored picture has no reading of
+    left-right symmetric: its reading of a mirrored picture, reflected back, can differ from
+    its reading of the picture as much as two different people standing alike do, so
+    reflection alone let such people outrank a mirrored copy's own picture (mirror rank-1 in
+    `benchmarks.pose_eval`). When the mirrored picture has no reading of
     the same body (see `_same_figure`), the reflected figure stands in; when only the mirrored
     picture shows a figure, the query is that figure's mirror image.
     """
     image, _ = decode_image(data)
+    if mirror is None:
+        mirror = looks_drawn(image)
     people = detector.detect(image)
     if not mirror:
         if not people:
@@ -195,31 +202,10 @@ def _same_figure(pose: Pose, candidates: list[Pose]) -> Pose | None:
     box = _joint_box(pose)
     best, best_key = None, (False, SAME_FIGURE_IOU)
     for candidate in candidates:
-        key = (_share_head(pose, candidate), _iou(box, _joint_box(candidate)))
+        key = (share_head(pose, candidate), box_iou_xyxy(box, _joint_box(candidate)))
         if (key[0] or key[1] >= SAME_FIGURE_IOU) and key >= best_key:
             best, best_key = candidate, key
     return best
-
-
-def _head(pose: Pose) -> tuple[np.ndarray, float]:
-    """The face's centre and half the side of a square around the head (sized as the
-    detector's own head box, `pipelines.keypoints.head_box`)."""
-    points = pose.array()[:, :2].astype(np.float64)
-    face = points[: COCO17_INDEX["right_ear"] + 1]
-    centre = face.mean(axis=0)
-    spread = float(np.linalg.norm(face - centre, axis=1).max())
-    shoulders = float(
-        np.linalg.norm(
-            points[COCO17_INDEX["left_shoulder"]] - points[COCO17_INDEX["right_shoulder"]]
-        )
-    )
-    return centre, max(1.5 * spread, 0.35 * shoulders, 1.0)
-
-
-def _share_head(a: Pose, b: Pose) -> bool:
-    (centre_a, half_a), (centre_b, half_b) = _head(a), _head(b)
-    offset = np.abs(centre_a - centre_b)
-    return bool((offset <= half_a).all() or (offset <= half_b).all())
 
 
 def _joint_box(pose: Pose) -> tuple[float, float, float, float]:
@@ -227,11 +213,3 @@ def _joint_box(pose: Pose) -> tuple[float, float, float, float]:
     points = pose.array()[:, :2].astype(np.float64)
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
     return float(x0), float(y0), float(x1), float(y1)
-
-
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

@@ -26,9 +26,6 @@ class LoadState(enum.StrEnum):
     FAILED = "failed"
 
 
-ClipState = LoadState  # the name the search code has always used
-
-
 class BackgroundLoad:
     """Runs `load()` once on a daemon thread and reports how it went."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
@@ -14,7 +15,7 @@ from pydantic import (
 )
 
 from pipelines.records import NUM_JOINTS, Framing
-from serving.search_service import Hit, SearchOutcome
+from serving.search_service import Hit, QueryWarning, SearchOutcome
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Keypoints = list[list[FiniteFloat]]
@@ -213,6 +214,10 @@ class QueryWarningModel(BaseModel):
     message: str = Field(description="One sentence for the person searching")
 
 
+def warning_models(warnings: Sequence[QueryWarning]) -> list[QueryWarningModel]:
+    return [QueryWarningModel(code=w.code, message=w.message) for w in warnings]
+
+
 class SearchHit(BaseModel):
     id: str = Field(description="image_id:person_index (image_id:- for an image with nobody)")
     image_id: str
@@ -299,9 +304,7 @@ class SearchResponse(BaseModel):
             models=SearchModels.model_validate(outcome.snapshot.publication.models),
             query_keypoints=None if pose is None else [list(kp) for kp in pose.keypoints],
             next_cursor=outcome.next_cursor,
-            warnings=[
-                QueryWarningModel.model_validate(w, from_attributes=True) for w in outcome.warnings
-            ],
+            warnings=warning_models(outcome.warnings),
         )
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder, clip_models
-from pipelines.human_evidence import looks_drawn
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
 from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder, pose_models
@@ -39,7 +39,7 @@ from pipelines.query import (
 )
 from pipelines.records import FloatArray, Pose
 from pipelines.scoring import hybrid_search
-from serving.clip_loader import BackgroundLoad, ClipLoader, ClipState
+from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
 from serving.errors import NOTHING_PUBLISHED_RETRY_S, ApiError
 from serving.ranking import Ranking, ann_ranking
 from serving.settings import ServingSettings
@@ -246,7 +246,7 @@ class SearchService:
         self.clip.start()
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["loading", "ready"]:
         """`loading` while a model is still loading, then `ready` (CLIP may have failed)."""
         return "loading" if self.pose_loader.pending or self.clip.pending else "ready"
 
@@ -314,11 +314,11 @@ class SearchService:
             if self.clip.error:
                 problem += f" This service cannot load CLIP either: {self.clip.error}"
             return problem
-        if self.clip.state is ClipState.LOADING:
+        if self.clip.state is LoadState.LOADING:
             return (
                 "CLIP model is still loading; try the text query again shortly (pose search works)"
             )
-        if self.clip.state is ClipState.FAILED:
+        if self.clip.state is LoadState.FAILED:
             return f"text search is unavailable: {self.clip.error}"
         service_model = self.clip.encoder.model_id
         if service_model != index_model:
@@ -334,13 +334,17 @@ class SearchService:
         """One sentence for a person searching, when text search is off (None when it works)."""
         if self.text_search_problem(snapshot) is None:
             return None
+        return f"Text search is off: {self._why_text_is_off(snapshot)}."
+
+    def _why_text_is_off(self, snapshot: SearchSnapshot | None) -> str:
+        """Why text search is off, as a clause for a person searching."""
         if snapshot is not None and snapshot.publication.clip_model is None:
-            return "Text search is off: these pictures were indexed without a CLIP model."
+            return "these pictures were indexed without CLIP vectors"
         if self.clip.pending:
-            return "Text search is starting up; it will be ready in a moment."
-        if self.clip.state is ClipState.FAILED:
-            return "Text search is off: this server has no CLIP model weights."
-        return "Text search is off: the index and this server use different CLIP models."
+            return "its model is still loading"
+        if self.clip.state is LoadState.FAILED:
+            return "this server has no CLIP model weights"
+        return "the index and this server use different CLIP models"
 
     # ------------------------------------------------------------------ search
 
@@ -391,10 +395,9 @@ class SearchService:
             else:
                 assert query.image is not None
                 self._await(self.pose_loader)
-                if mirror is None:
-                    mirror = looks_drawn(decode_image(query.image)[0])
                 figure = figure_from_image(query.image, self.detector, mirror=mirror)
                 query_pose, mirror_reading = figure.pose, figure.mirrored
+                mirror = mirror_reading is not None  # decided by the picture when unset
         if query_pose is not None:
             focus = focus_joints(list(query.joints)) if query.joints else None
             if focus is not None:
@@ -489,14 +492,7 @@ class SearchService:
     def _ignored_warnings(
         self, snapshot: SearchSnapshot, text: str | None, look: bool
     ) -> list[QueryWarning]:
-        if snapshot.publication.clip_model is None:
-            why = "this index was built without CLIP vectors"
-        elif self.clip.state is ClipState.FAILED:
-            why = "this server has no CLIP weights"
-        elif self.clip.pending:
-            why = "its model is still loading"
-        else:
-            why = "this index was built with another CLIP model"
+        why = self._why_text_is_off(snapshot)
         warnings = []
         if text:
             warnings.append(

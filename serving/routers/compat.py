@@ -17,12 +17,12 @@ from pipelines.records import Framing
 from serving.deps import SearchServiceDep
 from serving.errors import error_headers, redact_paths, status_and_message
 from serving.schemas import (
-    QueryWarningModel,
     SeedResult,
     SeedSearchRequest,
     SeedSearchResponse,
     image_url,
     seed_error_body,
+    warning_models,
 )
 from serving.search_service import SearchQuery, decode_base64_image
 
@@ -105,7 +105,5 @@ def search_similar_images(body: SeedSearchRequest, service: SearchServiceDep) ->
         success=True,
         results=results,
         error=None,
-        warnings=[
-            QueryWarningModel.model_validate(w, from_attributes=True) for w in outcome.warnings
-        ],
+        warnings=warning_models(outcome.warnings),
     )

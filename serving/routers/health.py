@@ -34,7 +34,7 @@ def health(service: SearchServiceDep) -> HealthResponse:
     text_problem = service.text_search_problem(snapshot)
     encoder = service.clip.encoder
     return HealthResponse(
-        status="loading" if service.status == "loading" else "ready",
+        status=service.status,
         table_version=None if snapshot is None else snapshot.version,
         tag=None if snapshot is None else snapshot.publication.tag,
         message=message,
