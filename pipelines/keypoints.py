@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 import threading
 from importlib import metadata
 from typing import Any
@@ -10,8 +11,15 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from pipelines.drawn.reader import DrawnFigureReader
 from pipelines.hands import HandFinder
-from pipelines.human_evidence import FaceEvidence, is_human, looks_drawn
+from pipelines.human_evidence import (
+    DRAWN_FLAT_SHARE,
+    PAPER_SHARE,
+    FaceEvidence,
+    is_human,
+    looks_drawn,
+)
 from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dim
 from pipelines.person_detection import (
     OUT_OF_FRAME_MARGIN,
@@ -170,6 +178,7 @@ class MediaPipePoseDetector(KeypointDetector):
         min_body_evidence: float = 0.85,
         enhance_dark: bool = True,
         stick_figures: bool = True,
+        drawn_model: bool = True,
     ) -> None:
         if max_people < 1:
             raise ValueError("max_people must be at least 1")
@@ -192,6 +201,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
+        self._drawn = DrawnFigureReader() if drawn_model else None
         self._hand_finder = HandFinder() if hands else None
         self._graph: Any = None
         self._people: PersonDetector | None = None
@@ -228,6 +238,9 @@ class MediaPipePoseDetector(KeypointDetector):
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
         if self.stick_figures:
             options += f",sticks={STICK_FIGURES_VERSION}"
+        if self._drawn is not None:
+            options += f",drawn={self._drawn.tag}"
+            options += f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -318,11 +331,14 @@ class MediaPipePoseDetector(KeypointDetector):
         ]
         return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
 
-    def _humans(self, poses: list[Pose], image: Image.Image, drawn: bool) -> list[Pose]:
+    def _humans(
+        self, poses: list[Pose], image: Image.Image, drawn: bool, faces_only: bool = False
+    ) -> list[Pose]:
         """The poses with human evidence (a face, or a clearly seen body), in a photo.
 
         Drawings are left as they are: a stick figure has neither a face nor the clear body
-        a photo gives, and drawn animals are no better told apart by these models.
+        a photo gives; the drawn-figure model tells a drawing's people from its animals
+        (`_drawn_figures`).
         """
         if self._faces is None or not poses or drawn:
             return poses
@@ -334,7 +350,7 @@ class MediaPipePoseDetector(KeypointDetector):
                 pose,
                 self._faces.score(rgb, head_box(pose)),
                 self.min_face_evidence,
-                self.min_body_evidence,
+                math.inf if faces_only else self.min_body_evidence,
             )
         ]
 
@@ -396,7 +412,8 @@ class MediaPipePoseDetector(KeypointDetector):
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
         drawn = looks_drawn(rgb)  # once: a brightened copy is flatter than its photo
-        views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
+        dim = is_dim(rgb)
+        views = [rgb, brightened(rgb)] if self.enhance_dark and dim else [rgb]
         people: list[Pose] = []
         for view in views:
             found = self._every_person(view) if self.max_people > 1 else []
@@ -405,13 +422,30 @@ class MediaPipePoseDetector(KeypointDetector):
             for view in views:
                 found = self._whole_image(view)
                 people = self._merged(people, self._humans(found, views[-1], drawn))
-        if not people and self.stick_figures and drawn:
-            # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
-            figure = read_stick_figure(rgb)
-            people = [] if figure is None else [figure]
+        if drawn:
+            people = self._drawn_figures(rgb, people, dim)
         if self._hand_finder is not None and people:
             people = self._hand_finder.find(rgb, people)
         return people
+
+    def _drawn_figures(self, rgb: Image.Image, people: list[Pose], dim: bool) -> list[Pose]:
+        """A drawing's figures. Where the drawn-figure model sees no human figure, only those
+        of BlazePose's with a human face stay (a photo taken for a drawing keeps its people;
+        BlazePose's drawn animals go); where BlazePose found nobody, the stick figure read by
+        its structure, else the model's reading. A dim image is not what the model learnt
+        (ink on paper; and a dark photo is flat too): it is not asked there."""
+        reading = None
+        if self._drawn is not None and not dim:
+            reading = self._drawn.read(rgb)
+            if reading.figure < self._drawn.min_figure:
+                return self._humans(people, rgb, drawn=False, faces_only=True)
+        if people:
+            return people
+        # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
+        figure = read_stick_figure(rgb) if self.stick_figures else None
+        if figure is None and reading is not None:
+            figure = reading.pose
+        return [] if figure is None else [figure]
 
 
 def prominence(pose: Pose) -> float:
@@ -473,4 +507,4 @@ def pose_from_keypoint_list(keypoints: list[list[float]]) -> Pose:
 
 
 # Optional backends register themselves on import; their heavy packages load only when selected.
-from pipelines.backends import rtmpose, sam3d_body  # noqa: E402, F401
+from pipelines.backends import drawn_figure, rtmpose, sam3d_body  # noqa: E402, F401

@@ -55,6 +55,17 @@ def test_a_drawing_is_flat_and_a_photo_is_not() -> None:
     assert flat_share(Image.new("RGB", (1, 1))) == 1.0  # too small to tell: no photo gate
 
 
+def test_a_sketch_on_grainy_paper_is_still_a_drawing() -> None:
+    """A scanned page's grain (a grey level or two of noise on every pixel) is no photo."""
+    rng = np.random.default_rng(3)
+    page = np.asarray(drawing(), dtype=np.float64) * 0.9 + 12
+    grainy = Image.fromarray(
+        np.clip(page + rng.normal(0, 2.0, page.shape), 0, 255).astype(np.uint8)
+    )
+    assert looks_drawn(grainy)
+    assert not looks_drawn(photo(seed=4))
+
+
 # ---------------------------------------------------------------------- human evidence
 
 

@@ -91,7 +91,7 @@ def test_the_keypoint_reader_falls_back_to_it_for_drawings() -> None:
     rng = np.random.default_rng(5)
     drawn = next(d for d in (render(rng, "open") for _ in range(20)) if read_stick_figure(d.image))
     with_sticks = keypoint_models.load("mediapipe", hands=False)
-    without = keypoint_models.load("mediapipe", hands=False, stick_figures=False)
+    without = keypoint_models.load("mediapipe", hands=False, stick_figures=False, drawn_model=False)
     assert "sticks=v1" in with_sticks.model_id and "sticks" not in without.model_id
     assert without.detect(drawn.image) == []  # thin strokes: nothing for BlazePose
     (pose,) = with_sticks.detect(drawn.image)

@@ -1,0 +1,34 @@
+"""The drawn-figure model alone: the `drawn` keypoint backend.
+
+For drawings only (sketches, stick figures, mannequins, line art): one figure per image, from
+the trained model of `pipelines.drawn`, where it is at least `min_figure` sure the drawing
+shows one. The default `mediapipe` backend already routes drawings through this model (see
+`MediaPipePoseDetector._drawn_figures`); this backend is for indexing a folder of drawings
+with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from pipelines.drawn.reader import MIN_FIGURE, DrawnFigureReader
+from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.records import Pose
+
+
+@keypoint_models.register("drawn")
+class DrawnFigureDetector(KeypointDetector):
+    name = "drawn"
+
+    def __init__(self, min_figure: float = MIN_FIGURE) -> None:
+        self._reader = DrawnFigureReader(min_figure=min_figure)
+
+    @property
+    def model_id(self) -> str:
+        return f"drawn-figure({self._reader.tag})"
+
+    def detect(self, image: Image.Image) -> list[Pose]:
+        reading = self._reader.read(image.convert("RGB"))
+        if reading.pose is None or reading.figure < self._reader.min_figure:
+            return []
+        return [reading.pose]

@@ -1,0 +1,154 @@
+"""The drawn-figure model: drawings it never trained on are read as figures, with their
+joints in place; drawings of nobody are not; a drawing indexed by the real job gets its
+figure and `medium = drawing`; the training recipe runs and its weights load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from benchmarks.drawn_eval import TEST_SEED, drawn
+from benchmarks.stick_renders import pck
+from pipelines.drawn.figures import JOINTS, figure_from_keypoints, sample_figure
+from pipelines.drawn.ink import INPUT, STRIDE, decode, ink_crop
+from pipelines.drawn.reader import DrawnFigureReader
+from pipelines.drawn.render import STYLES, scribbles
+from pipelines.keypoints import keypoint_models
+from storage.store import Store
+
+
+def test_the_model_sees_the_ink_not_the_paper_grain() -> None:
+    rng = np.random.default_rng(0)
+    page = np.clip(0.9 + rng.normal(0, 0.03, (300, 400)), 0, 1).astype(np.float32)
+    assert ink_crop(page) is None  # grain alone is no drawing
+    page[100:200, 150:170] = 0.2  # a dark bar, 100 × 20
+    x, crop = ink_crop(page)  # type: ignore[misc]
+    assert x.shape == (INPUT, INPUT) and x.max() == pytest.approx(1.0)
+    # The crop is the bar's square box with its margin, not the page.
+    top_left, bottom_right = crop.to_drawing(np.array([[0.0, 0.0], [INPUT, INPUT]]))
+    assert 80 < top_left[1] < 100 and 200 < bottom_right[1] < 220
+    assert bottom_right[0] - top_left[0] < 130
+
+
+def test_heatmap_peaks_decode_to_input_pixels() -> None:
+    heat = np.zeros((len(JOINTS), INPUT // STRIDE, INPUT // STRIDE), np.float32)
+    for j in range(len(JOINTS)):
+        heat[j, j + 2, 2 * j + 1] = 0.8
+    joints = decode(heat)
+    assert np.allclose(joints[:, 0], (2 * np.arange(len(JOINTS)) + 1.5) * STRIDE - 0.5)
+    assert np.allclose(joints[:, 1], (np.arange(len(JOINTS)) + 2.5) * STRIDE - 0.5)
+    assert np.allclose(joints[:, 2], 0.8)
+
+
+def test_a_labelled_pose_without_hips_cannot_be_drawn() -> None:
+    keypoints = np.zeros((17, 3))
+    keypoints[5:11] = (100, 100, 1)
+    assert figure_from_keypoints(keypoints) is None
+
+
+@pytest.fixture(scope="module")
+def reader() -> DrawnFigureReader:
+    return DrawnFigureReader()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_held_out_drawings_are_read_with_their_joints_in_place(
+    reader: DrawnFigureReader, style: str
+) -> None:
+    rng = np.random.default_rng(TEST_SEED + 1)
+    found, scores = 0, []
+    for _ in range(30):
+        image, truth = drawn(sample_figure(rng), rng, style)
+        reading = reader.read(image)
+        if reading.figure >= reader.min_figure and reading.pose is not None:
+            found += 1
+            scores.append(pck(reading.pose.array().astype(np.float64), truth))
+    assert found >= 24, f"{style}: {found} of 30 read as a figure"
+    assert np.mean(scores) >= 0.6, f"{style}: PCK@0.2 {np.mean(scores):.2f}"
+
+
+def test_scribbles_are_nobody(reader: DrawnFigureReader) -> None:
+    rng = np.random.default_rng(TEST_SEED + 2)
+    figures = sum(
+        reader.read(Image.fromarray((scribbles(rng) * 255).astype(np.uint8))).figure >= 0.5
+        for _ in range(30)
+    )
+    assert figures <= 4
+
+
+def test_a_drawn_animal_shape_is_not_a_person_for_the_keypoint_reader() -> None:
+    """A four-legged body with a head on a neck and a tail (a drawn dog): BlazePose's
+    candidates in a drawing need the drawn-figure model's yes."""
+    image = Image.new("RGB", (400, 300), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([100, 100, 300, 170], outline="black", width=4)  # body
+    draw.ellipse([280, 50, 340, 100], outline="black", width=4)  # head
+    for x in (120, 150, 250, 280):
+        draw.line([(x, 160), (x + 5, 250)], fill="black", width=4)  # legs
+    draw.line([(100, 130), (50, 100)], fill="black", width=4)  # tail
+    detector = keypoint_models.load("mediapipe", hands=False)
+    assert detector.detect(image) == []
+
+
+def test_the_keypoint_reader_says_which_drawn_model_it_uses() -> None:
+    with_model = keypoint_models.load("mediapipe", hands=False)
+    without = keypoint_models.load("mediapipe", hands=False, drawn_model=False)
+    assert "drawn=drawn-v1-" in with_model.model_id and "drawn" not in without.model_id
+    assert keypoint_models.load("drawn").model_id.startswith("drawn-figure(drawn-v1-")
+
+
+def test_a_drawing_in_a_batch_gets_its_figure_and_medium(
+    tmp_path: Path, index_settings_for: Any
+) -> None:
+    from assets.indexing import index_folder
+
+    folder = tmp_path / "drawings"
+    folder.mkdir()
+    rng = np.random.default_rng(TEST_SEED + 3)
+    keypoints = np.zeros((17, 3))
+    # A person standing with arms out, as COCO-17 (x, y, labelled).
+    for i, xy in {
+        5: (230, 150),
+        6: (170, 150),
+        7: (270, 170),
+        8: (130, 170),
+        9: (310, 180),
+        10: (90, 180),
+        11: (220, 260),
+        12: (180, 260),
+        13: (230, 340),
+        14: (170, 340),
+        15: (235, 420),
+        16: (165, 420),
+        0: (200, 100),
+    }.items():
+        keypoints[i] = (*xy, 1.0)
+    figure = figure_from_keypoints(keypoints)
+    assert figure is not None
+    image, _ = drawn(figure, rng, "mannequin")
+    # Clean ink on white, as the page's canvas gives it (the render's paper may be grainy).
+    image.point(lambda v: 255 if v > 128 else 0).save(folder / "mannequin.png")
+    settings = index_settings_for(tmp_path / "home", keypoint_options={"hands": False})
+    assert index_folder(folder, settings, batch_id="drawn").success
+    store = Store.at_home(tmp_path / "home")
+    (record,) = store.images_for_batches(["drawn"])
+    assert record.medium == "drawing"
+    (found,) = store.keypoints_for_batches(["drawn"])
+    assert len(found.people) == 1
+
+
+def test_the_training_recipe_runs_and_its_weights_load(tmp_path: Path) -> None:
+    from pipelines.drawn.train import main
+
+    out = tmp_path / "tiny.pt"
+    args = ["--renders", "48", "--steps", "2", "--width", "16", "--clipart", str(tmp_path)]
+    assert main([*args, "--cache", str(tmp_path / "cache"), "--out", str(out), "--check", "0"]) == 0
+    reading = DrawnFigureReader(out).read(Image.new("RGB", (64, 64), "white"))
+    assert reading.figure == 0.0 and reading.pose is None  # a blank page: no ink to read
+    rng = np.random.default_rng(1)
+    image, _ = drawn(sample_figure(rng), rng, "stick")
+    assert DrawnFigureReader(out).read(image).pose is not None
