@@ -20,7 +20,7 @@ from pipelines.human_evidence import (
     is_human,
     looks_drawn,
 )
-from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dim
+from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.person_detection import (
     OUT_OF_FRAME_MARGIN,
     LandmarkModel,
@@ -412,8 +412,7 @@ class MediaPipePoseDetector(KeypointDetector):
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
         drawn = looks_drawn(rgb)  # once: a brightened copy is flatter than its photo
-        dim = is_dim(rgb)
-        views = [rgb, brightened(rgb)] if self.enhance_dark and dim else [rgb]
+        views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
         people: list[Pose] = []
         for view in views:
             found = self._every_person(view) if self.max_people > 1 else []
@@ -423,19 +422,19 @@ class MediaPipePoseDetector(KeypointDetector):
                 found = self._whole_image(view)
                 people = self._merged(people, self._humans(found, views[-1], drawn))
         if drawn:
-            people = self._drawn_figures(rgb, people, dim)
+            people = self._drawn_figures(rgb, people, is_dark(rgb))
         if self._hand_finder is not None and people:
             people = self._hand_finder.find(rgb, people)
         return people
 
-    def _drawn_figures(self, rgb: Image.Image, people: list[Pose], dim: bool) -> list[Pose]:
+    def _drawn_figures(self, rgb: Image.Image, people: list[Pose], dark: bool) -> list[Pose]:
         """A drawing's figures. Where the drawn-figure model sees no human figure, only those
         of BlazePose's with a human face stay (a photo taken for a drawing keeps its people;
         BlazePose's drawn animals go); where BlazePose found nobody, the stick figure read by
-        its structure, else the model's reading. A dim image is not what the model learnt
+        its structure, else the model's reading. A dark image is not what the model learnt
         (ink on paper; and a dark photo is flat too): it is not asked there."""
         reading = None
-        if self._drawn is not None and not dim:
+        if self._drawn is not None and not dark:
             reading = self._drawn.read(rgb)
             if reading.figure < self._drawn.min_figure:
                 return self._humans(people, rgb, drawn=False, faces_only=True)

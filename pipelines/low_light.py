@@ -24,6 +24,11 @@ CLAHE_CLIP = 2.0
 CLAHE_TILES = 8
 
 
+def is_dark(image: Image.Image) -> bool:
+    """Dark on average (a page of ink on paper is not, however little ink it holds)."""
+    return bool(luminance(image).mean() < DIM_LUMINANCE)
+
+
 def is_dim(image: Image.Image) -> bool:
     """Dark on average, or flat: worth a second, brightened reading."""
     lum = luminance(image)
