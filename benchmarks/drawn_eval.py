@@ -19,7 +19,8 @@ like one, `pipelines.human_evidence.looks_drawn`).
   drawn joints of those read, the better of the two left/right assignments).
 - `retrieval_top5_<style>`: the evalset indexed by the real job; each of those people whose
   photo has a figure in the index, drawn in the style, is the image query (mirror-invariant,
-  as drawn queries are); the share whose photo comes back in the top 5.
+  as drawn queries are) of a service reading queries with the reader in question; the share
+  whose photo comes back in the top 5.
 - Open Clip Art (`openclipart-png`): the share of `people/stickmen` in which a figure is
   read, of all of `people/` (drawn people of every kind, some only faces or hands), and of
   `animals/` and `food/` (nobody there) in which one is; for `people/`, `animals/` and
@@ -156,13 +157,16 @@ class Retrieval:
         reader = keypoint_models.load("mediapipe", hands=False)
         self.indexed = {r.image.file for r in detect_evalset(reader, evalset) if r.detections}
 
-    def top5(self, options: dict[str, Any], cases: dict[str, list[GtCase]]) -> dict[str, float]:
+    def top5(
+        self, backend: str, options: dict[str, Any], cases: dict[str, list[GtCase]]
+    ) -> dict[str, float]:
         from serving.search_service import SearchQuery, SearchService
         from serving.settings import ServingSettings
 
         service = SearchService.from_settings(
             ServingSettings(
                 home=self.home,
+                keypoint_model=backend,
                 keypoint_model_options=options,
                 clip_model=self.clip[0],
                 clip_pretrained=self.clip[1],
@@ -223,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.clipart.is_dir():
             for key, value in clipart(detector, args.clipart, args.limit).items():
                 result[f"{label}_clipart_{key}_found"] = value
-        if ranker is not None and backend == "mediapipe":
-            for key, value in ranker.top5(options, gt).items():
+        if ranker is not None:
+            for key, value in ranker.top5(backend, options, gt).items():
                 result[f"{label}_{key}"] = value
         result[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
     result["goal_found"] = 0.9
