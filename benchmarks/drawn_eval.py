@@ -42,7 +42,13 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval import count_people, detect_evalset, extra_images, load_evalset
+from benchmarks.pose_eval import (
+    count_people,
+    evalset_service,
+    extra_images,
+    index_evalset,
+    load_evalset,
+)
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
 from pipelines.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
@@ -139,45 +145,30 @@ class Retrieval:
     same either way), queried with drawings by a service with given reader options."""
 
     def __init__(self, evalset: Path) -> None:
-        from assets.indexing import index_folder
-        from assets.settings import IndexSettings
-        from benchmarks.pose_eval import TINY_CLIP
+        from storage.store import Store
 
         self.home = Path(tempfile.mkdtemp(prefix="poseframer-drawn-eval-"))
-        # Text plays no part here: the tiny random-weight CLIP only keeps indexing quick.
-        self.clip = ("poseframer-tiny-clip", "random", str(TINY_CLIP))
-        settings = IndexSettings(
-            home=self.home,
-            clip_model=self.clip[0],
-            clip_pretrained=self.clip[1],
-            clip_config=self.clip[2],
-        )
-        if not index_folder(evalset / "images", settings, batch_id="evalset").success:
-            raise SystemExit("indexing the evalset failed")
-        reader = keypoint_models.load("mediapipe", hands=False)
-        self.indexed = {r.image.file for r in detect_evalset(reader, evalset) if r.detections}
+        index_evalset(evalset, self.home)
+        # The images with a figure in the index, as the indexing job read them.
+        store = Store.at_home(self.home)
+        with_people = {k.image_id for k in store.keypoints_for_batches(["evalset"]) if k.people}
+        self.indexed = {
+            Path(r.source_uri).name
+            for r in store.images_for_batches(["evalset"])
+            if r.image_id in with_people
+        }
 
     def top5(
         self, backend: str, options: dict[str, Any], cases: dict[str, list[GtCase]]
     ) -> dict[str, float]:
-        from serving.search_service import SearchQuery, SearchService
-        from serving.settings import ServingSettings
+        from serving.search_service import SearchQuery
 
-        service = SearchService.from_settings(
-            ServingSettings(
-                home=self.home,
-                keypoint_model=backend,
-                keypoint_model_options=options,
-                clip_model=self.clip[0],
-                clip_pretrained=self.clip[1],
-                clip_config=self.clip[2],
-            )
-        )
+        service = evalset_service(self.home, keypoint_model=backend, keypoint_model_options=options)
         out: dict[str, float] = {}
         for style, items in cases.items():
             hits = total = 0
             for file, image, _ in items:
-                if file not in self.indexed:
+                if Path(file).name not in self.indexed:
                     continue
                 total += 1
                 data = io.BytesIO()

@@ -672,16 +672,40 @@ def ceiling_by_source(records: Sequence[CeilingRecord]) -> dict[str, dict[str, A
 # ---------------------------------------------------------------- search through the service
 
 
-def search_metrics(
-    evalset: Path, images: Sequence[EvalImage], results: Sequence[ImageDetections]
-) -> dict[str, Any]:
-    """mirror_rank1 and ndcg10: index the images with the real job, query the service."""
+# Text plays no part in the pose benchmarks: the tiny random-weight CLIP only keeps indexing
+# quick.
+TINY_CLIP_SETTINGS: dict[str, Any] = {
+    "clip_model": "poseframer-tiny-clip",
+    "clip_pretrained": "random",
+    "clip_config": str(TINY_CLIP),
+}
+
+
+def index_evalset(evalset: Path, home: Path) -> None:
+    """Index the evalset's images into `home` with the real Dagster job (batch `evalset`)."""
     # Dagster and the service load only here: `detect_evalset` and the LOSO benchmark
     # need neither.
     from assets.indexing import index_folder
     from assets.settings import IndexSettings
-    from serving.search_service import SearchQuery, SearchService
+
+    settings = IndexSettings(home=home, **TINY_CLIP_SETTINGS)
+    if not index_folder(evalset / "images", settings, batch_id="evalset").success:
+        raise SystemExit("indexing the evalset failed")
+
+
+def evalset_service(home: Path, **settings: Any) -> Any:
+    """The search service over `home` (a `SearchService`), with the benchmarks' tiny CLIP."""
+    from serving.search_service import SearchService
     from serving.settings import ServingSettings
+
+    return SearchService.from_settings(ServingSettings(home=home, **TINY_CLIP_SETTINGS, **settings))
+
+
+def search_metrics(
+    evalset: Path, images: Sequence[EvalImage], results: Sequence[ImageDetections]
+) -> dict[str, Any]:
+    """mirror_rank1 and ndcg10: index the images with the real job, query the service."""
+    from serving.search_service import SearchQuery
 
     embedder = pose_models.load("geometric-v1")
     people = {im.file: im.people for im in images}
@@ -689,19 +713,8 @@ def search_metrics(
     matches = {r.image.file: {m.index: m.detection for m in r.matches} for r in results}
     with tempfile.TemporaryDirectory(prefix="poseframer-eval-") as tmp:
         home = Path(tmp)
-        # Text plays no part here: the tiny random-weight CLIP only keeps indexing quick.
-        tiny = ("poseframer-tiny-clip", "random", str(TINY_CLIP))
-        settings = IndexSettings(
-            home=home, clip_model=tiny[0], clip_pretrained=tiny[1], clip_config=tiny[2]
-        )
-        report = index_folder(evalset / "images", settings, batch_id="evalset")
-        if not report.success:
-            raise SystemExit("indexing the evalset failed")
-        service = SearchService.from_settings(
-            ServingSettings(
-                home=home, clip_model=tiny[0], clip_pretrained=tiny[1], clip_config=tiny[2]
-            )
-        )
+        index_evalset(evalset, home)
+        service = evalset_service(home)
         mirror_hits, mirror_total = 0, 0
         indexed_hits, indexed_total = 0, 0  # over originals with a figure in the index
         for f, persons in people.items():

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipelines.records import COCO17_INDEX
-
-SIDES = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle", "eye", "ear")
+from pipelines.records import COCO17_INDEX, COCO17_MIRROR
 
 
 @dataclass(frozen=True)
@@ -99,10 +97,7 @@ def render(
 
 def pck(predicted: np.ndarray, render: StickRender, threshold: float = 0.2) -> float:
     """PCK@threshold × trunk over the drawn joints, the better of the two side assignments."""
-    swapped = predicted.copy()
-    for name in SIDES:
-        left, right = COCO17_INDEX[f"left_{name}"], COCO17_INDEX[f"right_{name}"]
-        swapped[[left, right]] = predicted[[right, left]]
+    swapped = predicted[list(COCO17_MIRROR)]
     drawn = render.truth[:, 2] > 0
 
     def score(pose: np.ndarray) -> float:

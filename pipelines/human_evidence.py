@@ -93,14 +93,15 @@ def looks_drawn(image: Image.Image) -> bool:
     grain alone keeps it from being flat."""
     import cv2
 
-    if flat_share(image) >= DRAWN_FLAT_SHARE:
-        return True
-    grey = cv2.medianBlur((luminance(image) * 255.0).round().astype(np.uint8), GRAIN)
+    grey = luminance(image) * 255.0
     if grey.shape[0] < 2 or grey.shape[1] < 2:
-        return False
-    bins = np.bincount((grey // 4).ravel(), minlength=64)
+        return True  # too small to tell: no photo gate (flat_share says 1.0)
+    if _steps_flat(grey) >= DRAWN_FLAT_SHARE:
+        return True
+    smoothed = cv2.medianBlur(grey.round().astype(np.uint8), GRAIN)
+    bins = np.bincount((smoothed // 4).ravel(), minlength=64)
     paper = float(np.sort(bins)[::-1][:8].sum() / bins.sum())
-    return paper >= PAPER_SHARE and _steps_flat(grey.astype(np.float64)) >= DRAWN_FLAT_SHARE
+    return paper >= PAPER_SHARE and _steps_flat(smoothed.astype(np.float64)) >= DRAWN_FLAT_SHARE
 
 
 MEDIA = ("photo", "drawing")

@@ -13,7 +13,15 @@ from pipelines.images import decode_image
 from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list, share_head
 from pipelines.person_detection import box_iou_xyxy
 from pipelines.pose_embedding import PoseEmbedder
-from pipelines.records import COCO17_INDEX, COCO17_NAMES, NUM_JOINTS, FloatArray, Pose
+from pipelines.records import (
+    COCO17_INDEX,
+    COCO17_MIRROR,
+    COCO17_NAMES,
+    NUM_JOINTS,
+    FloatArray,
+    Pose,
+    swap_sides,
+)
 
 
 class QueryError(ValueError):
@@ -111,11 +119,6 @@ def focus_pose(pose: Pose, joints: frozenset[int]) -> Pose:
     return Pose.from_array(arr, extras=pose.extras, score=pose.score)
 
 
-def _swap_sides(name: str) -> str:
-    return name.replace("left_", "#").replace("right_", "left_").replace("#", "right_")
-
-
-_MIRROR = [COCO17_INDEX[_swap_sides(n)] for n in COCO17_NAMES]
 # A reading of the mirrored picture with another head is still the query figure's body when the
 # boxes around their joints overlap by at least this much (intersection over union).
 SAME_FIGURE_IOU = 0.5
@@ -128,15 +131,15 @@ def mirror_pose(pose: Pose, width: float = 0.0) -> Pose:
     (x → width − x); without it, it is reflected about x = 0, which pose vectors cannot tell
     apart (they are translation-invariant).
     """
-    arr = pose.array().astype(np.float64)[_MIRROR]
+    arr = pose.array().astype(np.float64)[list(COCO17_MIRROR)]
     arr[:, 0] = width - arr[:, 0]
-    extras = tuple((_swap_sides(name), width - x, y, s) for name, x, y, s in pose.extras)
+    extras = tuple((swap_sides(name), width - x, y, s) for name, x, y, s in pose.extras)
     return Pose.from_array(arr, extras=extras, score=pose.score)
 
 
 def mirror_joints(joints: frozenset[int]) -> frozenset[int]:
     """The same joints of the mirrored figure (a left arm's mirror image is a right arm)."""
-    return frozenset(_MIRROR[j] for j in joints)
+    return frozenset(COCO17_MIRROR[j] for j in joints)
 
 
 @dataclass(frozen=True)

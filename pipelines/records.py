@@ -31,6 +31,15 @@ COCO17_NAMES: tuple[str, ...] = (
 COCO17_INDEX: dict[str, int] = {name: i for i, name in enumerate(COCO17_NAMES)}
 NUM_JOINTS = len(COCO17_NAMES)
 
+
+def swap_sides(name: str) -> str:
+    """The name of the same point on the subject's other side (`left_knee` ↔ `right_knee`)."""
+    return name.replace("left_", "#").replace("right_", "left_").replace("#", "right_")
+
+
+# Index of each COCO-17 joint's mirror image: a pose array indexed by it swaps left and right.
+COCO17_MIRROR: tuple[int, ...] = tuple(COCO17_INDEX[swap_sides(n)] for n in COCO17_NAMES)
+
 # Skeleton edges used for drawing and for limb directions (subject's left/right).
 COCO17_LIMBS: tuple[tuple[int, int], ...] = (
     (5, 7),  # left upper arm

@@ -21,34 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.records import COCO17_INDEX
+from pipelines.records import COCO17_INDEX, COCO17_NAMES, swap_sides
 
-# The joints the drawn-figure model reads, in its output order, and their COCO-17 index.
-JOINTS: tuple[str, ...] = (
-    "nose",  # the head's centre
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+# The joints the drawn-figure model reads, in its output order (COCO-17's without the eyes
+# and ears: a drawn head shows no face; "nose" is the head's centre), their COCO-17 index,
+# and the output index of each joint's mirror image (left ↔ right).
+JOINTS: tuple[str, ...] = tuple(n for n in COCO17_NAMES if not n.endswith(("_eye", "_ear")))
 COCO_OF_JOINT: tuple[int, ...] = tuple(COCO17_INDEX[name] for name in JOINTS)
-# Output index of each joint's mirror image (left ↔ right).
-FLIP: tuple[int, ...] = tuple(
-    JOINTS.index(
-        name.replace("left_", "right_")
-        if name.startswith("left_")
-        else name.replace("right_", "left_")
-    )
-    for name in JOINTS
-)
+FLIP: tuple[int, ...] = tuple(JOINTS.index(swap_sides(name)) for name in JOINTS)
 POINTS = (*JOINTS, "neck", "pelvis")
 
 

@@ -13,6 +13,7 @@ drawn-model` (`python -m pipelines.drawn.train`, see there for the data recipe a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -46,9 +47,10 @@ class DrawnFigureReader:
         self._net: Any = None  # DrawnPoseNet, loaded with torch on first use
         self._lock = threading.Lock()
 
-    @property
+    @functools.cached_property
     def tag(self) -> str:
-        """In the keypoint model id: other weights or another bar re-read the index."""
+        """In the keypoint model id: other weights or another bar re-read the index (the
+        weights are hashed once: model ids are asked for often)."""
         try:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:

@@ -120,17 +120,7 @@ def prepare(cache: Path, renders: int, seed: int, clipart: Path) -> dict[str, np
         )
     real = cache / f"clipart-{seed}.npz"
     if not real.is_file():
-        rng = np.random.default_rng(seed)
-        nobody: list[np.ndarray] = []
-        for folder in NOBODY:
-            files = sorted((clipart / folder).rglob("*.png"))
-            if folder in HELD_OUT_HALF:
-                files = [f for f in files if is_training_file(f)]
-            for f in rng.permutation(np.array(files, dtype=object))[:400]:
-                grey = grey_of(Path(f))
-                cropped = None if grey is None else ink_crop(grey)
-                if cropped is not None:
-                    nobody.append((cropped[0] * 255).astype(np.uint8))
+        nobody = _nobody(clipart, np.random.default_rng(seed), per_folder=400)
         people, people_joints = _drawn_people(clipart)
         print(f"{len(nobody)} clip-art images without people, {len(people)} drawn people")
         empty = np.zeros((0, INPUT, INPUT), np.uint8)
@@ -145,6 +135,29 @@ def prepare(cache: Path, renders: int, seed: int, clipart: Path) -> dict[str, np
     return {**dict(np.load(rendered)), **dict(np.load(real))}
 
 
+def _crops(files: list[Path]) -> list[np.ndarray]:
+    """The model's input (as bytes) for each drawing that decodes and holds ink."""
+    out = []
+    for f in files:
+        grey = grey_of(f)
+        cropped = None if grey is None else ink_crop(grey)
+        if cropped is not None:
+            out.append((cropped[0] * 255).astype(np.uint8))
+    return out
+
+
+def _nobody(clipart: Path, rng: np.random.Generator, per_folder: int) -> list[np.ndarray]:
+    """Up to `per_folder` drawings of each folder without people (held-out halves left out)."""
+    nobody: list[np.ndarray] = []
+    for folder in NOBODY:
+        files = sorted((clipart / folder).rglob("*.png"))
+        if folder in HELD_OUT_HALF:
+            files = [f for f in files if is_training_file(f)]
+        chosen = rng.permutation(np.array(files, dtype=object))[:per_folder]
+        nobody += _crops([Path(f) for f in chosen])
+    return nobody
+
+
 def prepare_weak(cache: Path, seed: int, clipart: Path) -> dict[str, np.ndarray]:
     """The second stage's real drawings, each folder's held-out half left out: every drawing
     of `people/` (but the stick men) as "a human is drawn here" (no joints), those where
@@ -154,30 +167,14 @@ def prepare_weak(cache: Path, seed: int, clipart: Path) -> dict[str, np.ndarray]
     done = cache / f"clipart-weak-{seed}.npz"
     if done.is_file():
         return dict(np.load(done))
-    rng = np.random.default_rng(seed)
-
-    def crops(files: list[Path]) -> list[np.ndarray]:
-        out = []
-        for f in files:
-            grey = grey_of(f)
-            cropped = None if grey is None else ink_crop(grey)
-            if cropped is not None:
-                out.append((cropped[0] * 255).astype(np.uint8))
-        return out
-
-    humans = crops(
+    humans = _crops(
         [
             f
             for f in sorted((clipart / "people").rglob("*.png"))
             if "stickmen" not in f.parts and is_training_file(f)
         ]
     )
-    nobody: list[np.ndarray] = []
-    for folder in NOBODY:
-        files = sorted((clipart / folder).rglob("*.png"))
-        if folder in HELD_OUT_HALF:
-            files = [f for f in files if is_training_file(f)]
-        nobody += crops([Path(f) for f in rng.permutation(np.array(files, dtype=object))[:800]])
+    nobody = _nobody(clipart, np.random.default_rng(seed), per_folder=800)
     people, joints = _drawn_people(clipart, training_half=True)
     print(f"{len(humans)} drawn humans, {len(people)} with joints, {len(nobody)} without people")
     empty = np.zeros((0, INPUT, INPUT), np.uint8)
