@@ -114,7 +114,7 @@ def query_keypoints(home: Path) -> list[list[list[float]]]:
     """Poses of people in the index (so searches do real work), or a standing figure."""
     store = Store.at_home(home)
     version = store.resolve_publication().version
-    rows = store.search_table_at(version, without=("clip_vector", "hybrid_vector")).to_pylist()
+    rows = store.search_table_at(version, without=("clip_vector",)).to_pylist()
     poses = [
         [list(r["keypoints"][i : i + 3]) for i in range(0, 51, 3)]
         for r in rows

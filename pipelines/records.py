@@ -161,15 +161,6 @@ class IngestFailure:
 
 
 @dataclass(frozen=True)
-class PersonKeypoints:
-    """Keypoints of one detected person in one image."""
-
-    image_id: str
-    person_index: int
-    pose: Pose
-
-
-@dataclass(frozen=True)
 class ImageKeypoints:
     """All people found in one image (possibly none) by one keypoint model."""
 

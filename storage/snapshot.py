@@ -16,7 +16,7 @@ from pipelines.scoring import VectorColumns
 from storage.ann import AnnIndex
 from storage.store import Publication, Store
 
-VECTOR_COLUMNS = ("pose_vector", "clip_vector", "hybrid_vector")
+VECTOR_COLUMNS = ("pose_vector", "clip_vector")
 
 
 def _matrices(

@@ -190,13 +190,6 @@ class Publication:
         }
 
 
-@dataclass(frozen=True)
-class IngestSummary:
-    new: list[ImageRecord]
-    duplicates: list[str]  # source URIs whose bytes were already indexed
-    failures: list[IngestFailure]
-
-
 def _vectors(table: pa.Table, column: str) -> np.ndarray:
     values = table.column(column)
     valid = values.filter(values.is_valid()).combine_chunks()
