@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 
 from pipelines.clip import ClipEncoder, clip_models
 from pipelines.framing import FramingClassifier, framing_models
+from pipelines.inbox import claimed_batches_folder, inbox_folder
 from pipelines.keypoints import KeypointDetector, keypoint_models
 from pipelines.pose_embedding import PoseEmbedder, pose_models
 from pipelines.registry import parse_options
@@ -38,12 +39,12 @@ class StoreResource(dg.ConfigurableResource):
     @property
     def inbox(self) -> Path:
         """The watched folder: files dropped or uploaded here become a new batch."""
-        return Path(self.home) / "inbox"
+        return inbox_folder(Path(self.home))
 
     @property
     def inbox_batches(self) -> Path:
         """Where the inbox sensor moves each claimed batch of files (one folder per batch)."""
-        return Path(self.home) / "inbox-batches"
+        return claimed_batches_folder(Path(self.home))
 
 
 class KeypointModelResource(dg.ConfigurableResource):

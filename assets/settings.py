@@ -14,6 +14,7 @@ import dagster as dg
 
 from pipelines.clip import CLIP_STATUS_FILE, clip_models
 from pipelines.framing import framing_models
+from pipelines.inbox import inbox_folder
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
 from pipelines.registry import parse_options
@@ -75,7 +76,7 @@ class IndexSettings:
     @property
     def inbox(self) -> Path:
         """The watched folder: files dropped or uploaded here become a new batch."""
-        return self.home / "inbox"
+        return inbox_folder(self.home)
 
     @property
     def sources_path(self) -> Path | None:

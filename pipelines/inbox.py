@@ -16,6 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+def inbox_folder(home: Path) -> Path:
+    """The watched folder of a PoseFramer home: files dropped or uploaded here become a batch."""
+    return home / "inbox"
+
+
+def claimed_batches_folder(home: Path) -> Path:
+    """Where the inbox sensor moves each claimed batch of files (one folder per batch)."""
+    return home / "inbox-batches"
+
+
 MAX_CLAIM_FILES = 2000  # per batch: the rest waits for the next one
 MAX_CLAIM_BYTES = 4 * 1024 * 1024 * 1024
 

@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from pipelines.fetcher import sniff_image_type
+from pipelines.inbox import inbox_folder
 from serving.deps import SettingsDep, StoreDep
 from serving.errors import ApiError
 from serving.schemas import error_docs
@@ -125,7 +126,7 @@ def _save(folder: Path, name: str, data: bytes) -> Path:
 
 
 def inbox_of(settings: ServingSettings) -> Path:
-    return settings.home / "inbox"
+    return inbox_folder(settings.home)
 
 
 @router.post(
