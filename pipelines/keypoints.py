@@ -11,16 +11,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from pipelines.drawn.reader import DrawnFigureReader
+from pipelines.drawn.reader import DrawnFigureReader, DrawnReading
 from pipelines.hands import HandFinder
 from pipelines.human_evidence import (
     DRAWN_FLAT_SHARE,
+    PAGE_GRAIN,
+    PAGE_SHARE,
     PAPER_SHARE,
     FaceEvidence,
     is_human,
-    looks_drawn,
 )
 from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
+from pipelines.medium import read_medium
 from pipelines.person_detection import (
     OUT_OF_FRAME_MARGIN,
     LandmarkModel,
@@ -240,7 +242,10 @@ class MediaPipePoseDetector(KeypointDetector):
             options += f",sticks={STICK_FIGURES_VERSION}"
         if self._drawn is not None:
             options += f",drawn={self._drawn.tag}"
-            options += f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}"
+            options += (
+                f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}|page{PAGE_SHARE:g}m{PAGE_GRAIN}"
+                ",prefer=model"
+            )
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -411,7 +416,8 @@ class MediaPipePoseDetector(KeypointDetector):
         rgb = image.convert("RGB")
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
-        drawn = looks_drawn(rgb)  # once: a brightened copy is flatter than its photo
+        # Once: a brightened copy is flatter than its photo.
+        drawn, reading = read_medium(rgb, self._drawn)
         views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
         people: list[Pose] = []
         for view in views:
@@ -422,28 +428,37 @@ class MediaPipePoseDetector(KeypointDetector):
                 found = self._whole_image(view)
                 people = self._merged(people, self._humans(found, views[-1], drawn))
         if drawn:
-            people = self._drawn_figures(rgb, people, is_dark(rgb))
+            people = self._drawn_figures(rgb, people, reading)
         if self._hand_finder is not None and people:
             people = self._hand_finder.find(rgb, people)
         return people
 
-    def _drawn_figures(self, rgb: Image.Image, people: list[Pose], dark: bool) -> list[Pose]:
-        """A drawing's figures. Where the drawn-figure model sees no human figure, only those
-        of BlazePose's with a human face stay (a photo taken for a drawing keeps its people;
-        BlazePose's drawn animals go); where BlazePose found nobody, the stick figure read by
-        its structure, else the model's reading. A dark image is not what the model learnt
-        (ink on paper; and a dark photo is flat too): it is not asked there."""
-        reading = None
-        if self._drawn is not None and not dark:
+    def _drawn_figures(
+        self, rgb: Image.Image, people: list[Pose], reading: DrawnReading | None
+    ) -> list[Pose]:
+        """A drawing's figures, the drawn-figure model's `reading` of it given or made here.
+
+        Where the model sees no human figure, only BlazePose's people with a human face stay
+        (a photo taken for a drawing keeps its people; BlazePose's drawn animals go). Where
+        it sees one, BlazePose's people stay if they are several (the model reads one) or
+        pass the photo test of a person (a face or a clearly seen body); otherwise the
+        model's reading is the figure: on drawings it reads joints far better than BlazePose
+        (`benchmarks.drawn_eval`). A dark image is not what the model learnt (ink on paper;
+        and a dark photo is flat too): it is not asked there, and BlazePose's people, else
+        the stick figure read by its structure, are the drawing's figures.
+        """
+        if reading is None and self._drawn is not None and not is_dark(rgb):
             reading = self._drawn.read(rgb)
-            if reading.figure < self._drawn.min_figure:
+        if reading is not None:
+            if not reading.shows_figure:
                 return self._humans(people, rgb, drawn=False, faces_only=True)
+            if len(people) > 1 or self._humans(people, rgb, drawn=False):
+                return people
+            return people if reading.pose is None else [reading.pose]
         if people:
             return people
         # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
         figure = read_stick_figure(rgb) if self.stick_figures else None
-        if figure is None and reading is not None:
-            figure = reading.pose
         return [] if figure is None else [figure]
 
 

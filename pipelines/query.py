@@ -8,9 +8,9 @@ import numpy as np
 from PIL import ImageOps
 
 from pipelines.clip import ClipEncoder
-from pipelines.human_evidence import looks_drawn
 from pipelines.images import decode_image
-from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list, share_head
+from pipelines.keypoints import KeypointDetector, share_head
+from pipelines.medium import is_drawing
 from pipelines.person_detection import box_iou_xyxy
 from pipelines.pose_embedding import PoseEmbedder
 from pipelines.records import (
@@ -54,14 +54,6 @@ def pose_vector(pose: Pose, embedder: PoseEmbedder) -> FloatArray:
             "score above 0.3 (score 0 means 'don't care')"
         )
     return vector
-
-
-def pose_vector_from_keypoints(keypoints: list[list[float]], embedder: PoseEmbedder) -> FloatArray:
-    try:
-        pose = pose_from_keypoint_list(keypoints)
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
-    return pose_vector(pose, embedder)
 
 
 def text_vector(text: str, encoder: ClipEncoder) -> FloatArray:
@@ -171,7 +163,7 @@ def figure_from_image(
     """
     image, _ = decode_image(data)
     if mirror is None:
-        mirror = looks_drawn(image)
+        mirror = is_drawing(image)
     people = detector.detect(image)
     if not mirror:
         if not people:

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from pipelines.dedupe import perceptual_hash
 from pipelines.fetcher import FetchPolicy
-from pipelines.human_evidence import medium_of
 from pipelines.images import (
     ImageDecodeError,
     decode_image,
@@ -27,6 +26,7 @@ from pipelines.images import (
     media_type_of,
     thumbnail,
 )
+from pipelines.medium import medium_of
 from pipelines.records import DecodedImage, IngestFailure
 
 MAX_FILE_BYTES = 64 * 1024 * 1024

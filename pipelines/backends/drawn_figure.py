@@ -29,6 +29,6 @@ class DrawnFigureDetector(KeypointDetector):
 
     def detect(self, image: Image.Image) -> list[Pose]:
         reading = self._reader.read(image.convert("RGB"))
-        if reading.pose is None or reading.figure < self._reader.min_figure:
+        if reading.pose is None or not reading.shows_figure:
             return []
         return [reading.pose]

@@ -36,6 +36,7 @@ MAX_SIDE = 640  # drawings are read at most this large: the model sees 128 pixel
 class DrawnReading:
     figure: float  # probability that the drawing shows a human figure
     pose: Pose | None  # the figure's joints, in the drawing's pixels (None without ink)
+    shows_figure: bool  # `figure` reaches the reader's `min_figure`
 
 
 class DrawnFigureReader:
@@ -85,7 +86,7 @@ class DrawnFigureReader:
         grey = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
         cropped = ink_crop(grey)
         if cropped is None:
-            return DrawnReading(0.0, None)
+            return DrawnReading(0.0, None, False)
         x, crop = cropped
         with self._lock, torch.inference_mode():
             heat, logit = self._model()(torch.from_numpy(x)[None, None])
@@ -98,4 +99,4 @@ class DrawnFigureReader:
         for name in ("left_eye", "right_eye", "left_ear", "right_ear"):
             pose[COCO17_INDEX[name]] = (nose[0], nose[1], 0.0)  # a drawn head shows no face
         figure = float(torch.sigmoid(logit[0]))
-        return DrawnReading(figure, Pose.from_array(pose))
+        return DrawnReading(figure, Pose.from_array(pose), figure >= self.min_figure)

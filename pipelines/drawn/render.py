@@ -6,6 +6,8 @@ drawn-figure reader.
 - `mannequin`: a wooden-mannequin construction drawing: an egg for the head, ovals for the
   rib cage and pelvis, capsules for the limbs, balls at the joints; parts drawn back to front,
   opaque (hiding what is behind) or see-through, outlined or shaded.
+- `bean`: a bean figure, as in gesture drawing and much clip art: a big head, the trunk one
+  filled or outlined oval, the limbs single lines, hands and feet small filled ovals.
 - `contour`: the outline of the body's volume (tapered limbs, a trunk, a head), as traced
   from a photo; or the filled silhouette; or the outline with the limbs in front drawn over.
 
@@ -24,7 +26,10 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from pipelines.drawn.figures import JOINTS, Figure
 
-STYLES = ("stick", "mannequin", "contour")
+STYLES = ("stick", "mannequin", "contour", "bean")
+# The styles a render picks among when none is asked for, and how often: the first two training
+# stages' drawings (the third adds `bean` figures of its own, `pipelines.drawn.train`).
+MIXED_STYLES, MIXED_SHARES = STYLES[:3], (0.4, 0.33, 0.27)
 LIMBS = (
     ("left_shoulder", "left_elbow", "left_wrist"),
     ("right_shoulder", "right_elbow", "right_wrist"),
@@ -37,7 +42,7 @@ def render(
     figure: Figure, rng: np.random.Generator, style: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(grey image in [0, 1], truth (13, 3) in its pixels, trunk in pixels)."""
-    style = style or str(rng.choice(STYLES, p=[0.4, 0.33, 0.27]))
+    style = style or str(rng.choice(MIXED_STYLES, p=list(MIXED_SHARES)))
     extent = float(rng.uniform(110, 420))
     low, high = figure.bounds()
     scale = extent / max(float((high - low).max()), 1e-6)
@@ -50,6 +55,8 @@ def render(
         _stick(ImageDraw.Draw(ink), placed, rng, width)
     elif style == "mannequin":
         _mannequin(ImageDraw.Draw(ink), placed, rng, width)
+    elif style == "bean":
+        _bean(ImageDraw.Draw(ink), placed, rng, width)
     else:
         ink = _contour(ink, placed, rng, width)
     if rng.random() < 0.35:
@@ -72,6 +79,48 @@ def scribbles(rng: np.random.Generator) -> np.ndarray:
     for _ in range(int(rng.integers(2, 9))):
         _shape(draw, rng, size.astype(float), width)
     return _on_paper(ink, rng)[0]
+
+
+def quadruped(rng: np.random.Generator) -> np.ndarray:
+    """A drawn four-legged animal, drawn as bean figures are (an oval body, a round head,
+    single-line legs, a tail): a drawing with nobody in it that a bean figure resembles."""
+    length = float(rng.uniform(120, 300))
+    size = np.array([length * 1.9, length * 1.5])
+    ink = Image.new("L", (int(size[0]), int(size[1])), 0)
+    draw = ImageDraw.Draw(ink)
+    width = max(1, round(rng.uniform(0.008, 0.035) * length))
+    facing = float(rng.choice([-1.0, 1.0]))
+    tilt = float(rng.uniform(-0.35, 0.35))
+    along = np.array([math.cos(tilt), math.sin(tilt)]) * facing  # tail to head
+    down = np.array([-math.sin(tilt), math.cos(tilt)])
+    centre = size * np.array([0.5, 0.45])
+    half, thick = length / 2, length * rng.uniform(0.14, 0.3)
+    filled = rng.random() < 0.5
+    shade = int(rng.uniform(110, 255)) if filled else None
+    body = _polygon_ellipse(centre, half, thick, tilt)
+    draw.polygon(body, fill=shade, outline=255, width=width)
+    neck = centre + along * half * 0.8 - down * thick * 0.6
+    head = neck + along * length * rng.uniform(0.05, 0.2) - down * length * rng.uniform(0.1, 0.3)
+    head_r = length * rng.uniform(0.09, 0.17)
+    _stroke(draw, rng, [neck, head], width, length)
+    draw.ellipse(
+        [head[0] - head_r, head[1] - head_r * 0.8, head[0] + head_r, head[1] + head_r * 0.8],
+        fill=shade,
+        outline=255,
+        width=width,
+    )
+    legs = length * rng.uniform(0.3, 0.6)
+    for at in (-0.75, -0.5, 0.5, 0.75) if rng.random() < 0.5 else (-0.7, -0.35, 0.4, 0.7):
+        hip = centre + along * half * at + down * thick * 0.7
+        knee = hip + down * legs * 0.5 + along * rng.normal(0, 0.08) * legs
+        foot = knee + down * legs * 0.5 + along * rng.normal(0, 0.12) * legs
+        _stroke(draw, rng, [hip, knee, foot], width, length)
+    if rng.random() < 0.8:
+        root = centre - along * half
+        tip = root - along * length * rng.uniform(0.1, 0.35) - down * rng.normal(0, 0.2) * length
+        _stroke(draw, rng, [root, tip], width, length)
+    grey, _ = _on_paper(ink, rng)
+    return grey
 
 
 def _wobbly(rng: np.random.Generator, points: list[np.ndarray], amount: float) -> list[tuple]:
@@ -169,6 +218,46 @@ def _stick(draw: ImageDraw.ImageDraw, f: Figure, rng: np.random.Generator, width
             if knee in p and ankle in p:
                 sideways = np.array([rng.choice([-1, 1]) * 0.18 * s, 0.0])
                 _stroke(draw, rng, [p[ankle], p[ankle] + sideways], width, s)
+
+
+def _bean(draw: ImageDraw.ImageDraw, f: Figure, rng: np.random.Generator, width: int) -> None:
+    p, s = f.xy, f.trunk
+    filled = rng.random() < 0.75
+    shade = int(rng.uniform(110, 255)) if filled else 0  # a coloured fill, seen as a grey
+    axis = p["neck"] - p["pelvis"]
+    angle = math.atan2(axis[1], axis[0])
+    top = p["neck"] - axis * rng.uniform(0.0, 0.12)
+    bottom = p["pelvis"] + axis * rng.uniform(-0.05, 0.12)
+    torso = _polygon_ellipse(
+        (top + bottom) / 2,
+        float(np.linalg.norm(top - bottom)) / 2,
+        s * rng.uniform(0.16, 0.34),
+        angle,
+    )
+    draw.polygon(torso, fill=shade if filled else None, outline=255, width=width)
+    head_r = f.head_radius * rng.uniform(1.0, 1.7)
+    gap = head_r * rng.uniform(0.0, 0.4)  # the head floats off the trunk, or sits on it
+    head = p["nose"] + (p["nose"] - p["neck"]) / max(float(np.linalg.norm(axis)), 1e-6) * gap
+    draw.ellipse(
+        [head[0] - head_r, head[1] - head_r, head[0] + head_r, head[1] + head_r],
+        fill=shade if rng.random() < 0.8 else None,
+        outline=255,
+        width=width,
+    )
+    ends = rng.random() < 0.75
+    r_end = s * rng.uniform(0.05, 0.1)
+    for limb in LIMBS:
+        points = [p[name] for name in limb if name in p]
+        if len(points) < 2:
+            continue
+        _stroke(draw, rng, points, width, s)
+        if ends and limb[-1] in p:
+            d = p[limb[-1]] - points[-2]
+            end = p[limb[-1]] + d / max(float(np.linalg.norm(d)), 1e-6) * r_end * 0.6
+            draw.polygon(
+                _polygon_ellipse(end, r_end * 1.3, r_end * 0.8, math.atan2(d[1], d[0])),
+                fill=shade if filled else 255,
+            )
 
 
 def _polygon_ellipse(centre: np.ndarray, a: float, b: float, angle: float) -> list[tuple]:
@@ -358,4 +447,4 @@ def _on_paper(ink: Image.Image, rng: np.random.Generator) -> tuple[np.ndarray, n
     return np.clip(grey, 0.0, 1.0).astype(np.float32), offset
 
 
-__all__ = ["JOINTS", "STYLES", "render", "scribbles"]
+__all__ = ["JOINTS", "STYLES", "quadruped", "render", "scribbles"]

@@ -1,0 +1,49 @@
+"""An image's medium, photo or drawing: one decision for the stored medium, the keypoint
+reader's routing and a query's mirror.
+
+Flat images, and pages of one grey whose grain a median smooths away, are drawings by their
+statistics (`pipelines.human_evidence.looks_drawn`). A page of one grey that stays grainy
+(pencil on textured paper, a phone's photo of a sketch) is a drawing when the drawn-figure
+model sees a human figure on it: the statistics alone would take it for a photo, and a looser
+statistic would take photos on plain backgrounds for drawings. Anything else, and any dark
+image (the model learnt ink on paper), is a photo.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from PIL import Image
+
+from pipelines.drawn.reader import DrawnFigureReader, DrawnReading
+from pipelines.human_evidence import looks_drawn, looks_like_a_page
+from pipelines.low_light import is_dark
+
+
+@functools.cache
+def default_reader() -> DrawnFigureReader:
+    """The committed drawn-figure model, loaded on its first reading."""
+    return DrawnFigureReader()
+
+
+def read_medium(
+    image: Image.Image, reader: DrawnFigureReader | None
+) -> tuple[bool, DrawnReading | None]:
+    """Whether `image` is a drawing, and the model's reading where it was asked (None: not
+    asked; without a `reader`, the statistics alone decide)."""
+    if looks_drawn(image):
+        return True, None
+    if reader is None or not looks_like_a_page(image) or is_dark(image):
+        return False, None
+    reading = reader.read(image)
+    return reading.shows_figure, reading
+
+
+def is_drawing(image: Image.Image) -> bool:
+    """Whether `image` is a drawing, as the default keypoint reader decides it."""
+    return read_medium(image, default_reader())[0]
+
+
+def medium_of(image: Image.Image) -> str:
+    """`drawing` or `photo`: what the image is (see the module's text)."""
+    return "drawing" if is_drawing(image) else "photo"
