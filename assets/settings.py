@@ -17,7 +17,7 @@ from pipelines.framing import framing_models
 from pipelines.inbox import inbox_folder
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
-from pipelines.registry import parse_options
+from pipelines.registry import check_device, parse_options
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
 
@@ -93,8 +93,10 @@ class IndexSettings:
                 f"POSEFRAMER_BATCH_SIZE must be a positive integer, not {batch_size!r}"
             )
         device = _env("DEVICE", "auto")
-        if device not in ("auto", "cpu") and not device.startswith("cuda"):
-            raise ValueError(f"POSEFRAMER_DEVICE must be auto, cpu or cuda[:N], not {device!r}")
+        try:
+            check_device(device)
+        except ValueError as exc:
+            raise ValueError(f"POSEFRAMER_DEVICE: {exc}") from None
         settle_s = _seconds("INBOX_SETTLE_SECONDS", "10")
         retry_s = _seconds("CLIP_RETRY_AFTER", "3600")
         sources = _env("SOURCES", "")

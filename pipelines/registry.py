@@ -8,11 +8,23 @@ are imported and weights loaded lazily by the backend itself, on first use.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+# The devices a model may be asked to run on: one rule for the indexer and the service.
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device(device: str) -> str:
+    """`device` if it names a device a model can run on, else a ValueError saying which do."""
+    if not _DEVICE.match(device):
+        raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, not {device!r}")
+    return device
 
 
 class UnknownModelError(KeyError):

@@ -18,12 +18,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipelines.keypoints import keypoint_models
 from pipelines.pose_embedding import pose_models
-from pipelines.registry import UnknownModelError
+from pipelines.registry import UnknownModelError, check_device
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
 
 ENV_PREFIX = "POSEFRAMER_"
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ServingSettings(BaseSettings):
@@ -172,9 +171,7 @@ class ServingSettings(BaseSettings):
     @field_validator("device")
     @classmethod
     def _known_device(cls, device: str) -> str:
-        if not _DEVICE.match(device):
-            raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, not {device!r}")
-        return device
+        return check_device(device)
 
 
 def describe_settings_error(exc: Exception) -> str:

@@ -152,3 +152,20 @@ def test_backend_options_come_as_json_on_both_sides(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("POSEFRAMER_POSE_MODEL_OPTIONS", "[1, 2]")
     with pytest.raises(ValueError, match="POSEFRAMER_POSE_MODEL_OPTIONS must be a JSON object"):
         IndexSettings.from_env()
+
+
+@pytest.mark.parametrize(("device", "accepted"), [("mps", True), ("cuda:1", True), ("gpu", False)])
+def test_the_indexer_and_the_service_accept_the_same_devices(
+    clean_env: pytest.MonkeyPatch, device: str, accepted: bool
+) -> None:
+    from assets.settings import IndexSettings
+
+    clean_env.setenv("POSEFRAMER_DEVICE", device)
+    if accepted:
+        assert ServingSettings().device == device
+        assert IndexSettings.from_env().device == device
+        return
+    with pytest.raises(ValueError, match="auto, cpu, mps, cuda or cuda:N, not 'gpu'"):
+        ServingSettings()
+    with pytest.raises(ValueError, match="POSEFRAMER_DEVICE: device must be auto, cpu, mps"):
+        IndexSettings.from_env()
