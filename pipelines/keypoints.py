@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from pipelines.drawn.reader import DrawnFigureReader, DrawnReading
+from pipelines.drawn.reader import DrawnReading, committed_reader
 from pipelines.hands import HandFinder
 from pipelines.human_evidence import (
     DRAWN_FLAT_SHARE,
@@ -203,7 +203,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
-        self._drawn = DrawnFigureReader() if drawn_model else None
+        self._drawn = committed_reader() if drawn_model else None
         self._hand_finder = HandFinder() if hands else None
         self._graph: Any = None
         self._people: PersonDetector | None = None

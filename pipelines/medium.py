@@ -11,19 +11,11 @@ image (the model learnt ink on paper), is a photo.
 
 from __future__ import annotations
 
-import functools
-
 from PIL import Image
 
-from pipelines.drawn.reader import DrawnFigureReader, DrawnReading
+from pipelines.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
 from pipelines.human_evidence import looks_drawn, looks_like_a_page
 from pipelines.low_light import is_dark
-
-
-@functools.cache
-def default_reader() -> DrawnFigureReader:
-    """The committed drawn-figure model, loaded on its first reading."""
-    return DrawnFigureReader()
 
 
 def read_medium(
@@ -41,7 +33,7 @@ def read_medium(
 
 def is_drawing(image: Image.Image) -> bool:
     """Whether `image` is a drawing, as the default keypoint reader decides it."""
-    return read_medium(image, default_reader())[0]
+    return read_medium(image, committed_reader())[0]
 
 
 def medium_of(image: Image.Image) -> str:

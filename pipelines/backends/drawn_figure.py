@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from pipelines.drawn.reader import MIN_FIGURE, DrawnFigureReader
+from pipelines.drawn.reader import MIN_FIGURE, DrawnFigureReader, committed_reader
 from pipelines.keypoints import KeypointDetector, keypoint_models
 from pipelines.records import Pose
 
@@ -21,7 +21,11 @@ class DrawnFigureDetector(KeypointDetector):
     name = "drawn"
 
     def __init__(self, min_figure: float = MIN_FIGURE) -> None:
-        self._reader = DrawnFigureReader(min_figure=min_figure)
+        self._reader = (
+            committed_reader()
+            if min_figure == MIN_FIGURE
+            else DrawnFigureReader(min_figure=min_figure)
+        )
 
     @property
     def model_id(self) -> str:

@@ -29,7 +29,6 @@ from pipelines.records import COCO17_INDEX, COCO17_NAMES, swap_sides
 JOINTS: tuple[str, ...] = tuple(n for n in COCO17_NAMES if not n.endswith(("_eye", "_ear")))
 COCO_OF_JOINT: tuple[int, ...] = tuple(COCO17_INDEX[name] for name in JOINTS)
 FLIP: tuple[int, ...] = tuple(JOINTS.index(swap_sides(name)) for name in JOINTS)
-POINTS = (*JOINTS, "neck", "pelvis")
 
 
 @dataclass

@@ -4,8 +4,8 @@ It answers two questions about a drawing: whether it shows a human figure at all
 model's figure output, trained against drawn animals, food, objects and scribbles), and
 where that figure's joints are. The keypoint backend asks the first of every drawing (a
 figure BlazePose reads in a drawing the model calls "nobody" is dropped: drawn animals are
-what BlazePose mistakes most) and the second where neither BlazePose nor the stick-figure
-reader found one.
+what BlazePose mistakes most; `pipelines.medium` asks it of grainy pages) and takes the
+second as the drawing's figure unless BlazePose found several people or a clear one.
 
 The committed weights (`weights/drawn-v1.pt`, fp16, ~4 MB) are rebuilt by `make
 drawn-model` (`python -m pipelines.drawn.train`, see there for the data recipe and seed).
@@ -100,3 +100,10 @@ class DrawnFigureReader:
             pose[COCO17_INDEX[name]] = (nose[0], nose[1], 0.0)  # a drawn head shows no face
         figure = float(torch.sigmoid(logit[0]))
         return DrawnReading(figure, Pose.from_array(pose), figure >= self.min_figure)
+
+
+@functools.cache
+def committed_reader() -> DrawnFigureReader:
+    """The committed weights at the default bar, one per process (loaded on first reading):
+    the keypoint reader, the medium decision and the `drawn` backend share it."""
+    return DrawnFigureReader()
