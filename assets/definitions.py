@@ -14,6 +14,7 @@ import dagster as dg
 from assets.automation import build_inbox_sensor, build_reindex_sensor, build_source_schedule
 from assets.checks import build_index_checks
 from assets.index_assets import build_index_assets
+from assets.model_ids import ModelIds
 from assets.resources import (
     ClipModelResource,
     FramingModelResource,
@@ -22,13 +23,13 @@ from assets.resources import (
     ProgressResource,
     StoreResource,
 )
-from assets.settings import IndexSettings, ModelIds
 from assets.sources import load_sources
+from config.settings import Settings
 
 INDEX_JOB = "index_batches"
 
 
-def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg.Definitions:
+def build_definitions(settings: Settings, progress_bar: bool = False) -> dg.Definitions:
     """All assets, checks, the indexing job, sensors, schedules and resources."""
     index_assets = build_index_assets(ModelIds.of(settings))
     index_job = dg.define_asset_job(
@@ -42,42 +43,44 @@ def build_definitions(settings: IndexSettings, progress_bar: bool = False) -> dg
         for spec in load_sources(settings.sources_path)
         if spec.schedule
     ]
+    storage, models = settings.storage, settings.models
     return dg.Definitions(
         assets=index_assets,
         asset_checks=build_index_checks(index_assets),
         jobs=[index_job],
         schedules=schedules,
         sensors=[
-            build_inbox_sensor(INDEX_JOB, settle_seconds=settings.inbox_settle_seconds),
+            build_inbox_sensor(INDEX_JOB, settle_seconds=settings.indexing.inbox_settle_seconds),
             build_reindex_sensor(model_assets),
         ],
         resources={
             "store": StoreResource(
-                home=str(settings.home),
-                lancedb_uri=settings.lancedb_uri,
-                lancedb_storage_options=settings.lancedb_storage_options,
+                home=str(storage.home),
+                lancedb_uri=storage.lancedb_uri,
+                lancedb_storage_options=storage.lancedb_storage_options,
+                ann_min_rows=storage.ann_min_rows,
             ),
             "keypoint_model": KeypointModelResource(
-                name=settings.keypoint_model,
-                device=settings.device,
-                options_json=json.dumps(settings.keypoint_options),
+                name=models.keypoint_model,
+                device=models.device,
+                options_json=json.dumps(models.keypoint_model_options),
             ),
             "pose_model": PoseModelResource(
-                name=settings.pose_model, options_json=json.dumps(settings.pose_options)
+                name=models.pose_model, options_json=json.dumps(models.pose_model_options)
             ),
-            "framing_model": FramingModelResource(name=settings.framing_model),
+            "framing_model": FramingModelResource(name=models.framing_model),
             "clip_model": ClipModelResource(
-                model=settings.clip_model,
-                pretrained=settings.clip_pretrained,
-                config_path=settings.clip_config,
-                device=settings.device,
-                batch_size=settings.batch_size,
-                status_file=str(settings.clip_status_file),
-                retry_after_s=settings.clip_retry_after_s,
+                model=models.clip_model,
+                pretrained=models.clip_pretrained,
+                config_path=models.clip_config,
+                device=models.device,
+                batch_size=models.batch_size,
+                status_file=str(storage.clip_status_file),
+                retry_after_s=models.clip_retry_after,
             ),
             "progress": ProgressResource(bar=progress_bar),
         },
     )
 
 
-defs = build_definitions(IndexSettings.from_env())
+defs = build_definitions(Settings.from_env())

@@ -12,6 +12,7 @@ import dagster as dg
 import numpy as np
 
 from assets.automation import REINDEX_CONDITION
+from assets.model_ids import ModelIds
 from assets.partitions import ingest_batches, single_run
 from assets.resources import (
     ClipModelResource,
@@ -21,7 +22,6 @@ from assets.resources import (
     ProgressResource,
     StoreResource,
 )
-from assets.settings import ModelIds
 from pipelines.calibration import CALIBRATION_PROMPTS
 from pipelines.clip import CONFIGURE_HINT, ClipEncoder, ClipUnavailableError
 from pipelines.dedupe import NearDuplicateIndex

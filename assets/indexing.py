@@ -23,8 +23,8 @@ import yaml
 
 from assets.definitions import INDEX_JOB, build_definitions
 from assets.partitions import INGEST_BATCHES
-from assets.settings import IndexSettings
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
+from config.settings import Settings, describe_settings_error
 from pipelines.clip import CONFIGURE_HINT
 from pipelines.images import image_id_of
 from pipelines.sources import LocalFolderSource, SourceItem
@@ -183,7 +183,7 @@ class IndexReport:
 
 def index_folder(
     folder: str | Path,
-    settings: IndexSettings | None = None,
+    settings: Settings | None = None,
     batch_id: str | None = None,
     progress_bar: bool = False,
     resume: bool = True,
@@ -197,14 +197,14 @@ def index_folder(
     the last one's report returned. `resume=False` always starts a new batch. `announce` is
     told which batch is resumed before its run starts.
     """
-    settings = settings or IndexSettings.from_env()
+    settings = settings or Settings.from_env()
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    settings.home.mkdir(parents=True, exist_ok=True)
-    store = settings.open_store()
+    settings.storage.home.mkdir(parents=True, exist_ok=True)
+    store = settings.storage.open_store()
     if batch_id is None and resume and _unpublished_folder_batches(store, folder):
-        unfinished = unfinished_folder_batches(store, open_instance(settings.home), folder)
+        unfinished = unfinished_folder_batches(store, open_instance(settings.storage.home), folder)
         report: IndexReport | None = None
         for resumed in unfinished:
             if announce is not None:
@@ -272,21 +272,21 @@ def _modified_at(path: str) -> datetime:
 
 def index_source(
     name: str,
-    settings: IndexSettings | None = None,
+    settings: Settings | None = None,
     batch_id: str | None = None,
     progress_bar: bool = False,
 ) -> IndexReport:
     """Run configured source `name` now, as a new batch (what its schedule does on a tick)."""
-    settings = settings or IndexSettings.from_env()
+    settings = settings or Settings.from_env()
     specs = {s.name: s for s in load_sources(settings.sources_path)}
     if name not in specs:
         where = settings.sources_path or "no sources file (POSEFRAMER_SOURCES)"
         known = ", ".join(sorted(specs)) or "none"
         raise KeyError(f"no source named {name!r} in {where}; configured: {known}")
     spec = specs[name]
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.storage.home.mkdir(parents=True, exist_ok=True)
     batch_id = batch_id or spec.batch_id(datetime.now(UTC))
-    spec.register_batch(settings.open_store(), batch_id)
+    spec.register_batch(settings.storage.open_store(), batch_id)
     return index_batch(batch_id, settings, progress_bar, tags={SOURCE_TAG: name})
 
 
@@ -323,13 +323,13 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 
 def index_batch(
     batch_id: str,
-    settings: IndexSettings,
+    settings: Settings,
     progress_bar: bool = False,
     tags: dict[str, str] | None = None,
 ) -> IndexReport:
     """Index a registered batch end to end, in-process, recorded in the home's instance."""
-    store = settings.open_store()
-    instance = open_instance(settings.home)
+    store = settings.storage.open_store()
+    instance = open_instance(settings.storage.home)
     release_dead_runs(instance)
     instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
     defs = build_definitions(settings, progress_bar=progress_bar)
@@ -401,9 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.folder is None) == (args.source is None):
         parser.error("give either a folder or --source NAME")
     try:
-        settings = IndexSettings.from_env()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        settings = Settings.from_env()
+    except ValueError as exc:  # pydantic's ValidationError is one
+        print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
         return 2
     progress = not args.no_progress and sys.stderr.isatty()
     if args.source is not None:
@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     if pub is not None:
         print(f"table version  {pub.version} ({pub.tag}), {pub.rows} rows")
         print(f"models         {pub.models}")
-    print(f"home           {settings.home}")
+    print(f"home           {settings.storage.home}")
     if report.clip_problem:
         print(
             f"WARNING: indexed without CLIP vectors, text search is off: {report.clip_problem}. "

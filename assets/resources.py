@@ -18,6 +18,7 @@ from pipelines.inbox import claimed_batches_folder, inbox_folder
 from pipelines.keypoints import KeypointDetector, keypoint_models
 from pipelines.pose_embedding import PoseEmbedder, pose_models
 from pipelines.registry import parse_options
+from storage.ann import ANN_MIN_ROWS
 from storage.store import Store
 
 
@@ -32,9 +33,12 @@ class StoreResource(dg.ConfigurableResource):
     home: str
     lancedb_uri: str | None = None
     lancedb_storage_options: dict[str, str] | None = None
+    ann_min_rows: int = ANN_MIN_ROWS
 
     def get(self) -> Store:
-        return Store.at_home(Path(self.home), self.lancedb_uri, self.lancedb_storage_options)
+        return Store.at_home(
+            Path(self.home), self.lancedb_uri, self.lancedb_storage_options, self.ann_min_rows
+        )
 
     @property
     def inbox(self) -> Path:

@@ -67,17 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    from config.settings import Settings
     from pipelines.clip import clip_models
     from pipelines.keypoints import pose_from_keypoint_list
-    from pipelines.pose_embedding import pose_models
     from pipelines.query import pose_vector, text_vector
-    from serving.settings import ServingSettings
     from storage.store import Store
 
-    settings = ServingSettings(
+    settings = Settings.from_env(
         clip_model=BENCH_CLIP_MODEL, clip_pretrained="random", clip_config=str(BENCH_CLIP)
     )
-    embedder = pose_models.load(settings.pose_model, **settings.pose_model_options)
+    embedder = settings.models.pose()
     encoder = clip_models.load(
         "open-clip", model=BENCH_CLIP_MODEL, pretrained="random", config_path=str(BENCH_CLIP)
     )

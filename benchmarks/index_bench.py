@@ -52,8 +52,8 @@ from PIL import Image, ImageOps
 
 from assets.definitions import build_definitions
 from assets.indexing import index_folder, open_instance
-from assets.settings import IndexSettings
 from benchmarks.paths import evalset_dir
+from config.settings import Settings
 from pipelines.clip import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.keypoints import KeypointDetector
@@ -126,7 +126,7 @@ def prepare_images(folder: Path, count: int, source: Path | None) -> str:
 # ---------------------------------------------------------------- models
 
 
-def load_models(settings: IndexSettings) -> tuple[KeypointDetector, PoseEmbedder, ClipEncoder]:
+def load_models(settings: Settings) -> tuple[KeypointDetector, PoseEmbedder, ClipEncoder]:
     """The instances the indexing resources hand the assets (the registries cache them)."""
     resources: dict[str, Any] = dict(build_definitions(settings).resources or {})
     return (
@@ -212,7 +212,11 @@ def pipeline_mode(args: argparse.Namespace) -> dict[str, Any]:
 
         def models() -> ModelCosts:
             return measure_models(
-                files, detector, embedder, None if clip_problem else encoder, settings.batch_size
+                files,
+                detector,
+                embedder,
+                None if clip_problem else encoder,
+                settings.models.batch_size,
             )
 
         measured = [models()]
@@ -224,7 +228,7 @@ def pipeline_mode(args: argparse.Namespace) -> dict[str, Any]:
             if not report.success:
                 raise SystemExit("the indexing run failed")
             indexed = report.new_images
-            for step, seconds in step_seconds(settings.home).items():
+            for step, seconds in step_seconds(settings.storage.home).items():
                 steps[step] = steps.get(step, 0.0) + seconds / args.rounds
             measured.append(models())
             bracketing.append(mean_costs(measured[-2:]))
@@ -249,8 +253,8 @@ def pipeline_mode(args: argparse.Namespace) -> dict[str, Any]:
         "source": described,
         "clip_model": encoder.model_id,
         "clip_available": clip_problem is None,
-        "device": settings.device,
-        "batch_size": settings.batch_size,
+        "device": settings.models.device,
+        "batch_size": settings.models.batch_size,
         "pipeline_s": round(pipeline_s / args.rounds, 2),
         "images_per_s": round(indexed * args.rounds / pipeline_s, 2),
         "models_s": round(models_s / args.rounds, 2),
@@ -293,13 +297,13 @@ def step_seconds(home: Path) -> dict[str, float]:
     return durations
 
 
-def make_settings(args: argparse.Namespace, home: Path) -> IndexSettings:
+def make_settings(args: argparse.Namespace, home: Path) -> Settings:
     if args.clip == "env":
-        env = IndexSettings.from_env()
+        env = Settings.from_env().models
         model, pretrained, config = env.clip_model, env.clip_pretrained, env.clip_config
     else:
         model, pretrained, config = CLIP_CHOICES[args.clip]
-    return IndexSettings(
+    return Settings.of(
         home=home,
         clip_model=model,
         clip_pretrained=pretrained,

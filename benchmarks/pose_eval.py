@@ -686,19 +686,21 @@ def index_evalset(evalset: Path, home: Path) -> None:
     # Dagster and the service load only here: `detect_evalset` and the LOSO benchmark
     # need neither.
     from assets.indexing import index_folder
-    from assets.settings import IndexSettings
+    from config.settings import Settings
 
-    settings = IndexSettings(home=home, **TINY_CLIP_SETTINGS)
+    settings = Settings.of(home=home, **TINY_CLIP_SETTINGS)
     if not index_folder(evalset / "images", settings, batch_id="evalset").success:
         raise SystemExit("indexing the evalset failed")
 
 
 def evalset_service(home: Path, **settings: Any) -> Any:
     """The search service over `home` (a `SearchService`), with the benchmarks' tiny CLIP."""
+    from config.settings import Settings
     from serving.search_service import SearchService
-    from serving.settings import ServingSettings
 
-    return SearchService.from_settings(ServingSettings(home=home, **TINY_CLIP_SETTINGS, **settings))
+    return SearchService.from_settings(
+        Settings.from_env(home=home, **TINY_CLIP_SETTINGS, **settings)
+    )
 
 
 def search_metrics(

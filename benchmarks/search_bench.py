@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="poseframer-search-bench-"))
     try:
-        store = Store(workdir / "lancedb", workdir / "blobs")
+        store = Store(workdir / "lancedb", workdir / "blobs", ann_min_rows=0)  # always indexed
         start = time.perf_counter()
         tables, poses, masks, clips = [], [], [], []
         for table, pose, mask, clip in synthetic_rows(args.rows, args.seed):

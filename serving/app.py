@@ -10,11 +10,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from config.settings import Settings
 from serving.errors import install_error_handlers
 from serving.routers import compat, health, images, pages, search, uploads
 from serving.schemas import seed_error_body
 from serving.search_service import SearchService
-from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,10 @@ Every error is JSON `{"detail": "..."}` saying what went wrong and what to do.
 """
 
 
-def create_app(settings: ServingSettings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     """The PoseFramer API; `settings` default to the `POSEFRAMER_*` environment."""
-    settings = settings or ServingSettings()
-    service = SearchService.from_settings(settings, store=settings.open_store())
+    settings = settings or Settings.from_env()
+    service = SearchService.from_settings(settings, store=settings.storage.open_store())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,8 +41,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         service.start_loading()
         log.info(
             "PoseFramer serving %s (version: %s)",
-            settings.home.resolve(),
-            settings.table_version or "latest",
+            settings.storage.home,
+            settings.service.table_version or "latest",
         )
         yield
 
@@ -57,7 +57,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.search_service = service
     install_error_handlers(app)
 
-    max_body = settings.max_upload_bytes * 4 // 3 + _BODY_OVERHEAD
+    max_body = settings.service.max_upload_bytes * 4 // 3 + _BODY_OVERHEAD
 
     @app.middleware("http")
     async def limit_body_size(
@@ -70,19 +70,19 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         if length.isdigit() and int(length) > limit:
             message = (
                 f"request body of {length} bytes is too large: images may have at most "
-                f"{settings.max_upload_bytes} bytes (POSEFRAMER_MAX_UPLOAD_BYTES)"
+                f"{settings.service.max_upload_bytes} bytes (POSEFRAMER_MAX_UPLOAD_BYTES)"
             )
             seed = request.url.path in compat.SEED_PATHS
             body = seed_error_body(message) if seed else {"detail": message}
             return JSONResponse(status_code=413, content=body)
         return await call_next(request)
 
-    if settings.cors_origins:
+    if settings.service.cors_origins:
         # Added last so it wraps everything: error responses carry CORS headers too, and a
         # browser frontend can read their messages.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.service.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
             expose_headers=["ETag"],

@@ -15,9 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from serving.settings import ENV_PREFIX, ServingSettings, describe_settings_error
+from config.settings import ENV_PREFIX, Settings, describe_settings_error
 
 # The public-domain drawings committed with the project (samples/README.md); present in a
 # clone or an editable install, not in a wheel, where `demo --samples DIR` is needed.
@@ -83,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> ServingSettings | None:
+def _settings(args: argparse.Namespace) -> Settings | None:
     """The service's settings with the command line's overrides; None (and the reason on
     stderr) when they are invalid."""
     overrides = {
@@ -92,19 +90,19 @@ def _settings(args: argparse.Namespace) -> ServingSettings | None:
         if value is not None
     }
     try:
-        return ServingSettings(**overrides)
-    except ValidationError as exc:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:  # pydantic's ValidationError is one
         print(describe_settings_error(exc), file=sys.stderr)
         return None
 
 
-def _run_server(settings: ServingSettings) -> int:
+def _run_server(settings: Settings) -> int:
     import uvicorn
 
     from serving.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    uvicorn.run(app, host=settings.service.host, port=settings.service.port)
     return 0
 
 
@@ -112,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
-    print(f"PoseFramer: serving {settings.home.resolve()} at {_base_url(settings)}/")
+    print(f"PoseFramer: serving {settings.storage.home} at {_base_url(settings)}/")
     return _run_server(settings)
 
 
@@ -140,14 +138,14 @@ def _run_indexer(folder: Path, home: Path | None, batch_id: str | None, new_batc
         return 130
 
 
-def _base_url(settings: ServingSettings) -> str:
+def _base_url(settings: Settings) -> str:
     """Where a browser on this machine reaches the service."""
-    host = settings.host
+    host = settings.service.host
     if host in ("0.0.0.0", "::", ""):  # every interface: loopback is one of them
         host = "127.0.0.1"
     elif ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return f"http://{host}:{settings.service.port}"
 
 
 def _upload_suggestion(folder: Path) -> Path | None:
@@ -172,7 +170,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def demo_instructions(settings: ServingSettings, samples: Path) -> str:
+def demo_instructions(settings: Settings, samples: Path) -> str:
     """What `demo` prints before serving: the address and two things to try."""
     base = _base_url(settings)
     upload = _upload_suggestion(samples)
@@ -192,7 +190,7 @@ def demo_instructions(settings: ServingSettings, samples: Path) -> str:
     )
     return "\n".join(
         (
-            f"PoseFramer demo: {_shown(samples)} is indexed in {settings.home.resolve()}",
+            f"PoseFramer demo: {_shown(samples)} is indexed in {settings.storage.home}",
             f"Serving on {base}/ (Ctrl-C stops it). Things to try:",
             first,
             second,

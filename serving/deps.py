@@ -6,13 +6,13 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request
 
+from config.settings import Settings
 from serving.search_service import SearchService
-from serving.settings import ServingSettings
 from storage.store import Store
 
 
-def get_settings(request: Request) -> ServingSettings:
-    return cast(ServingSettings, request.app.state.settings)
+def get_settings(request: Request) -> Settings:
+    return cast(Settings, request.app.state.settings)
 
 
 def get_search_service(request: Request) -> SearchService:
@@ -23,7 +23,7 @@ def get_store(service: Annotated[SearchService, Depends(get_search_service)]) ->
     return service.store
 
 
-SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 SearchServiceDep = Annotated[SearchService, Depends(get_search_service)]
 StoreDep = Annotated[Store, Depends(get_store)]
 VersionQuery = Annotated[

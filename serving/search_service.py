@@ -24,10 +24,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder, clip_models
+from config.settings import Settings
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
-from pipelines.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
-from pipelines.pose_embedding import PoseEmbedder, pose_models
+from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
+from pipelines.pose_embedding import PoseEmbedder
 from pipelines.query import (
     figure_from_image,
     focus_joints,
@@ -42,7 +42,6 @@ from pipelines.scoring import hybrid_search
 from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
 from serving.errors import NOTHING_PUBLISHED_RETRY_S, ApiError
 from serving.ranking import Ranking, ann_ranking
-from serving.settings import ServingSettings
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import NothingPublishedError, Store, VersionNotFoundError
 
@@ -214,28 +213,18 @@ class SearchService:
         )
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings, store: Store | None = None) -> SearchService:
-        """Build the models through their registries (cheap: weights load lazily)."""
-        store = store or settings.open_store()
-        encoder: ClipEncoder = clip_models.load(
-            "open-clip",
-            model=settings.clip_model,
-            pretrained=settings.clip_pretrained,
-            config_path=settings.clip_config,
-            device=settings.device,
-            status_file=str(settings.home / CLIP_STATUS_FILE),
-            retry_after_s=settings.clip_retry_after,
-        )
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> SearchService:
+        """Build the models through the settings (cheap: weights load lazily)."""
+        store = store or settings.storage.open_store()
+        models, service = settings.models, settings.service
         return cls(
             store=store,
-            snapshots=SnapshotCache(store, pinned=settings.table_version),
-            detector=keypoint_models.load(
-                settings.keypoint_model, **settings.keypoint_model_options
-            ),
-            embedder=pose_models.load(settings.pose_model, **settings.pose_model_options),
-            clip=ClipLoader(encoder, retry_after_s=settings.clip_retry_after),
-            max_upload_bytes=settings.max_upload_bytes,
-            model_wait=settings.model_wait,
+            snapshots=SnapshotCache(store, pinned=service.table_version),
+            detector=models.keypoints(),
+            embedder=models.pose(),
+            clip=ClipLoader(settings.clip(), retry_after_s=models.clip_retry_after),
+            max_upload_bytes=service.max_upload_bytes,
+            model_wait=service.model_wait,
         )
 
     # ------------------------------------------------------------------ models

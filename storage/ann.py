@@ -57,26 +57,14 @@ log = logging.getLogger(__name__)
 
 ANN_DIR = "_poseframer_ann"
 FORMAT = 1
-# Below this many rows an exact scan (a few ms) beats an index; POSEFRAMER_ANN_MIN_ROWS
-# overrides it (tests index small tables with 0).
+# Below this many rows an exact scan (a few ms) beats an index (the default of the
+# `ann_min_rows` setting, POSEFRAMER_ANN_MIN_ROWS; tests index small tables with 0).
 ANN_MIN_ROWS = 20_000
 SCAN_BATCH = 65_536
 TRAIN_PER_LIST = 64  # k-means training rows per inverted list
 DEFAULT_NPROBE = 16
 SCAN_PER_POOL = 4  # a query scans at least this many rows per row of its pool
 FILES = ("pose.faiss", "clip.faiss", "clip.f32", "clip_rows.npy", "meta.json")  # meta.json last
-
-
-def ann_min_rows() -> int:
-    value = os.environ.get("POSEFRAMER_ANN_MIN_ROWS", "").strip()
-    if not value:
-        return ANN_MIN_ROWS
-    try:
-        return max(0, int(value))
-    except ValueError:
-        raise ValueError(
-            f"POSEFRAMER_ANN_MIN_ROWS must be a whole number of rows, not {value!r}"
-        ) from None
 
 
 def lists_for(rows: int) -> int:

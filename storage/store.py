@@ -235,11 +235,14 @@ class Store:
         db_uri: str | Path,
         blob_root: str | Path,
         storage_options: Mapping[str, str] | None = None,
+        ann_min_rows: int = ann.ANN_MIN_ROWS,
     ) -> None:
         """`db_uri` is a local directory or an object-store URI (`s3://bucket/prefix`);
         `storage_options` (endpoint, region, keys, ...; see `storage.location`) go to LanceDB
-        and to `files()`. Originals stay under the local `blob_root` either way."""
+        and to `files()`. Originals stay under the local `blob_root` either way. A published
+        search table of at least `ann_min_rows` rows gets an ANN index."""
         self.db_uri = str(db_uri)
+        self.ann_min_rows = ann_min_rows
         self.storage_options = dict(storage_options or {})
         self.db = lancedb.connect(self.db_uri, storage_options=self.storage_options or None)
         self.blobs = BlobStore(blob_root)
@@ -252,11 +255,12 @@ class Store:
         home: str | Path,
         db_uri: str | Path | None = None,
         storage_options: Mapping[str, str] | None = None,
+        ann_min_rows: int = ann.ANN_MIN_ROWS,
     ) -> Store:
         """The store of one PoseFramer home: tables in `db_uri` (default `<home>/lancedb`),
         originals in `<home>/blobs`."""
         home = Path(home)
-        return cls(db_uri or home / "lancedb", home / "blobs", storage_options)
+        return cls(db_uri or home / "lancedb", home / "blobs", storage_options, ann_min_rows)
 
     def files(self) -> tuple[pafs.FileSystem, str]:
         """The filesystem holding the tables and the database's root path in it, for files
@@ -778,7 +782,7 @@ class Store:
         models = table.search().select(["keypoint_model", "pose_model", "clip_model"])
         models = models.limit(None).to_arrow()
         calibration = _fit_calibration(_vector_sample(table), text_queries)
-        if models.num_rows >= ann.ann_min_rows():
+        if models.num_rows >= self.ann_min_rows:
             # Before the publication row: a service that sees this version finds its index.
             try:
                 fs, root = self.files()

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from benchmarks.paths import evalset_dir
-from serving.settings import ServingSettings
+from config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 EVALSET = evalset_dir()
@@ -24,26 +23,12 @@ TINY_CLIP_SETTINGS: dict[str, Any] = {
 }
 
 
-class IsolatedSettings(ServingSettings):
-    """ServingSettings from keyword arguments only: a developer's exported POSEFRAMER_*
-    variables must not change what these tests run against."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def make_settings(home: Path, **overrides: Any) -> ServingSettings:
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    """Settings from keyword values only, with the tiny CLIP: a developer's exported
+    POSEFRAMER_* variables must not change what these tests run against."""
     values: dict[str, Any] = {"home": home, **TINY_CLIP_SETTINGS}
     values.update(overrides)
-    return IsolatedSettings(**values)
+    return Settings.of(**values)
 
 
 def evalset_or_skip() -> Path:
@@ -72,15 +57,9 @@ def tiny_clip_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def index_settings_for(tiny_clip_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """A function building IndexSettings for a home with the tiny CLIP model."""
-    from assets.settings import IndexSettings
-
-    def build(home: Path, **overrides: object) -> IndexSettings:
-        values: dict[str, object] = {"home": home, **TINY_CLIP_SETTINGS}
-        values.update(overrides)
-        return IndexSettings(**values)  # type: ignore[arg-type]
-
-    return build
+    """A function building settings for a home with the tiny CLIP model (what the indexing
+    tests use; the same as `make_settings`)."""
+    return make_settings
 
 
 @pytest.fixture(scope="session")

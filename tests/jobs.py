@@ -8,15 +8,14 @@ import dagster as dg
 
 from assets.definitions import INDEX_JOB, build_definitions
 from assets.partitions import INGEST_BATCHES
-from assets.settings import IndexSettings
-from storage.store import Store
+from config.settings import Settings
 
 
 def run_folder_batch(
-    settings: IndexSettings, folder: Path, batch_id: str = "b1", raise_on_error: bool = True
+    settings: Settings, folder: Path, batch_id: str = "b1", raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
     """Register `folder` as batch `batch_id` and materialize the whole chain for it."""
-    Store.at_home(settings.home).register_batch(batch_id, "folder", str(folder))
+    settings.storage.open_store().register_batch(batch_id, "folder", str(folder))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(INGEST_BATCHES, [batch_id])
     return (

@@ -32,10 +32,12 @@ def publish_synthetic(store: Store, rows: int = ROWS, seed: int = 3) -> Publicat
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, SearchSnapshot]:
-    store = Store(tmp_path_factory.mktemp("ann") / "lancedb", tmp_path_factory.mktemp("blobs"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POSEFRAMER_ANN_MIN_ROWS", "1000")
-        publication = publish_synthetic(store)
+    store = Store(
+        tmp_path_factory.mktemp("ann") / "lancedb",
+        tmp_path_factory.mktemp("blobs"),
+        ann_min_rows=1000,
+    )
+    publication = publish_synthetic(store)
     return store, SnapshotCache(store).get(publication.version)
 
 

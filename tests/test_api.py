@@ -22,6 +22,7 @@ from serving.app import create_app
 from serving.clip_loader import ClipLoader
 from serving.deps import get_search_service
 from serving.search_service import SearchService
+from storage.ann import ANN_MIN_ROWS
 from storage.store import T_FAILURES, Store
 from tests.conftest import TINY_CLIP_CONFIG, make_settings
 
@@ -61,9 +62,9 @@ def served_rows(home: Path) -> list[dict[str, Any]]:
     return store.search_table_at(store.resolve_publication().version).to_pylist()
 
 
-def republish(home: Path, rows: list[dict[str, Any]]) -> int:
+def republish(home: Path, rows: list[dict[str, Any]], ann_min_rows: int = ANN_MIN_ROWS) -> int:
     """Publish `rows` as the whole search table, as the indexer would; the new version."""
-    store = Store.at_home(home)
+    store = Store.at_home(home, ann_min_rows=ann_min_rows)
     latest = store.resolve_publication()
     schema = store.search_table_at(latest.version).schema
     publication = store.publish_search_rows(

@@ -74,6 +74,6 @@ def test_a_run_shows_checks_failures_and_a_thumbnail_preview(
     failures = ingest.metadata["failure_reasons"].value
     assert isinstance(failures, str) and failures.count("not an image") == 3
     assert ingest.metadata["images_table_version"].value >= 1
-    batch = Store.at_home(settings.home).get_batch("b1")
+    batch = Store.at_home(settings.storage.home).get_batch("b1")
     assert batch is not None
     assert (batch.source_items, batch.new_images, batch.duplicates, batch.failures) == (5, 2, 0, 3)

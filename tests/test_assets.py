@@ -10,8 +10,9 @@ import pytest
 
 from assets.definitions import INDEX_JOB, build_definitions
 from assets.indexing import index_folder
+from assets.model_ids import ModelIds
 from assets.partitions import ingest_batches
-from assets.settings import IndexSettings, ModelIds
+from config.settings import Settings
 from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
 from storage.store import Store
 
@@ -56,7 +57,7 @@ def _batch_folder(root: Path, evalset: Path) -> Path:
     return folder
 
 
-def _materialize(settings: IndexSettings, instance: dg.DagsterInstance, batch_id: str):  # type: ignore[no-untyped-def]
+def _materialize(settings: Settings, instance: dg.DagsterInstance, batch_id: str):  # type: ignore[no-untyped-def]
     defs = build_definitions(settings)
     instance.add_dynamic_partitions(ingest_batches.name, [batch_id])
     return defs.resolve_job_def(INDEX_JOB).execute_in_process(
@@ -116,7 +117,7 @@ def test_batch_indexes_good_images_and_records_bad_ones(
     tmp_path: Path, evalset: Path, index_settings_for
 ) -> None:  # type: ignore[no-untyped-def]
     settings = index_settings_for(tmp_path / "home")
-    store = Store.at_home(settings.home)
+    store = Store.at_home(settings.storage.home)
     folder = _batch_folder(tmp_path, evalset)
     store.register_batch("b1", "folder", str(folder))
     instance = dg.DagsterInstance.ephemeral()
@@ -179,7 +180,7 @@ def test_missing_clip_weights_index_without_clip_vectors(
     assert "checkpoint file not found" in report.clip_problem
     publication = report.publication
     assert publication is not None and publication.clip_model is None
-    rows = Store.at_home(settings.home).search_table_at(publication.version).to_pylist()
+    rows = Store.at_home(settings.storage.home).search_table_at(publication.version).to_pylist()
     assert rows and all(r["clip_vector"] is None for r in rows)
     assert any(r["pose_vector"] is not None for r in rows)
 

@@ -39,13 +39,12 @@ def test_pose_eval_prints_a_table_and_a_json_last_line(
 
 
 def test_search_bench_runs_the_service_ranking_against_brute_force(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A small run of the issue's benchmark: the server process ranks with the published
     ANN index, the figures the issue names are all there, and recall is measured."""
     from benchmarks import search_bench
 
-    monkeypatch.setenv("POSEFRAMER_ANN_MIN_ROWS", "1000")
     assert search_bench.main(["--rows", "3000", "--queries", "20"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("metric")

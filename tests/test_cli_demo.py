@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from config.settings import Settings
 from serving import cli
 from serving.schemas import SearchRequest
-from serving.settings import ServingSettings
 from tests.synthetic import image_bytes
 
 
@@ -22,7 +22,7 @@ class Calls:
     def __init__(self, index_code: int = 0) -> None:
         self.index_code = index_code
         self.commands: list[tuple[list[str], dict[str, str] | None]] = []
-        self.served: list[ServingSettings] = []
+        self.served: list[Settings] = []
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         record.commands.append((command, env))
         return subprocess.CompletedProcess(command, returncode=record.index_code)
 
-    def fake_server(settings: ServingSettings) -> int:
+    def fake_server(settings: Settings) -> int:
         record.served.append(settings)
         return 0
 
@@ -60,7 +60,7 @@ def test_demo_indexes_the_corpus_then_serves_and_says_what_to_try(
     assert command == [sys.executable, "-m", "assets.indexing", str(cli.DEFAULT_SAMPLES)]
     assert env is not None and env["POSEFRAMER_HOME"] == str(home)
     (settings,) = calls.served
-    assert (settings.home, settings.port) == (home, 8765)
+    assert (settings.storage.home, settings.service.port) == (home, 8765)
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8765/" in out
     assert cli.SUGGESTED_UPLOAD in out

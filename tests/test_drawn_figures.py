@@ -170,7 +170,7 @@ def test_a_drawing_in_a_batch_gets_its_figure_and_medium(
     image, _ = drawn(figure, rng, "mannequin")
     # Clean ink on white, as the page's canvas gives it (the render's paper may be grainy).
     image.point(lambda v: 255 if v > 128 else 0).save(folder / "mannequin.png")
-    settings = index_settings_for(tmp_path / "home", keypoint_options={"hands": False})
+    settings = index_settings_for(tmp_path / "home", keypoint_model_options={"hands": False})
     assert index_folder(folder, settings, batch_id="drawn").success
     store = Store.at_home(tmp_path / "home")
     (record,) = store.images_for_batches(["drawn"])

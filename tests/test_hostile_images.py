@@ -3,7 +3,6 @@ batch full of both still publishes, and memory stays bounded (files from `tests.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -179,9 +178,9 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from assets.indexing import index_folder
-from assets.settings import IndexSettings
-folder, batch_id, values = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-settings = IndexSettings(**{**values, "home": Path(values["home"])})
+from config.settings import Settings
+folder, batch_id = sys.argv[1], sys.argv[2]
+settings = Settings.model_validate_json(sys.argv[3])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 report = index_folder(folder, settings, batch_id=batch_id)
@@ -198,12 +197,9 @@ print("RESULT " + json.dumps({
 
 def index_in_child(folder: Path, settings: Any, batch_id: str) -> dict[str, Any]:
     """Index `folder` with `index_folder` in a fresh process, so its peak memory is its own."""
-    values = {
-        k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(settings).items()
-    }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSEFRAMER_", "DAGSTER_"))}
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), batch_id, json.dumps(values)],
+        [sys.executable, "-c", _CHILD, str(folder), batch_id, settings.model_dump_json()],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -240,7 +236,7 @@ def test_hostile_batch_indexes_every_good_image_and_records_every_bad_one(
     assert result["new_images"] == len(manifest.valid)
     assert growth_mb < MAX_RSS_GROWTH_MB, f"the run grew by {growth_mb:.0f} MB"
 
-    store = Store.at_home(settings.home)
+    store = Store.at_home(settings.storage.home)
     failures = {Path(f["source_uri"]).name: f for f in store.failures_for_batches(["hostile"])}
     for name, fragment in manifest.bad.items():
         assert name in failures, f"{name} was not recorded as a failure"
@@ -289,7 +285,7 @@ def test_exif_rotated_photos_get_keypoints_in_their_displayed_orientation(
     assert report.success and report.new_images == 8, report
     print(f"\n8 orientations indexed in {time.perf_counter() - started:.1f} s")
 
-    store = Store.at_home(settings.home)
+    store = Store.at_home(settings.storage.home)
     people = {k.image_id: k.people for k in store.keypoints_for_batches(["rotated"])}
     images = {im.image_id: im for im in store.images_for_batches(["rotated"])}
     reference = people[by_orientation[1]]

@@ -71,7 +71,7 @@ def offline_home(
     report = index_folder(folder, settings)
     assert report.success and report.publication is not None
     assert report.clip_problem is not None and "checkpoint file not found" in report.clip_problem
-    return settings.home, folder
+    return settings.storage.home, folder
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_a_no_op_reindex_publishes_nothing_and_records_no_duplicates(
     settings = index_settings_for(tmp_path / "home", keypoint_model=FIXED_POSE_MODEL)
     first = index_folder(folder, settings)
     assert first.success and first.publication is not None
-    store = Store.at_home(settings.home)
+    store = Store.at_home(settings.storage.home)
     batches = len(store.list_batches())
 
     started = time.perf_counter()

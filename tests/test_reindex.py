@@ -34,7 +34,7 @@ from assets.definitions import INDEX_JOB, build_definitions
 from assets.indexing import open_instance
 from assets.partitions import INGEST_BATCHES
 from assets.resources import ClipModelResource
-from assets.settings import IndexSettings
+from config.settings import Settings
 from storage.store import Store
 from tests.fakes import (
     FIXED_POSE_MODEL,
@@ -129,7 +129,7 @@ def test_a_pose_model_change_reindexes_only_pose_and_search(
     tmp_path: Path, site: LocalSite, index_settings_for, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
-    settings: IndexSettings = index_settings_for(home, keypoint_model=FIXED_POSE_MODEL)
+    settings: Settings = index_settings_for(home, keypoint_model=FIXED_POSE_MODEL)
     store = Store.at_home(home)
     _register(store, tmp_path, site)
     instance = open_instance(home)  # persistent: SQLite under home/dagster
@@ -149,11 +149,11 @@ def test_a_pose_model_change_reindexes_only_pose_and_search(
 
     # The CLIP encoder the resource builds (the registry caches it): count its calls.
     encoder = ClipModelResource(
-        model=settings.clip_model,
-        pretrained=settings.clip_pretrained,
-        config_path=settings.clip_config,
-        device=settings.device,
-        batch_size=settings.batch_size,
+        model=settings.models.clip_model,
+        pretrained=settings.models.clip_pretrained,
+        config_path=settings.models.clip_config,
+        device=settings.models.device,
+        batch_size=settings.models.batch_size,
     ).get()
     clip_calls: list[int] = []
     original_encode = encoder.encode_images

@@ -19,10 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assets.indexing import index_folder
-from assets.settings import IndexSettings
 from benchmarks.live_server import free_port
+from config.settings import Settings, describe_settings_error
 from serving.app import create_app
-from serving.settings import ServingSettings
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
 from tests.conftest import make_settings
@@ -105,7 +104,7 @@ def test_db_uri_and_storage_options_parse() -> None:
         parse_storage_options("[1]", "POSEFRAMER_LANCEDB_STORAGE_OPTIONS")
 
 
-def test_both_sides_read_the_db_location_from_the_environment(
+def test_the_db_location_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("POSEFRAMER_HOME", str(tmp_path))
@@ -115,22 +114,22 @@ def test_both_sides_read_the_db_location_from_the_environment(
         '{"endpoint": "http://127.0.0.1:9000", "allow_http": true, "region": "eu-west-1"}',
     )
     expected = {"endpoint": "http://127.0.0.1:9000", "allow_http": "true", "region": "eu-west-1"}
-    index = IndexSettings.from_env()
-    serving = ServingSettings()
-    assert index.lancedb_uri == serving.lancedb_uri == "s3://bucket/poseframer"
-    assert index.lancedb_storage_options == serving.lancedb_storage_options == expected
+    # One settings model: the indexer and the service read the same location.
+    storage = Settings.from_env().storage
+    assert storage.lancedb_uri == "s3://bucket/poseframer"
+    assert storage.lancedb_storage_options == expected
 
     monkeypatch.delenv("POSEFRAMER_LANCEDB_URI")
     monkeypatch.delenv("POSEFRAMER_LANCEDB_STORAGE_OPTIONS")
     # Unset: the tables stay where they always were, <home>/lancedb.
-    assert IndexSettings.from_env().open_store().db_uri == str(tmp_path.resolve() / "lancedb")
-    assert ServingSettings().lancedb_uri is None
+    storage = Settings.from_env().storage
+    assert storage.open_store().db_uri == str(tmp_path.resolve() / "lancedb")
+    assert storage.lancedb_uri is None
 
     monkeypatch.setenv("POSEFRAMER_LANCEDB_URI", "ftp://example.org/db")
-    with pytest.raises(ValueError, match="POSEFRAMER_LANCEDB_URI"):
-        IndexSettings.from_env()
-    with pytest.raises(ValueError, match="unsupported scheme"):
-        ServingSettings()
+    with pytest.raises(ValueError, match="unsupported scheme") as caught:
+        Settings.from_env()
+    assert "POSEFRAMER_LANCEDB_URI" in describe_settings_error(caught.value)
 
 
 def test_files_beside_local_tables(tmp_path: Path) -> None:
@@ -183,7 +182,7 @@ def test_index_publish_and_serve_from_s3(
     assert any(k.startswith("e2e/lancedb/search.lance/_versions/") for k in keys)
     assert f"e2e/lancedb/search.lance/_refs/tags/{first.publication.tag}.json" in keys
 
-    store = settings.open_store()
+    store = settings.storage.open_store()
     served_first = store.search_table_at(first.publication.version).to_pylist()
     person = next(r for r in served_first if r["pose_vector"] is not None)
 
@@ -234,8 +233,7 @@ def test_the_ann_index_is_published_beside_s3_tables_and_served_from_them(
     from storage import ann
     from storage.snapshot import SnapshotCache
 
-    monkeypatch.setenv("POSEFRAMER_ANN_MIN_ROWS", "100")
-    store = Store(f"s3://{BUCKET}/ann-test/lancedb", tmp_path / "blobs", s3_options)
+    store = Store(f"s3://{BUCKET}/ann-test/lancedb", tmp_path / "blobs", s3_options, 100)
     table = pa.concat_tables(
         t for t, *_ in synthetic_rows(1500, seed=2, pose_clusters=3, clip_clusters=3)
     )

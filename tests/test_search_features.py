@@ -23,9 +23,7 @@ def ann_home(indexed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """A copy of the index republished with an ANN index (as a large table gets one)."""
     home = tmp_path_factory.mktemp("ann") / "home"
     shutil.copytree(indexed_home, home)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POSEFRAMER_ANN_MIN_ROWS", "0")
-        republish(home, served_rows(home))
+    republish(home, served_rows(home), ann_min_rows=0)
     return home
 
 

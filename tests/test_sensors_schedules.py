@@ -16,8 +16,8 @@ from assets.definitions import INDEX_JOB, build_definitions
 from assets.indexing import open_instance
 from assets.partitions import INGEST_BATCHES, ingest_batches
 from assets.resources import StoreResource
-from assets.settings import IndexSettings
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
+from config.settings import Settings
 from pipelines.inbox import claim_inbox
 from pipelines.records import DecodedImage
 from pipelines.sources import SourceItem, decode_item
@@ -54,15 +54,15 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(home: Path, tmp_path: Path, index_settings_for) -> IndexSettings:  # type: ignore[no-untyped-def]
+def settings(home: Path, tmp_path: Path, index_settings_for) -> Settings:  # type: ignore[no-untyped-def]
     urls = tmp_path / "urls.txt"
     urls.write_text("https://example.org/a.png\n")
     sources = tmp_path / "sources.yaml"
     sources.write_text(SOURCES_YAML.format(urls=urls))
-    built: IndexSettings = index_settings_for(
+    built: Settings = index_settings_for(
         home,
         keypoint_model=FIXED_POSE_MODEL,
-        sources_file=sources,
+        sources=sources,
         inbox_settle_seconds=0.0,
     )
     return built
@@ -128,13 +128,13 @@ def _drop(folder: Path, files: dict[str, bytes], age_s: float = 60.0) -> None:
 
 
 def test_new_inbox_files_become_one_batch_indexed_by_the_job(
-    settings: IndexSettings, home: Path
+    settings: Settings, home: Path
 ) -> None:
     defs = build_definitions(settings)
     instance = open_instance(home)
     sensor = defs.resolve_sensor_def(INBOX_SENSOR)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    inbox = settings.inbox
+    inbox = settings.storage.inbox
     _drop(inbox, {"upload-1/a.png": textured_image(1), "upload-1/b.png": textured_image(2)})
     _drop(inbox, {"loose.jpg": textured_image(3, fmt="JPEG"), "notes.txt": b"not an image"})
     _drop(inbox, {".part-123": b"half an upload"})
@@ -216,7 +216,7 @@ def test_claiming_stops_at_the_batch_limits(tmp_path: Path) -> None:
 
 
 def test_each_scheduled_source_has_a_schedule_that_makes_a_new_batch(
-    settings: IndexSettings, home: Path
+    settings: Settings, home: Path
 ) -> None:
     defs = build_definitions(settings)
     schedules = {s.name: defs.resolve_schedule_def(s.name) for s in defs.schedules or []}
@@ -258,7 +258,7 @@ def test_each_scheduled_source_has_a_schedule_that_makes_a_new_batch(
 
 
 def test_definitions_load_sensors_schedules_and_the_reindex_automation(
-    settings: IndexSettings,
+    settings: Settings,
 ) -> None:
     defs = build_definitions(settings)
     dg.Definitions.validate_loadable(defs)
@@ -307,7 +307,7 @@ def test_a_bad_sources_file_names_the_source_and_the_problem(tmp_path: Path) -> 
 
 
 def test_the_sources_file_defaults_to_the_home(tmp_path: Path) -> None:
-    settings = IndexSettings(home=tmp_path)
+    settings = Settings.of(home=tmp_path)
     assert settings.sources_path is None
     (tmp_path / "sources.yaml").write_text("sources: []\n")
     assert settings.sources_path == tmp_path / "sources.yaml"
@@ -327,7 +327,7 @@ def test_a_known_image_dropped_alone_is_removed_without_a_batch(tmp_path: Path) 
 
 
 def test_running_a_configured_source_by_name_needs_a_known_name(
-    settings: IndexSettings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from assets.indexing import index_source, main
 
@@ -336,8 +336,8 @@ def test_running_a_configured_source_by_name_needs_a_known_name(
     with pytest.raises(SystemExit):
         main([])  # neither a folder nor --source
     assert "either a folder or --source" in capsys.readouterr().err
-    monkeypatch.setenv("POSEFRAMER_HOME", str(settings.home))
-    monkeypatch.setenv("POSEFRAMER_SOURCES", str(settings.sources_file))
+    monkeypatch.setenv("POSEFRAMER_HOME", str(settings.storage.home))
+    monkeypatch.setenv("POSEFRAMER_SOURCES", str(settings.indexing.sources))
     assert main(["--source", "nope"]) == 2
     assert "no source named 'nope'" in capsys.readouterr().err
 

@@ -22,12 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from config.settings import Settings
 from pipelines.fetcher import sniff_image_type
-from pipelines.inbox import inbox_folder
 from serving.deps import SettingsDep, StoreDep
 from serving.errors import ApiError
 from serving.schemas import error_docs
-from serving.settings import ServingSettings
 from storage.blobs import write_atomically
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -76,12 +75,12 @@ def require_api_key(
     x_api_key: Annotated[str | None, Header(description="The server's POSEFRAMER_API_KEY")] = None,
 ) -> None:
     """Checked before the body is read: an unauthenticated client cannot make us store it."""
-    if settings.api_key is None:
+    if settings.service.api_key is None:
         raise ApiError(
             503,
             "uploads are disabled on this server: set POSEFRAMER_API_KEY to enable them",
         )
-    expected = settings.api_key.get_secret_value().encode()
+    expected = settings.service.api_key.get_secret_value().encode()
     if x_api_key is None or not secrets.compare_digest(x_api_key.encode(), expected):
         raise HTTPException(
             401,
@@ -125,8 +124,8 @@ def _save(folder: Path, name: str, data: bytes) -> Path:
     return write_atomically(folder / name, data, prefix=".part-")
 
 
-def inbox_of(settings: ServingSettings) -> Path:
-    return inbox_folder(settings.home)
+def inbox_of(settings: Settings) -> Path:
+    return settings.storage.inbox
 
 
 @router.post(
@@ -174,12 +173,12 @@ async def upload_images(
         rejected: list[RejectedFile] = []
         for index, upload in enumerate(files, 1):
             name = upload.filename or f"file-{index}"
-            data = await upload.read(settings.max_upload_bytes + 1)
-            if len(data) > settings.max_upload_bytes:
+            data = await upload.read(settings.service.max_upload_bytes + 1)
+            if len(data) > settings.service.max_upload_bytes:
                 rejected.append(
                     RejectedFile(
                         name=name,
-                        reason=f"too large: more than {settings.max_upload_bytes} bytes "
+                        reason=f"too large: more than {settings.service.max_upload_bytes} bytes "
                         "(POSEFRAMER_MAX_UPLOAD_BYTES)",
                     )
                 )
