@@ -76,7 +76,7 @@ lint: install
 
 # The Dagster UI over the same definitions and instance as `poseframer index`.
 dagster: install
-	$(BIN)/python -c 'import pathlib, assets.indexing as i; i.open_instance(pathlib.Path("$(POSEFRAMER_HOME)"))'
+	$(BIN)/python -c 'import pathlib, assets.instance as i; i.open_instance(pathlib.Path("$(POSEFRAMER_HOME)"))'
 	DAGSTER_HOME="$(POSEFRAMER_HOME)/dagster" $(BIN)/dagster dev -m assets.definitions
 
 serve: install

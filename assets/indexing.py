@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from assets.definitions import INDEX_JOB, build_definitions
+from assets.instance import HOST_TAG, PID_TAG, open_instance, release_dead_runs
 from assets.partitions import INGEST_BATCHES
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
 from config.settings import Settings, describe_settings_error
@@ -29,76 +29,6 @@ from pipelines.clip import CONFIGURE_HINT
 from pipelines.images import image_id_of
 from pipelines.sources import LocalFolderSource, SourceItem
 from storage.store import NothingPublishedError, Publication, Store
-
-INSTANCE_TEMPLATE = Path(__file__).resolve().parents[1] / "dagster.yaml"
-
-
-def dagster_home(home: Path) -> Path:
-    return home / "dagster"
-
-
-POSTGRES_URL_ENV = "POSEFRAMER_DAGSTER_POSTGRES_URL"
-_POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": POSTGRES_URL_ENV}}}
-
-
-def _check_postgres_url(url: str) -> None:
-    # SQLAlchemy 2.1 opens a bare postgresql:// URL with psycopg 3, whose server-side
-    # parameters break dagster-postgres (NOTIFY run_events, $1): name its driver, psycopg2.
-    if not url.startswith("postgresql+psycopg2://"):
-        given = url.split("://", 1)[0] + "://…" if "://" in url else "a value with no scheme"
-        raise RuntimeError(
-            f"{POSTGRES_URL_ENV} must look like postgresql+psycopg2://user:password@host:5432/db "
-            f"(dagster-postgres needs the psycopg2 driver named), not {given}"
-        )
-    try:
-        import dagster_postgres  # noqa: F401
-    except ImportError:
-        raise RuntimeError(
-            f"{POSTGRES_URL_ENV} is set but dagster-postgres is not installed: "
-            "pip install -e '.[postgres]'"
-        ) from None
-
-
-def open_instance(home: Path) -> dg.DagsterInstance:
-    """The persistent Dagster instance of a PoseFramer home.
-
-    Its dagster.yaml (in `dagster_home(home)`, the DAGSTER_HOME of `make dagster`) is the
-    repository's with the storage written in: SQLite under that directory by default, so the
-    instance opens the same whether or not DAGSTER_HOME is set; PostgreSQL when
-    POSEFRAMER_DAGSTER_POSTGRES_URL is set (`postgresql+psycopg2://user:pw@host:5432/db`). The
-    file names that variable rather than its value, so no password is written to disk. A home
-    that was on SQLite moves to PostgreSQL when the variable is set; its SQLite history stays
-    in the directory, unread.
-    """
-    directory = dagster_home(home)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "dagster.yaml"
-    postgres = bool(dg.EnvVar(POSTGRES_URL_ENV).get_value())
-    if config.exists():
-        settings = yaml.safe_load(config.read_text()) or {}
-        on_postgres = settings.get("storage") == _POSTGRES_STORAGE
-        if on_postgres and not postgres:
-            raise RuntimeError(
-                f"the Dagster instance in {config} keeps its runs in PostgreSQL: set "
-                f"{POSTGRES_URL_ENV} (or edit that file's storage back to sqlite)"
-            )
-        rewrite = postgres and not on_postgres
-    else:
-        settings = (
-            yaml.safe_load(INSTANCE_TEMPLATE.read_text()) if INSTANCE_TEMPLATE.exists() else {}
-        )
-        if "sqlite" in settings.get("storage", {"sqlite": {}}):
-            settings["storage"] = {"sqlite": {"base_dir": str(directory)}}
-        rewrite = True
-    if postgres:
-        _check_postgres_url(str(dg.EnvVar(POSTGRES_URL_ENV).get_value()))
-        settings["storage"] = dict(_POSTGRES_STORAGE)
-    if rewrite:
-        config.write_text(
-            f"# Written by PoseFramer from {INSTANCE_TEMPLATE.name}; edit freely.\n"
-            + yaml.safe_dump(settings, sort_keys=False)
-        )
-    return dg.DagsterInstance.from_config(str(directory))
 
 
 def new_batch_id(folder: Path) -> str:
@@ -290,35 +220,7 @@ def index_source(
     return index_batch(batch_id, settings, progress_bar, tags={SOURCE_TAG: name})
 
 
-PID_TAG = "poseframer/pid"
-HOST_TAG = "poseframer/host"
 PARTITION_TAG = "dagster/partition"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the in-process runs of this host whose process died (kill -9, power cut), and free
-    the `gpu` pool slots they held: without this every later run would wait for them forever,
-    since no daemon watches in-process runs."""
-    released = []
-    host = socket.gethostname()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        pid = run.tags.get(PID_TAG)
-        if run.tags.get(HOST_TAG) != host or pid is None or not pid.isdigit() or _alive(int(pid)):
-            continue
-        instance.report_run_failed(run, f"its process {pid} died without finishing the run")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-    return released
 
 
 def index_batch(
@@ -381,6 +283,7 @@ def _int(value: object) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m assets.indexing`: what `poseframer index` runs, with `--source` too."""
     parser = argparse.ArgumentParser(
         prog="poseframer index",
         description="Index a folder of images, or run a configured source, as a new batch.",
@@ -405,28 +308,52 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # pydantic's ValidationError is one
         print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
         return 2
-    progress = not args.no_progress and sys.stderr.isatty()
-    if args.source is not None:
+    return run_index(
+        settings,
+        folder=args.folder,
+        source=args.source,
+        batch_id=args.batch_id,
+        new_batch=args.new_batch,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+
+
+def run_index(
+    settings: Settings,
+    folder: Path | None = None,
+    source: str | None = None,
+    batch_id: str | None = None,
+    new_batch: bool = False,
+    progress: bool = False,
+) -> int:
+    """Index `folder` (or run configured `source`) in this process and print the report, as
+    `poseframer index` and `python -m assets.indexing` do; the command's exit code."""
+    if source is not None:
         try:
-            report = index_source(args.source, settings, args.batch_id, progress)
+            report = index_source(source, settings, batch_id, progress)
         except (KeyError, SourcesConfigError) as exc:
             print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
+    elif folder is None or not folder.is_dir():
+        print(f"error: not a folder: {folder}", file=sys.stderr)
+        return 2
     else:
-        if not args.folder.is_dir():
-            print(f"error: not a folder: {args.folder}", file=sys.stderr)
-            return 2
         report = index_folder(
-            args.folder,
+            folder,
             settings,
-            batch_id=args.batch_id,
+            batch_id=batch_id,
             progress_bar=progress,
-            resume=not args.new_batch,
+            resume=not new_batch,
             announce=lambda message: print(message, flush=True),
         )
+    return print_report(report, settings, folder)
+
+
+def print_report(report: IndexReport, settings: Settings, folder: Path | None) -> int:
+    """What an indexing run did, on stdout (problems on stderr); its exit code."""
     pub = report.publication
     if report.unchanged:
-        print(f"nothing new in {args.folder}: no new batch, no new version")
+        print(f"nothing new in {folder}: no new batch, no new version")
         print(f"already indexed {report.duplicates} image(s)")
         if report.failures:
             print(f"known failures  {len(report.failures)} (unchanged since they failed)")

@@ -4,7 +4,7 @@
 
 Publishes `--rows` synthetic rows with the real vector sizes (`benchmarks.search_bench`;
 an ANN index is built on publish above `storage.ann.ANN_MIN_ROWS` rows), starts the real
-server (`python -m serving serve`, uvicorn) on 127.0.0.1 and sends keypoints + text queries
+server (`python -m poseframer serve`, uvicorn) on 127.0.0.1 and sends keypoints + text queries
 one at a time, timing each request from the client. The CLIP model is a random-weight one
 with CLIP's 512-d output and tiny towers (`poseframer-bench-clip-512.json` here): it
 exercises the plumbing at the real vector size, its results mean nothing, and the time a real

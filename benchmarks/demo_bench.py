@@ -5,10 +5,10 @@
 In a fresh temporary POSEFRAMER_HOME (the rest of the environment as it is, so CLIP is
 whatever this machine has: offline, the demo indexes and serves without it):
 
-(a) starts `python -m serving demo --port <free port>` and times, from the start, when
+(a) starts `python -m poseframer demo --port <free port>` and times, from the start, when
     `/health` first answers (the corpus is indexed and the server is up) and when a POST
     /search with a keypoints pose first returns 200 with results (the path a user waits on);
-(b) with that server still running, runs `python -m serving index <samples>` again on the now
+(b) with that server still running, runs `python -m poseframer index <samples>` again on the now
     indexed home and times it, and reports whether the published table version, and the one
     `/health` serves, changed. A re-index of unchanged images should add no rows and leave
     the served version as it was. The baseline beside it, in the same run: the same re-index
@@ -91,7 +91,7 @@ def timed_index(
     """`poseframer index [options] samples` as a user runs it, and its wall time in seconds."""
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "serving", "index", *options, str(samples)],
+        [sys.executable, "-m", "poseframer", "index", *options, str(samples)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         env = fresh_env(home)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "serving", "demo", "--samples", str(samples)]
+        command = [sys.executable, "-m", "poseframer", "demo", "--samples", str(samples)]
         start = time.monotonic()
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -51,7 +51,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from assets.definitions import build_definitions
-from assets.indexing import index_folder, open_instance
+from assets.indexing import index_folder
+from assets.instance import open_instance
 from benchmarks.paths import evalset_dir
 from config.settings import Settings
 from pipelines.clip import ClipEncoder

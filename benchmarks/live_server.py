@@ -1,4 +1,4 @@
-"""`python -m serving serve` as a real process on loopback, for benchmarks and tests: start
+"""`python -m poseframer serve` as a real process on loopback, for benchmarks and tests: start
 it, wait until `/health` answers, stop it with SIGINT (as Ctrl-C would)."""
 
 from __future__ import annotations
@@ -80,7 +80,16 @@ def live_server(env: Mapping[str, str], log: Path, timeout: float = 120) -> Iter
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "poseframer",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=REPO,
             env=dict(env),
             stdout=out,

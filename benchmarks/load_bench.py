@@ -4,7 +4,7 @@
 
 Indexes half of the images (the evalset's when present, else synthetic ones) into a temporary
 home with the real command (`python -m assets.indexing`), starts the real server
-(`python -m serving serve`) on 127.0.0.1, and runs `--clients` concurrent clients issuing
+(`python -m poseframer serve`) on 127.0.0.1, and runs `--clients` concurrent clients issuing
 keypoint searches for `--duration` seconds. At `--publish-at` of the way through, the other
 half is indexed and published by a second `python -m assets.indexing` process while the load
 goes on. Prints requests, errors, latency percentiles (overall and while publishing),

@@ -206,7 +206,7 @@ def test_cli_index_twice_adds_no_rows(tmp_path: Path, evalset: Path, tiny_clip_e
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     env = {**os.environ, **tiny_clip_env, "POSEFRAMER_HOME": str(tmp_path / "home")}
     env.pop("DAGSTER_HOME", None)
-    cli = [sys.executable, "-m", "serving", "index", str(folder)]
+    cli = [sys.executable, "-m", "poseframer", "index", str(folder)]
 
     first = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from config.settings import Settings
-from serving import cli
+from poseframer import cli
 from serving.schemas import SearchRequest
 from tests.synthetic import image_bytes
 
@@ -21,24 +19,24 @@ from tests.synthetic import image_bytes
 class Calls:
     def __init__(self, index_code: int = 0) -> None:
         self.index_code = index_code
-        self.commands: list[tuple[list[str], dict[str, str] | None]] = []
+        self.indexed: list[tuple[Settings, Path]] = []
         self.served: list[Settings] = []
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
-    """The indexer child process and the server, replaced by recorders."""
+    """The indexer (run in-process) and the server, replaced by recorders."""
     record = Calls()
 
-    def fake_run(command: list[str], env: dict[str, str] | None = None, **_: Any) -> Any:
-        record.commands.append((command, env))
-        return subprocess.CompletedProcess(command, returncode=record.index_code)
+    def fake_run_index(settings: Settings, folder: Path, **_: Any) -> int:
+        record.indexed.append((settings, folder))
+        return record.index_code
 
     def fake_server(settings: Settings) -> int:
         record.served.append(settings)
         return 0
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(cli, "run_index", fake_run_index)
     monkeypatch.setattr(cli, "_run_server", fake_server)
     for name in ("POSEFRAMER_HOST", "POSEFRAMER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -56,10 +54,10 @@ def test_demo_indexes_the_corpus_then_serves_and_says_what_to_try(
 ) -> None:
     home = tmp_path / "home"
     assert cli.main(["--home", str(home), "demo", "--port", "8765"]) == 0
-    ((command, env),) = calls.commands
-    assert command == [sys.executable, "-m", "assets.indexing", str(cli.DEFAULT_SAMPLES)]
-    assert env is not None and env["POSEFRAMER_HOME"] == str(home)
+    ((indexed_with, folder),) = calls.indexed
+    assert folder == cli.DEFAULT_SAMPLES and indexed_with.storage.home == home
     (settings,) = calls.served
+    assert settings is indexed_with  # one set of settings: the index and the service agree
     assert (settings.storage.home, settings.service.port) == (home, 8765)
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8765/" in out
@@ -81,7 +79,7 @@ def test_demo_takes_another_folder_and_suggests_one_of_its_images(
     (tmp_path / "mine" / ".hidden.png").write_bytes(image_bytes((8, 8), "PNG"))
     code = cli.main(["demo", "--samples", str(tmp_path / "mine"), "--host", "0.0.0.0"])
     assert code == 0
-    assert calls.commands[0][0][-1] == str(tmp_path / "mine")
+    assert calls.indexed[0][1] == tmp_path / "mine"
     out = capsys.readouterr().out
     assert "mine/a.png" in out
     assert "http://127.0.0.1:8000/" in out  # every interface: the browser uses loopback
@@ -92,7 +90,7 @@ def test_demo_refuses_a_missing_folder_before_indexing(
 ) -> None:
     assert cli.main(["demo", "--samples", str(tmp_path / "nope")]) == 2
     assert "not a folder" in capsys.readouterr().err
-    assert calls.commands == [] and calls.served == []
+    assert calls.indexed == [] and calls.served == []
 
 
 def test_demo_says_when_the_committed_corpus_is_missing(
@@ -105,7 +103,7 @@ def test_demo_says_when_the_committed_corpus_is_missing(
     assert cli.main(["demo"]) == 2
     error = capsys.readouterr().err
     assert "sample images" in error and "--samples DIR" in error
-    assert calls.commands == []
+    assert calls.indexed == []
 
 
 def test_demo_refuses_bad_settings_before_indexing(
@@ -113,7 +111,7 @@ def test_demo_refuses_bad_settings_before_indexing(
 ) -> None:
     assert cli.main(["demo", "--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err.lower()
-    assert calls.commands == []
+    assert calls.indexed == []
 
 
 def test_demo_does_not_serve_when_indexing_fails(

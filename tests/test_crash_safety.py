@@ -25,13 +25,8 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
-from assets.indexing import (
-    HOST_TAG,
-    PID_TAG,
-    index_folder,
-    open_instance,
-    unfinished_folder_batches,
-)
+from assets.indexing import index_folder, unfinished_folder_batches
+from assets.instance import HOST_TAG, PID_TAG, open_instance
 from pipelines.images import image_id_of
 from serving.app import create_app
 from storage.snapshot import SnapshotCache

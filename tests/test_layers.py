@@ -78,6 +78,8 @@ BANNED = [
     ("config", "from fastapi import FastAPI"),
     ("config", "from assets.definitions import defs"),
     ("config", "from serving.app import create_app"),
+    ("poseframer", "import torch"),
+    ("poseframer", "from lancedb.table import Table"),
 ]
 
 PERMITTED = [
@@ -89,6 +91,7 @@ PERMITTED = [
     ("config", "import pydantic\nfrom storage.store import Store\nfrom pipelines import keypoints"),
     ("assets", "from config.settings import Settings"),
     ("serving", "from config.settings import Settings"),
+    ("poseframer", "from assets.indexing import run_index\nfrom serving.app import create_app"),
 ]
 
 
@@ -121,7 +124,7 @@ def test_tests_may_import_anything() -> None:
 
 
 def test_every_layer_folder_has_its_rules() -> None:
-    for layer in ("pipelines", "storage", "config", "assets", "serving"):
+    for layer in ("pipelines", "storage", "config", "assets", "serving", "poseframer"):
         text = (REPO / layer / "ruff.toml").read_text(encoding="utf-8")
         assert 'extend = "../pyproject.toml"' in text, layer
         assert "banned-api" in text, layer

@@ -426,7 +426,7 @@ def test_tiny_clip_still_serves_text_when_it_loads(offline_home: tuple[Path, Pat
 
 
 def test_the_dagster_instance_skips_the_first_visit_pop_up(tmp_path: Path) -> None:
-    from assets.indexing import open_instance
+    from assets.instance import open_instance
 
     assert open_instance(tmp_path / "home").nux_enabled is False
 
@@ -460,7 +460,7 @@ def test_poseframer_demo_indexes_prints_what_to_try_and_serves(tmp_path: Path) -
             [
                 sys.executable,
                 "-m",
-                "serving",
+                "poseframer",
                 "demo",
                 "--samples",
                 str(samples),

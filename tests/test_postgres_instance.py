@@ -18,7 +18,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from assets.indexing import POSTGRES_URL_ENV, dagster_home, index_folder, open_instance
+from assets.indexing import index_folder
+from assets.instance import POSTGRES_URL_ENV, dagster_home, open_instance
 from tests.synthetic import image_bytes
 from tests.test_assets import ASSET_NAMES
 

@@ -31,7 +31,7 @@ from dagster._time import get_current_datetime
 from PIL import Image
 
 from assets.definitions import INDEX_JOB, build_definitions
-from assets.indexing import open_instance
+from assets.instance import open_instance
 from assets.partitions import INGEST_BATCHES
 from assets.resources import ClipModelResource
 from config.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 
 from assets.automation import INBOX_SENSOR, build_inbox_sensor
 from assets.definitions import INDEX_JOB, build_definitions
-from assets.indexing import open_instance
+from assets.instance import open_instance
 from assets.partitions import INGEST_BATCHES, ingest_batches
 from assets.resources import StoreResource
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources

@@ -16,7 +16,8 @@ import pytest
 
 from benchmarks.live_server import LiveServer, ServerError
 from benchmarks.live_server import live_server as running_server
-from serving import cli
+from config.settings import Settings
+from poseframer import cli
 from storage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,28 +91,29 @@ def test_index_refuses_a_missing_folder(capsys: pytest.CaptureFixture[str], tmp_
 @pytest.mark.parametrize(
     ("options", "passed"),
     [
-        ([], []),
-        (["--batch-id", "spring-2026"], ["--batch-id", "spring-2026"]),
-        (["--new-batch"], ["--new-batch"]),
+        ([], {}),
+        (["--batch-id", "spring-2026"], {"batch_id": "spring-2026"}),
+        (["--new-batch"], {"new_batch": True}),
     ],
 )
-def test_index_runs_the_indexer_and_returns_its_exit_code(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: list[str], passed: list[str]
+def test_index_runs_the_indexer_in_process_and_returns_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: list[str], passed: dict[str, Any]
 ) -> None:
-    calls: list[tuple[list[str], dict[str, str] | None]] = []
+    calls: list[tuple[Settings, dict[str, Any]]] = []
 
-    def fake_run(command: list[str], env: dict[str, str] | None = None, **_: Any) -> Any:
-        calls.append((command, env))
-        return subprocess.CompletedProcess(command, returncode=3)
+    def fake_run_index(settings: Settings, **kwargs: Any) -> int:
+        calls.append((settings, kwargs))
+        return 3
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(cli, "run_index", fake_run_index)
     home = tmp_path / "home"
     code = cli.main(["--home", str(home), "index", str(tmp_path), *options])
     assert code == 3
-    assert len(calls) == 1
-    command, env = calls[0]
-    assert command == [sys.executable, "-m", "assets.indexing", str(tmp_path), *passed]
-    assert env is not None and env["POSEFRAMER_HOME"] == str(home)
+    ((settings, kwargs),) = calls
+    assert settings.storage.home == home
+    assert kwargs["folder"] == tmp_path
+    expected = {"batch_id": None, "new_batch": False, **passed}
+    assert {k: kwargs[k] for k in expected} == expected
 
 
 @pytest.mark.slow
@@ -127,7 +129,7 @@ def test_index_command_runs_the_indexer_end_to_end(
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSEFRAMER_")}
     env.update(tiny_clip_env, POSEFRAMER_DEVICE="cpu")
     done = subprocess.run(
-        [sys.executable, "-m", "serving", "--home", str(home), "index", str(folder)],
+        [sys.executable, "-m", "poseframer", "--home", str(home), "index", str(folder)],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -1,20 +1,19 @@
 """`poseframer`: serve the search API, index a folder of images, or both (`demo`).
 
-Indexing runs `python -m assets.indexing` as a child process: the service layer must not
-import Dagster, and a child process keeps the indexing run's memory (models, Dagster) out of
-this one.
+Indexing runs in this process, through the same function as `python -m assets.indexing`
+(`assets.indexing.run_index`); the service is `serving.app` under uvicorn. One `Settings`
+(the environment and the command line's overrides) configures both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from assets.indexing import run_index
 from config.settings import ENV_PREFIX, Settings, describe_settings_error
 
 # The public-domain drawings committed with the project (samples/README.md); present in a
@@ -82,12 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings | None:
-    """The service's settings with the command line's overrides; None (and the reason on
-    stderr) when they are invalid."""
+    """The settings with the command line's overrides; None (and the reason on stderr) when
+    they are invalid."""
     overrides = {
-        name: value
-        for name, value in (("home", args.home), ("host", args.host), ("port", args.port))
-        if value is not None
+        name: getattr(args, name)
+        for name in ("home", "host", "port")
+        if getattr(args, name, None) is not None
     }
     try:
         return Settings.from_env(**overrides)
@@ -119,21 +118,23 @@ def _index(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"poseframer index: not a folder: {folder}", file=sys.stderr)
         return 2
-    return _run_indexer(folder, args.home, args.batch_id, args.new_batch)
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    return _run_indexer(settings, folder, args.batch_id, args.new_batch)
 
 
-def _run_indexer(folder: Path, home: Path | None, batch_id: str | None, new_batch: bool) -> int:
-    command = [sys.executable, "-m", "assets.indexing", str(folder)]
-    if batch_id:
-        command += ["--batch-id", batch_id]
-    if new_batch:
-        command.append("--new-batch")
-    env = None
-    if home is not None:
-        env = {**os.environ, f"{ENV_PREFIX}HOME": str(home)}
+def _run_indexer(
+    settings: Settings, folder: Path, batch_id: str | None = None, new_batch: bool = False
+) -> int:
     try:
-        # Inherited stdio: the indexer's progress and report go straight to the terminal.
-        return subprocess.run(command, env=env, check=False).returncode
+        return run_index(
+            settings,
+            folder=folder,
+            batch_id=batch_id,
+            new_batch=new_batch,
+            progress=sys.stderr.isatty(),
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -216,7 +217,7 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
-    code = _run_indexer(samples, args.home, batch_id=None, new_batch=False)
+    code = _run_indexer(settings, samples)
     if code != 0:
         print(f"poseframer demo: indexing {samples} failed (exit {code})", file=sys.stderr)
         return code
