@@ -12,11 +12,12 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from pipelines.clip import ClipEncoder, clip_models
-from pipelines.framing import FramingClassifier, framing_models
+from pipelines.catalog import clip_models, framing_models, keypoint_models, pose_models
+from pipelines.clip import ClipEncoder
+from pipelines.framing import FramingClassifier
 from pipelines.inbox import claimed_batches_folder, inbox_folder
-from pipelines.keypoints import KeypointDetector, keypoint_models
-from pipelines.pose_embedding import PoseEmbedder, pose_models
+from pipelines.keypoints import KeypointDetector
+from pipelines.pose_embedding import PoseEmbedder
 from pipelines.registry import parse_options
 from storage.ann import ANN_MIN_ROWS
 from storage.store import Store

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from config.settings import Settings
-    from pipelines.clip import clip_models
+    from pipelines.catalog import clip_models
     from pipelines.keypoints import pose_from_keypoint_list
     from pipelines.query import pose_vector, text_vector
     from storage.store import Store

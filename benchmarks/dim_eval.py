@@ -24,8 +24,8 @@ from PIL import Image
 from benchmarks.paths import evalset_dir
 from benchmarks.pose_eval import detection_metrics, load_evalset, match_image
 from benchmarks.report import print_report
+from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
-from pipelines.keypoints import keypoint_models
 
 FIGURES = ("person_recall", "person_recall_10plus", "pck02_photo", "false_people_on_negatives")
 

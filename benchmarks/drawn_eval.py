@@ -51,11 +51,12 @@ from benchmarks.pose_eval import (
 )
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
+from pipelines.catalog import keypoint_models
 from pipelines.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
 from pipelines.drawn.render import STYLES
 from pipelines.drawn.render import render as draw
 from pipelines.drawn.train import HELD_OUT_HALF, is_training_file
-from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.keypoints import KeypointDetector
 
 CLIPART = Path("/usr/share/openclipart/png")
 FOLDERS = (

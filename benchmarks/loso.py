@@ -61,7 +61,7 @@ from benchmarks.pose_eval import (
     pooled,
     rounded,
 )
-from pipelines.keypoints import keypoint_models
+from pipelines.catalog import keypoint_models
 
 BACKEND = "mediapipe"
 # Options every variant shares (see the module docstring).

@@ -24,11 +24,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder, clip_models
-from pipelines.framing import FramingClassifier, framing_models
+from pipelines.catalog import clip_models, framing_models, keypoint_models, pose_models
+from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder
+from pipelines.framing import FramingClassifier
 from pipelines.inbox import inbox_folder
-from pipelines.keypoints import KeypointDetector, keypoint_models
-from pipelines.pose_embedding import PoseEmbedder, pose_models
+from pipelines.keypoints import KeypointDetector
+from pipelines.pose_embedding import PoseEmbedder
 from pipelines.registry import Registry, UnknownModelError, check_device, parse_options
 from storage.ann import ANN_MIN_ROWS
 from storage.location import parse_db_uri, parse_storage_options

@@ -518,7 +518,3 @@ def pose_from_keypoint_list(keypoints: list[list[float]]) -> Pose:
     if len(keypoints) != NUM_JOINTS or any(len(k) != 3 for k in keypoints):
         raise ValueError("keypoints must be 17 COCO-17 triples [x, y, score]")
     return Pose.from_array(np.asarray(keypoints, dtype=np.float64))
-
-
-# Optional backends register themselves on import; their heavy packages load only when selected.
-from pipelines.backends import drawn_figure, rtmpose, sam3d_body  # noqa: E402, F401

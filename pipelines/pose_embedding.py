@@ -150,7 +150,3 @@ class GeometricPoseEmbedder(PoseEmbedder):
 def _unit_rows(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=1, keepdims=True)
     return np.where(n > 1e-9, v / np.maximum(n, 1e-12), 0.0)
-
-
-# Optional backends register themselves on import; their heavy packages load only when selected.
-from pipelines.backends import posec3d  # noqa: E402, F401

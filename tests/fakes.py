@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pipelines.keypoints import KeypointDetector, keypoint_models
-from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
+from pipelines.catalog import keypoint_models, pose_models
+from pipelines.keypoints import KeypointDetector
+from pipelines.pose_embedding import GeometricPoseEmbedder
 from pipelines.records import FloatArray, Pose
 from tests.synthetic import STANDING, make_pose
 

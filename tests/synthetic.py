@@ -163,8 +163,8 @@ def mediapipe_detections() -> dict[str, tuple[Pose, ...]]:
 
     Cached for the whole session: the keypoint and pose-embedding tests share one pass.
     """
+    from pipelines.catalog import keypoint_models
     from pipelines.images import decode_image
-    from pipelines.keypoints import keypoint_models
 
     detector = keypoint_models.load("mediapipe")
     out: dict[str, tuple[Pose, ...]] = {}

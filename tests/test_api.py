@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from pipelines.catalog import pose_models
 from pipelines.clip import ClipEncoder
-from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
+from pipelines.pose_embedding import GeometricPoseEmbedder
 from pipelines.records import FloatArray
 from serving.app import create_app
 from serving.clip_loader import ClipLoader

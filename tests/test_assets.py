@@ -13,7 +13,8 @@ from assets.indexing import index_folder
 from assets.model_ids import ModelIds
 from assets.partitions import ingest_batches
 from config.settings import Settings
-from pipelines.pose_embedding import GeometricPoseEmbedder, pose_models
+from pipelines.catalog import pose_models
+from pipelines.pose_embedding import GeometricPoseEmbedder
 from storage.store import Store
 
 ASSET_NAMES = {

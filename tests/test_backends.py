@@ -19,8 +19,7 @@ from pipelines.backends import BackendUnavailableError, file_digest
 from pipelines.backends import posec3d as pc3d
 from pipelines.backends import rtmpose as rtm
 from pipelines.backends import sam3d_body as s3d
-from pipelines.keypoints import keypoint_models
-from pipelines.pose_embedding import pose_models
+from pipelines.catalog import keypoint_models, pose_models
 from pipelines.records import COCO17_INDEX, COCO17_NAMES
 
 

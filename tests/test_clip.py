@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.clip import ClipEncoder, ClipUnavailableError, OpenClipEncoder, clip_models
+from pipelines.catalog import clip_models
+from pipelines.clip import ClipEncoder, ClipUnavailableError, OpenClipEncoder
 from tests.synthetic import split_image
 
 TINY_CONFIG = Path(__file__).resolve().parent / "fixtures" / "poseframer-tiny-clip.json"

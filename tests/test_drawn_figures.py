@@ -13,11 +13,11 @@ from PIL import Image, ImageDraw
 
 from benchmarks.drawn_eval import TEST_SEED, drawn
 from benchmarks.stick_renders import pck
+from pipelines.catalog import keypoint_models
 from pipelines.drawn.figures import JOINTS, figure_from_keypoints, sample_figure
 from pipelines.drawn.ink import INPUT, STRIDE, decode, ink_crop
 from pipelines.drawn.reader import DrawnFigureReader
 from pipelines.drawn.render import STYLES, scribbles
-from pipelines.keypoints import keypoint_models
 from storage.store import Store
 
 

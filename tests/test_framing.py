@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.framing import FramingClassifier, framing_models
+from pipelines.catalog import framing_models
+from pipelines.framing import FramingClassifier
 from pipelines.records import COCO17_NAMES, Framing, Pose
 from tests.synthetic import (
     ARMS,

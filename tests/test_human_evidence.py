@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from pipelines.catalog import keypoint_models
 from pipelines.human_evidence import FaceEvidence, flat_share, is_human, looks_drawn
-from pipelines.keypoints import MediaPipePoseDetector, keypoint_models
+from pipelines.keypoints import MediaPipePoseDetector
 from pipelines.low_light import brightened, is_dim, luminance
 from pipelines.person_detection import PersonLandmarks
 from pipelines.records import Pose

@@ -20,7 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageOps
 
-from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.catalog import keypoint_models
+from pipelines.keypoints import KeypointDetector
 from pipelines.pose_embedding import GeometricPoseEmbedder
 from pipelines.query import (
     NoFigureFoundError,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.pose_embedding import GeometricPoseEmbedder, PoseEmbedder, pose_models
+from pipelines.catalog import pose_models
+from pipelines.pose_embedding import GeometricPoseEmbedder, PoseEmbedder
 from pipelines.records import COCO17_INDEX, COCO17_LIMBS, COCO17_NAMES, Pose
 from tests.synthetic import (
     ARMS_UP,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipelines.clip import clip_models
-from pipelines.framing import framing_models
-from pipelines.keypoints import keypoint_models
-from pipelines.pose_embedding import pose_models
+from pipelines.catalog import clip_models, framing_models, keypoint_models, pose_models
 from pipelines.registry import Registry, UnknownModelError
 
 
@@ -35,6 +36,9 @@ def widgets() -> Registry[Widget]:
         built = 0
 
     return registry
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_unknown_name_error_lists_the_valid_names(widgets: Registry[Widget]) -> None:
@@ -135,3 +139,30 @@ def test_backend_constructors_stay_cheap() -> None:
     assert detector._graph is None  # type: ignore[attr-defined]
     encoder = clip_models.load("open-clip", model="ViT-B-32", pretrained="never-loaded-tag")
     assert encoder._model is None  # type: ignore[attr-defined]
+
+
+def test_the_catalog_registers_every_backend_and_no_other_module_imports_one() -> None:
+    # The modules that define the registries import no backend (no cycle back to them) ...
+    probe = (
+        "import sys, pipelines.keypoints, pipelines.pose_embedding, pipelines.clip, "
+        "pipelines.framing; print([m for m in sys.modules if m.startswith('pipelines.backends.')])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+    # ... the catalog registers all of them ...
+    assert {"mediapipe", "drawn", "rtmpose", "sam-3d-body"} <= set(keypoint_models.names())
+    assert {"geometric-v1", "posec3d"} <= set(pose_models.names())
+    # ... and it is the only module outside the backends package that imports one.
+    backends = {p.stem for p in (REPO / "pipelines" / "backends").glob("*.py")} - {"__init__"}
+    pattern = re.compile(
+        rf"from pipelines\.backends import .*\b({'|'.join(backends)})\b"
+        rf"|import pipelines\.backends\.({'|'.join(backends)})"
+    )
+    importers = [
+        str(path.relative_to(REPO))
+        for folder in ("pipelines", "storage", "config", "assets", "serving", "poseframer")
+        for path in (REPO / folder).rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert importers == ["pipelines/catalog.py"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from benchmarks.stick_renders import pck, render
-from pipelines.keypoints import keypoint_models
+from pipelines.catalog import keypoint_models
 from pipelines.records import COCO17_INDEX
 from pipelines.stick_figures import read_stick_figure
 

@@ -233,7 +233,7 @@ def _drawn_people(
     clipart: Path, training_half: bool = False
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Open Clip Art's people (not the stick men), labelled by BlazePose's reading."""
-    from pipelines.keypoints import keypoint_models
+    from pipelines.catalog import keypoint_models
 
     detector = keypoint_models.load(
         "mediapipe", hands=False, stick_figures=False, drawn_model=False
