@@ -32,6 +32,14 @@ class NoFigureFoundError(QueryError):
     pass
 
 
+class ImageDataError(QueryError):
+    """The image sent with a query cannot be used as sent (not base64, empty, a bad data URL)."""
+
+
+class ImageTooLargeError(QueryError):
+    """The image sent with a query is larger than the service accepts."""
+
+
 def pose_from_image(data: bytes, detector: KeypointDetector) -> tuple[Pose, int, int]:
     """The most prominent figure in a photo or sketch, with the image size."""
     figure = figure_from_image(data, detector)

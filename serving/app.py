@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from config.settings import Settings
 from serving.errors import install_error_handlers
 from serving.routers import compat, health, images, pages, search, uploads
-from serving.schemas import seed_error_body
 from serving.search_service import SearchService
+from serving.seed_schemas import seed_error_body
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,16 @@ from starlette.exceptions import HTTPException
 
 from pipelines.clip import ClipUnavailableError
 from pipelines.images import ImageDecodeError
-from pipelines.query import QueryError
+from pipelines.query import ImageDataError, ImageTooLargeError, QueryError
+from serving.search_service import (
+    NOTHING_PUBLISHED_RETRY_S,
+    ModelMismatchError,
+    ResultNotFoundError,
+    SearchUnavailableError,
+)
 from storage.store import NothingPublishedError, VersionNotFoundError
 
 log = logging.getLogger(__name__)
-
-NOTHING_PUBLISHED_RETRY_S = 60  # indexing a folder takes about this long
 
 
 class ApiError(Exception):
@@ -85,7 +89,7 @@ def redact_paths(message: str) -> str:
 
 def retry_after(exc: Exception) -> int | None:
     """Seconds after which a refused request may succeed (sent as Retry-After), if known."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApiError | SearchUnavailableError):
         return exc.retry_after
     if isinstance(exc, NothingPublishedError):
         return NOTHING_PUBLISHED_RETRY_S
@@ -98,8 +102,18 @@ def status_and_message(exc: Exception) -> tuple[int, str] | None:
         return exc.status_code, exc.message
     if isinstance(exc, RequestValidationError):
         return 422, validation_message(exc)
+    if isinstance(exc, ImageTooLargeError):
+        return 413, str(exc)
+    if isinstance(exc, ImageDataError):
+        return 400, str(exc)
     if isinstance(exc, QueryError):  # includes NoFigureFoundError
         return 422, str(exc)
+    if isinstance(exc, SearchUnavailableError):
+        return 503, str(exc)
+    if isinstance(exc, ModelMismatchError):
+        return 409, str(exc)
+    if isinstance(exc, ResultNotFoundError):
+        return 404, str(exc)
     if isinstance(exc, ImageDecodeError):
         return 422, f"the uploaded image cannot be read: {exc}"
     if isinstance(exc, NothingPublishedError):
@@ -150,6 +164,10 @@ def install_error_handlers(app: FastAPI) -> None:
         ImageDecodeError,
         VersionNotFoundError,
         ClipUnavailableError,
+        NothingPublishedError,
+        SearchUnavailableError,
+        ModelMismatchError,
+        ResultNotFoundError,
     ):
         app.add_exception_handler(exc_type, _expected_error)
     app.add_exception_handler(Exception, _unexpected_error)

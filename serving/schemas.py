@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from pipelines.records import NUM_JOINTS, Framing
-from serving.search_service import Hit, QueryWarning, SearchOutcome
+from serving.search_service import Hit, QueryWarning, SearchOutcome, SearchQuery
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Keypoints = list[list[FiniteFloat]]
@@ -53,7 +53,7 @@ def _check_keypoints(value: Keypoints | None) -> Keypoints | None:
     return value
 
 
-def _blank_to_none(value: str | None) -> str | None:
+def blank_to_none(value: str | None) -> str | None:
     if value is None:
         return None
     return value.strip() or None
@@ -165,7 +165,7 @@ class SearchRequest(BaseModel):
     )
 
     check_keypoints = field_validator("keypoints")(_check_keypoints)
-    blank_is_absent = field_validator("text", "image")(_blank_to_none)
+    blank_is_absent = field_validator("text", "image")(blank_to_none)
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
@@ -184,6 +184,42 @@ class SearchRequest(BaseModel):
         if self.image is None and self.image_use != "pose":
             raise ValueError(f"image_use {self.image_use!r} needs an image")
         return self
+
+    def to_query(self, image: bytes | None, version: str | None = None) -> SearchQuery:
+        """The service's query: `image` is the decoded `image`, `version` the one asked for
+        (the `version` query parameter or this body's)."""
+        if version is None and self.version is not None:
+            version = str(self.version)
+        return SearchQuery(
+            keypoints=self.keypoints,
+            image=image,
+            text=self.text,
+            lam=self.lam,
+            k=self.k,
+            framings=None if self.framing is None else frozenset(f.value for f in self.framing),
+            version=version,
+            one_per_image=self.group_by_image,
+            mirror=self.mirror,
+            joints=None if self.joints is None else tuple(self.joints),
+            min_visible_joints=self.min_visible_joints,
+            more_like=self.more_like,
+            cursor=self.cursor,
+            min_score=self.min_score,
+            filters=tuple(
+                (column, frozenset(values))
+                for column, values in (
+                    ("source", self.source),
+                    ("licence", self.licence),
+                    ("medium", self.medium),
+                )
+                if values
+            ),
+            min_people=self.min_people,
+            max_people=self.max_people,
+            collapse_duplicates=self.collapse_duplicates,
+            image_use=self.image_use,
+            text_weight=self.text_weight,
+        )
 
 
 class ErrorResponse(BaseModel):
@@ -362,56 +398,3 @@ class HealthResponse(BaseModel):
         description="The served version's ANN index (e.g. `IVF632,SQ8 per side`); null when "
         "its rows are scored exactly (a table below POSEFRAMER_ANN_MIN_ROWS rows)",
     )
-
-
-class SeedSearchRequest(BaseModel):
-    """The request of the seed project's frontend (`/search_similar_images`)."""
-
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {"sketch": "data:image/png;base64,iVBORw0KGgo...", "k": 12, "lambda": 0.8},
-                {"text": "woman reading", "k": 12, "filter_portraits": True},
-            ]
-        },
-    )
-
-    sketch: str | None = Field(None, description="The drawn pose: base64 image or data URL")
-    text: str | None = Field(None, max_length=1000)
-    k: int = Field(10, ge=1, le=100)
-    lam: FiniteFloat = Field(0.5, alias="lambda", ge=0.0, le=1.0)
-    filter_portraits: bool = Field(
-        False, description="Leave out head-and-shoulders portraits (useless as pose reference)"
-    )
-
-    blank_is_absent = field_validator("sketch", "text")(_blank_to_none)
-
-    @model_validator(mode="after")
-    def _one_query(self) -> SeedSearchRequest:
-        if self.sketch is None and self.text is None:
-            raise ValueError("give a sketch, a text, or both")
-        return self
-
-
-class SeedResult(BaseModel):
-    path: str = Field(
-        description="Where the image came from: its URL, or its path inside the indexed folder"
-    )
-    image: str = Field(description="Base64 JPEG, at most 768 px on its longer side")
-    score: float
-    image_url: str
-
-
-class SeedSearchResponse(BaseModel):
-    success: bool
-    results: list[SeedResult] = Field(default_factory=list)
-    error: str | None = None
-    warnings: list[QueryWarningModel] = Field(
-        default_factory=list, description="Parts of the query left out (see /search)"
-    )
-
-
-def seed_error_body(message: str) -> dict[str, Any]:
-    """The seed frontend's error shape; `detail` too, like every other error of this API."""
-    return {"success": False, "results": [], "error": message, "detail": message}

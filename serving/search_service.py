@@ -29,6 +29,9 @@ from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendi
 from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
 from pipelines.pose_embedding import PoseEmbedder
 from pipelines.query import (
+    ImageDataError,
+    ImageTooLargeError,
+    QueryError,
     figure_from_image,
     focus_joints,
     focus_pose,
@@ -40,10 +43,9 @@ from pipelines.query import (
 from pipelines.records import FloatArray, Pose
 from pipelines.scoring import hybrid_search
 from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
-from serving.errors import NOTHING_PUBLISHED_RETRY_S, ApiError
 from serving.ranking import Ranking, ann_ranking
 from storage.snapshot import SearchSnapshot, SnapshotCache
-from storage.store import NothingPublishedError, Store, VersionNotFoundError
+from storage.store import NothingPublishedError, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,25 @@ _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,
 IMAGE_USES = ("pose", "look", "both")
 MAX_SEGMENTS = 16  # more than a ranking has (see serving.ranking)
 LOADING_RETRY_AFTER_S = 5
+NOTHING_PUBLISHED_RETRY_S = 60  # indexing a folder takes about this long
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
+
+
+class SearchUnavailableError(Exception):
+    """The search cannot be answered now (nothing published yet, a model still loading, no
+    CLIP for a text query); `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelMismatchError(Exception):
+    """The served index was built with another model than the one this service queries with."""
+
+
+class ResultNotFoundError(LookupError):
+    """A result the query names (`more_like`) is not in the served version."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,7 @@ class Cursor:
                 raise ValueError(values)
             return cls(int(version), float(score), int(row), segment, pool, want)
         except (ValueError, TypeError, binascii.Error):
-            raise ApiError(422, "cursor: not a cursor this service issued") from None
+            raise QueryError("cursor: not a cursor this service issued") from None
 
     def before(self, segment: int, score: float, row: int) -> bool:
         """Whether a result at (segment, score, row) was on this page or an earlier one."""
@@ -168,19 +188,21 @@ def decode_base64_image(value: str, max_bytes: int) -> bytes:
     if text.startswith("data:"):
         match = _DATA_URL.match(text)
         if match is None:
-            raise ApiError(400, "image: a data URL must look like data:image/png;base64,<data>")
+            raise ImageDataError("image: a data URL must look like data:image/png;base64,<data>")
         text = text[match.end() :]
     # Reject before decoding, so an oversized upload costs no memory for its decoded copy.
     if len(text) * 3 // 4 > max_bytes + 3:
-        raise ApiError(413, f"image: larger than the {max_bytes}-byte upload limit")
+        raise ImageTooLargeError(f"image: larger than the {max_bytes}-byte upload limit")
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "image: not valid base64 (standard alphabet, with padding)") from None
+        raise ImageDataError("image: not valid base64 (standard alphabet, with padding)") from None
     if not data:
-        raise ApiError(400, "image: empty (no bytes after base64 decoding)")
+        raise ImageDataError("image: empty (no bytes after base64 decoding)")
     if len(data) > max_bytes:
-        raise ApiError(413, f"image: {len(data)} bytes exceeds the {max_bytes}-byte upload limit")
+        raise ImageTooLargeError(
+            f"image: {len(data)} bytes exceeds the {max_bytes}-byte upload limit"
+        )
     return data
 
 
@@ -242,8 +264,7 @@ class SearchService:
     def _await(self, loader: BackgroundLoad) -> None:
         """Wait (bounded) for a model still loading; 503 with Retry-After when it takes longer."""
         if loader.pending and not loader.wait(self.model_wait):
-            raise ApiError(
-                503,
+            raise SearchUnavailableError(
                 f"{loader.what} is still loading; try again in a few seconds",
                 retry_after=LOADING_RETRY_AFTER_S,
             )
@@ -255,22 +276,18 @@ class SearchService:
         try:
             return self.snapshots.get(version)
         except NothingPublishedError:
-            raise ApiError(
-                503,
+            raise SearchUnavailableError(
                 "nothing has been published yet, so there is nothing to search: "
                 "index a folder first with `poseframer index DIR`",
                 retry_after=NOTHING_PUBLISHED_RETRY_S,
             ) from None
-        except VersionNotFoundError as exc:
-            raise ApiError(404, str(exc)) from None
 
     # ------------------------------------------------------------------ model guards
 
     def check_pose_model(self, snapshot: SearchSnapshot) -> None:
         index_model = snapshot.publication.pose_model
         if self.embedder.model_id != index_model:
-            raise ApiError(
-                409,
+            raise ModelMismatchError(
                 f"the served index (version {snapshot.version}) holds pose vectors of "
                 f"{index_model!r}, but this service embeds queries with "
                 f"{self.embedder.model_id!r}; scores between them would be meaningless. Set "
@@ -283,8 +300,8 @@ class SearchService:
             return "nothing has been published yet: index a folder with `poseframer index DIR`"
         try:
             self.check_pose_model(snapshot)
-        except ApiError as exc:
-            return exc.message
+        except ModelMismatchError as exc:
+            return str(exc)
         return None
 
     def text_search_problem(self, snapshot: SearchSnapshot | None) -> str | None:
@@ -344,15 +361,14 @@ class SearchService:
             and not query.text
             and query.more_like is None
         ):
-            raise ApiError(422, "give at least one of keypoints, image, text or more_like")
+            raise QueryError("give at least one of keypoints, image, text or more_like")
         if query.image_use not in IMAGE_USES:
-            raise ApiError(422, f"image_use: one of {', '.join(IMAGE_USES)}")
+            raise QueryError(f"image_use: one of {', '.join(IMAGE_USES)}")
         image_pose = query.image is not None and query.image_use in ("pose", "both")
         image_look = query.image is not None and query.image_use in ("look", "both")
         pose_inputs = [query.keypoints is not None, image_pose, bool(query.more_like)]
         if sum(pose_inputs) > 1:
-            raise ApiError(
-                422,
+            raise QueryError(
                 "give one pose: keypoints, image or more_like (an image may count for its "
                 'look beside keypoints with image_use "look")',
             )
@@ -363,7 +379,7 @@ class SearchService:
             and query.version is not None
             and self.snapshot(query.version).version != cursor.version
         ):
-            raise ApiError(422, "cursor: it belongs to another version than the one asked for")
+            raise QueryError("cursor: it belongs to another version than the one asked for")
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
 
         query_pose: Pose | None = None
@@ -380,7 +396,7 @@ class SearchService:
                 try:
                     query_pose = pose_from_keypoint_list(query.keypoints)
                 except ValueError as exc:
-                    raise ApiError(422, f"keypoints: {exc}") from None
+                    raise QueryError(f"keypoints: {exc}") from None
             else:
                 assert query.image is not None
                 self._await(self.pose_loader)
@@ -413,7 +429,7 @@ class SearchService:
             problem = self.text_search_problem(snapshot)
             if problem is not None:
                 if query_pose is None and clip_q is None:
-                    raise ApiError(503, problem, retry_after=self._text_retry_after())
+                    raise SearchUnavailableError(problem, retry_after=self._text_retry_after())
                 # The pose part can still be answered: answer it, and say what was left out.
                 warnings = self._ignored_warnings(snapshot, text, image_look)
                 text, image_look = None, False
@@ -432,9 +448,7 @@ class SearchService:
             text_q = text_vector(text, self.clip.encoder)
             clip_q = text_q if clip_q is None else _unit(clip_q + text_q)
         if query_pose is None and clip_q is None:
-            raise ApiError(
-                422, f"result {query.more_like!r} has neither a pose nor a picture vector"
-            )
+            raise QueryError(f"result {query.more_like!r} has neither a pose nor a picture vector")
 
         rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
         if variants and not all(self.embedder.seen(v.array()).all() for v in variants):
@@ -524,7 +538,9 @@ class SearchService:
     def _row_by_id(snapshot: SearchSnapshot, row_id: str) -> int:
         position = pc.index(snapshot.table.column("id"), row_id).as_py()
         if position < 0:
-            raise ApiError(404, f"more_like: no result {row_id!r} in version {snapshot.version}")
+            raise ResultNotFoundError(
+                f"more_like: no result {row_id!r} in version {snapshot.version}"
+            )
         return int(position)
 
     @staticmethod
@@ -544,7 +560,7 @@ class SearchService:
         mask = np.ones(len(snapshot), dtype=bool)
         for column, values in wanted:
             if column not in table.column_names:
-                raise ApiError(422, f"this index has no {column!r} to filter on")
+                raise QueryError(f"this index has no {column!r} to filter on")
             chosen = pc.is_in(table.column(column), value_set=pa.array(sorted(values)))
             mask &= np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
         if query.min_visible_joints:

@@ -13,21 +13,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from pipelines.records import Framing
 from serving.deps import SearchServiceDep
 from serving.errors import error_headers, redact_paths, status_and_message
-from serving.schemas import (
+from serving.schemas import image_url, warning_models
+from serving.search_service import decode_base64_image
+from serving.seed_schemas import (
     SeedResult,
     SeedSearchRequest,
     SeedSearchResponse,
-    image_url,
     seed_error_body,
-    warning_models,
 )
-from serving.search_service import SearchQuery, decode_base64_image
 
 SEED_PATHS = frozenset({"/search_similar_images"})  # answered in the seed's error shape
-NOT_PORTRAIT = frozenset(f.value for f in Framing if f is not Framing.PORTRAIT)
 
 
 class SeedErrorRoute(APIRoute):
@@ -77,16 +74,7 @@ def search_similar_images(body: SeedSearchRequest, service: SearchServiceDep) ->
     sketch = (
         None if body.sketch is None else decode_base64_image(body.sketch, service.max_upload_bytes)
     )
-    outcome = service.search(
-        SearchQuery(
-            image=sketch,
-            text=body.text,
-            lam=body.lam,
-            k=body.k,
-            framings=NOT_PORTRAIT if body.filter_portraits else None,
-            one_per_image=True,
-        )
-    )
+    outcome = service.search(body.to_query(sketch))
     results = []
     for hit in outcome.hits:
         image_id = str(hit.row["image_id"])

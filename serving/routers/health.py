@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serving.deps import SearchServiceDep
-from serving.errors import ApiError, redact_paths
+from serving.errors import redact_paths
 from serving.schemas import (
     HealthResponse,
     PoseSearchStatus,
@@ -14,8 +14,9 @@ from serving.schemas import (
     ServiceModels,
     TextSearchStatus,
 )
+from serving.search_service import SearchUnavailableError
 from storage.snapshot import SearchSnapshot
-from storage.store import T_FAILURES, T_IMAGES
+from storage.store import T_FAILURES, T_IMAGES, VersionNotFoundError
 
 router = APIRouter(tags=["health"])
 
@@ -28,8 +29,9 @@ def health(service: SearchServiceDep) -> HealthResponse:
     message: str | None = None
     try:
         snapshot = service.snapshot()
-    except ApiError as exc:  # nothing published yet, or the pinned version does not exist
-        message = redact_paths(exc.message)
+    except (SearchUnavailableError, VersionNotFoundError) as exc:
+        # Nothing published yet, or the pinned version does not exist.
+        message = redact_paths(str(exc))
     pose_problem = service.pose_search_problem(snapshot)
     text_problem = service.text_search_problem(snapshot)
     encoder = service.clip.encoder

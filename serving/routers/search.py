@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from serving.deps import SearchServiceDep, VersionQuery
 from serving.errors import ApiError
 from serving.schemas import SearchRequest, SearchResponse, error_docs
-from serving.search_service import SearchQuery, decode_base64_image
+from serving.search_service import decode_base64_image
 
 router = APIRouter(tags=["search"])
 
@@ -46,36 +46,5 @@ def search(
     image = (
         None if body.image is None else decode_base64_image(body.image, service.max_upload_bytes)
     )
-    outcome = service.search(
-        SearchQuery(
-            keypoints=body.keypoints,
-            image=image,
-            text=body.text,
-            lam=body.lam,
-            k=body.k,
-            framings=None if body.framing is None else frozenset(f.value for f in body.framing),
-            version=version or body_version,
-            one_per_image=body.group_by_image,
-            mirror=body.mirror,
-            joints=None if body.joints is None else tuple(body.joints),
-            min_visible_joints=body.min_visible_joints,
-            more_like=body.more_like,
-            cursor=body.cursor,
-            min_score=body.min_score,
-            filters=tuple(
-                (column, frozenset(values))
-                for column, values in (
-                    ("source", body.source),
-                    ("licence", body.licence),
-                    ("medium", body.medium),
-                )
-                if values
-            ),
-            min_people=body.min_people,
-            max_people=body.max_people,
-            collapse_duplicates=body.collapse_duplicates,
-            image_use=body.image_use,
-            text_weight=body.text_weight,
-        )
-    )
+    outcome = service.search(body.to_query(image, version or body_version))
     return SearchResponse.from_outcome(outcome)
