@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.clip import ClipEncoder, ClipUnavailableError
 from pipelines.records import FloatArray
 
 TOP_PERCENTILE = 99.0
@@ -99,3 +100,15 @@ class Calibration:
     @classmethod
     def identity(cls) -> Calibration:
         return cls(Affine.identity(), Affine.identity())
+
+
+def calibration_queries(encoder: ClipEncoder, index_clip_model: str | None) -> FloatArray | None:
+    """The text vectors of `CALIBRATION_PROMPTS`, to calibrate the CLIP side of an index
+    whose image vectors are `index_clip_model`'s; None when `encoder` is another model or
+    cannot load (the index is then calibrated without them)."""
+    if index_clip_model != encoder.model_id:
+        return None
+    try:
+        return encoder.encode_texts(list(CALIBRATION_PROMPTS))
+    except ClipUnavailableError:
+        return None

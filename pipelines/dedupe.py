@@ -10,10 +10,13 @@ one per group.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from pipelines.records import DecodedImage
 
 HASH_SIZE = 8  # 8 × 8 low frequencies: 64 bits
 _SAMPLE_SIZE = 32
@@ -102,3 +105,35 @@ class NearDuplicateIndex:
         self._hashes = np.append(self._hashes, np.uint64(int(phash, 16)))
         self._groups.append(group)
         return group
+
+
+@dataclass(frozen=True)
+class NewImages:
+    """A chunk of decoded images sorted into those to store and those already indexed."""
+
+    fresh: list[DecodedImage]
+    groups: dict[str, str]  # image id -> its near-duplicate group (its own id when none)
+    duplicates: int  # exact copies of an indexed image, or of one earlier in the batch
+    near_duplicates: int  # fresh images that joined another image's group
+
+
+def sort_new_images(
+    decoded: Sequence[DecodedImage],
+    indexed: Collection[str],
+    seen: set[str],
+    near: NearDuplicateIndex,
+) -> NewImages:
+    """Which of `decoded` are new: not `indexed`, not already `seen` in this batch (which
+    they then join); each new one is assigned its near-duplicate group in `near`."""
+    fresh: list[DecodedImage] = []
+    groups: dict[str, str] = {}
+    duplicates = near_duplicates = 0
+    for image in decoded:
+        if image.image_id in indexed or image.image_id in seen:
+            duplicates += 1
+            continue
+        seen.add(image.image_id)
+        fresh.append(image)
+        groups[image.image_id] = near.assign(image.image_id, image.phash)
+        near_duplicates += groups[image.image_id] != image.image_id
+    return NewImages(fresh, groups, duplicates, near_duplicates)

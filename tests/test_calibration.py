@@ -93,3 +93,22 @@ def test_each_published_version_carries_its_calibration(indexed_home) -> None:  
     # Persisted: a fresh store reads the same calibration back.
     again = Store.at_home(indexed_home).resolve_publication(publication.version)
     assert again.calibration == publication.calibration
+
+
+def test_the_calibration_queries_are_asked_of_the_index_clip_model_only() -> None:
+    from pipelines.calibration import CALIBRATION_PROMPTS, calibration_queries
+    from pipelines.catalog import clip_models
+    from tests.conftest import TINY_CLIP_SETTINGS
+
+    encoder = clip_models.load(
+        "open-clip",
+        model=TINY_CLIP_SETTINGS["clip_model"],
+        pretrained="random",
+        config_path=TINY_CLIP_SETTINGS["clip_config"],
+        device="cpu",
+    )
+    queries = calibration_queries(encoder, encoder.model_id)
+    assert queries is not None and queries.shape == (len(CALIBRATION_PROMPTS), encoder.dim)
+    # An index of another CLIP model: its image vectors cannot be compared with these texts.
+    assert calibration_queries(encoder, "some-other-clip") is None
+    assert calibration_queries(encoder, None) is None

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance
 
-from pipelines.dedupe import NEAR_DUPLICATE_BITS, NearDuplicateIndex, hamming, perceptual_hash
+from pipelines.dedupe import (
+    NEAR_DUPLICATE_BITS,
+    NearDuplicateIndex,
+    hamming,
+    perceptual_hash,
+    sort_new_images,
+)
 from pipelines.records import DecodedImage, ImageKeypoints
 from pipelines.sources import SourceItem, decode_item
 from storage.search_rows import assemble_search_rows
@@ -106,3 +112,26 @@ def test_groups_are_stored_with_images_and_carried_into_search_rows(tmp_path: Pa
         second.image_id: first.image_id,
     }
     assert all(r["phash"] for r in rows)
+
+
+def test_a_chunk_is_sorted_into_new_images_copies_and_near_duplicates() -> None:
+    def decoded(image_id: str, phash: str) -> DecodedImage:
+        return DecodedImage(
+            image_id, f"{image_id}.png", b"", 1, 1, "PNG", "image/png", b"", phash=phash
+        )
+
+    near = NearDuplicateIndex([("known", "f0f0f0f0f0f0f0f0", "known")])
+    seen: set[str] = set()
+    chunk = [
+        decoded("indexed", "0123456789abcdef"),  # already in the index
+        decoded("a", "f0f0f0f0f0f0f0f1"),  # one bit from "known": joins its group
+        decoded("b", "0f0f0f0f0f0f0f0f"),  # far from everything: a group of its own
+        decoded("a", "f0f0f0f0f0f0f0f1"),  # the same bytes again in this batch
+    ]
+    new = sort_new_images(chunk, {"indexed"}, seen, near)
+    assert [image.image_id for image in new.fresh] == ["a", "b"]
+    assert new.groups == {"a": "known", "b": "b"}
+    assert (new.duplicates, new.near_duplicates) == (2, 1)
+    # The next chunk of the batch knows what this one brought.
+    again = sort_new_images([decoded("b", "0f0f0f0f0f0f0f0f")], set(), seen, near)
+    assert again.fresh == [] and again.duplicates == 1
