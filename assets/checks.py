@@ -5,7 +5,7 @@ The vector checks are blocking: a batch with NaN or non-unit vectors is not publ
 
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
@@ -54,22 +54,13 @@ def _per_batch_table(rows: list[dict[str, object]]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def build_index_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    # Partitioned checks (one result per batch, on the asset's partitions) are a Dagster
-    # preview feature; we rely on it deliberately.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return _build_index_checks(assets)
-
-
-def _build_index_checks(
-    assets: Sequence[dg.AssetsDefinition],
-) -> list[dg.AssetChecksDefinition]:
-    # Keys, not definitions: one definition (keypoints and CLIP in one step) has two assets.
-    by_name = {k.to_user_string(): k for a in assets for k in a.keys}
+# Partitioned checks (one result per batch, on the asset's partitions) are a Dagster preview
+# feature; we rely on it deliberately.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
 
     @dg.asset_check(
-        asset=by_name["pose_embeddings"],
+        asset="pose_embeddings",
         partitions_def=ingest_batches,
         blocking=True,
         description="Every pose vector has the model's dimension, no NaN/inf, and unit norm.",
@@ -81,7 +72,7 @@ def _build_index_checks(
         return vector_check((v for v in vectors.values() if v is not None), pose_model.get().dim)
 
     @dg.asset_check(
-        asset=by_name["clip_embeddings"],
+        asset="clip_embeddings",
         partitions_def=ingest_batches,
         blocking=True,
         description="Every CLIP vector has the model's dimension, no NaN/inf, and unit norm.",
@@ -93,7 +84,7 @@ def _build_index_checks(
         return vector_check(vectors.values(), clip_model.get().dim)
 
     @dg.asset_check(
-        asset=by_name["clip_embeddings"],
+        asset="clip_embeddings",
         partitions_def=ingest_batches,
         description="Every image of the batch has a CLIP vector, so text search can find it "
         "(warns, with the reason, when the batch was indexed without CLIP weights).",
@@ -131,7 +122,7 @@ def _build_index_checks(
         )
 
     @dg.asset_check(
-        asset=by_name["source_images"],
+        asset="source_images",
         partitions_def=ingest_batches,
         description=(
             "Every item the source yielded is accounted for (new, duplicate or failed), and "
@@ -171,7 +162,7 @@ def _build_index_checks(
         return dg.AssetCheckResult(passed=passed, metadata={"batches": _per_batch_table(rows)})
 
     @dg.asset_check(
-        asset=by_name["source_images"],
+        asset="source_images",
         partitions_def=ingest_batches,
         description=f"At most {MAX_FAILURE_RATE:.0%} of a batch's source items failed.",
     )
@@ -197,7 +188,7 @@ def _build_index_checks(
         )
 
     @dg.asset_check(
-        asset=by_name["search_index"],
+        asset="search_index",
         partitions_def=ingest_batches,
         description=(
             "Every image of the batch whose keypoints were extracted has rows in the served "
@@ -227,11 +218,12 @@ def _build_index_checks(
             metadata={"images_missing_from_search": missing, "batches": _per_batch_table(rows)},
         )
 
-    return [
-        pose_vectors_valid,
-        clip_vectors_valid,
-        clip_vectors_present,
-        source_rows_accounted,
-        ingest_failure_rate,
-        search_rows_cover_images,
-    ]
+
+INDEX_CHECKS = [
+    pose_vectors_valid,
+    clip_vectors_valid,
+    clip_vectors_present,
+    source_rows_accounted,
+    ingest_failure_rate,
+    search_rows_cover_images,
+]

@@ -12,7 +12,7 @@ import json
 import dagster as dg
 
 from assets.automation import build_inbox_sensor, build_reindex_sensor, build_source_schedule
-from assets.checks import build_index_checks
+from assets.checks import INDEX_CHECKS
 from assets.index_assets import build_index_assets
 from assets.model_ids import ModelIds
 from assets.resources import (
@@ -46,7 +46,7 @@ def build_definitions(settings: Settings, progress_bar: bool = False) -> dg.Defi
     storage, models = settings.storage, settings.models
     return dg.Definitions(
         assets=index_assets,
-        asset_checks=build_index_checks(index_assets),
+        asset_checks=INDEX_CHECKS,
         jobs=[index_job],
         schedules=schedules,
         sensors=[
