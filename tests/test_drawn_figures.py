@@ -190,3 +190,10 @@ def test_the_training_recipe_runs_and_its_weights_load(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     image, _ = drawn(sample_figure(rng), rng, "stick")
     assert DrawnFigureReader(out).read(image).pose is not None
+    # The third stage, from those weights: bean figures, children's drawings, drawn animals.
+    third = tmp_path / "third.pt"
+    stage = ["--weak", "--beans", "4", "--children", "4", "--init", str(out), "--check", "0"]
+    assert main([*args, *stage, "--cache", str(tmp_path / "cache"), "--out", str(third)]) == 0
+    assert DrawnFigureReader(third).read(image).pose is not None
+    with pytest.raises(SystemExit):  # its figures come together, on the second stage's data
+        main([*args, "--beans", "4", "--out", str(third)])

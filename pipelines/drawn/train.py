@@ -1,14 +1,13 @@
-"""Train the drawn-figure model on the CPU (or a GPU when one is there), in two stages.
+"""Train the drawn-figure model on the CPU (or a GPU when one is there), in three stages.
 
     python -m pipelines.drawn.train --renders 64000 --steps 5500 --seed 7 --out STAGE1
     python -m pipelines.drawn.train --renders 64000 --steps 1500 --seed 7 --lr 1e-3 \
         --weak --init STAGE1 --out STAGE2
+    python -m pipelines.drawn.train --renders 64000 --steps 2400 --seed 7 --lr 5e-4 \
+        --weak --beans 8000 --children 8000 --init STAGE2 --check 0
 
-(`make drawn-model` runs both with the committed weights' settings.) A third stage, tried
-and not in the committed weights (the README says why):
-
-    python -m pipelines.drawn.train --renders 64000 --steps 1200 --seed 7 --lr 5e-4 \
-        --weak --beans 8000 --init STAGE2 --out STAGE3
+(`make drawn-model` runs the three with the committed weights' settings; the last writes
+`pipelines/drawn/weights/drawn-v1.pt`.)
 
 Data recipe, all generated or public domain, nothing from the evalset; Open Clip Art
 (Debian's `openclipart-png`) folders `animals/`, `food/` and `people/` are split in two by
@@ -23,10 +22,11 @@ Stage one (`FIRST_MIX`): 20 renders, 4 drawn people with joints, 6 drawings with
 (up to 400 per folder), 2 scribbles per batch of 32. Stage two (`--weak`, `WEAK_MIX`) adds
 every training-half drawing of `people/` as "a human is drawn here" (its figure output
 only: most are not one clear figure) and up to 800 drawings per folder without people,
-starting from stage one's weights. Stage three (`--beans`, `BEAN_MIX`) adds bean figures
-(`render`'s `bean` style, seeds of their own) and, as their look-alikes with nobody in them,
-drawn four-legged animals (`quadruped`) to stage two's data, from stage two's weights.
-Each image is flipped at random. Loss: heatmap MSE over
+starting from stage one's weights. Stage three (`--beans` and `--children`, `CHILD_MIX`)
+adds bean figures and children's drawings of people (`render`'s `bean` and `child` styles,
+seeds of their own) and, as their look-alikes with nobody in them, drawn four-legged animals
+(`quadruped`), half of them with a child's-drawing face, to stage two's data, from stage
+two's weights. Each image is flipped at random. Loss: heatmap MSE over
 the labelled joints, the better of the two left/right assignments, plus the figure output's
 binary cross-entropy; AdamW, 200 warm-up steps, cosine decay.
 """
@@ -204,28 +204,45 @@ def prepare_weak(cache: Path, seed: int, clipart: Path) -> dict[str, np.ndarray]
 def prepare_beans(cache: Path, count: int, seed: int) -> dict[str, np.ndarray]:
     """`count` bean figures and half as many drawn four-legged animals (their look-alikes
     with nobody in them), seeds apart from the other renders', rendered once."""
-    path = cache / f"beans-{count}-{seed}.npz"
+    return _figures_and_animals(cache, ("beans", "bean", "quadrupeds"), count, seed, 8_000_000)
+
+
+def prepare_children(cache: Path, count: int, seed: int) -> dict[str, np.ndarray]:
+    """`count` children's drawings of people and half as many drawn four-legged animals with
+    faces (their look-alikes with nobody in them), seeds apart from the others', rendered once."""
+    return _figures_and_animals(cache, ("children", "child", "faced"), count, seed, 9_000_000)
+
+
+def _figures_and_animals(
+    cache: Path, names: tuple[str, str, str], count: int, seed: int, offset: int
+) -> dict[str, np.ndarray]:
+    """`count` renders in one style and `count // 2` drawn animals (with faces when the
+    animals' key is "faced"), cached as `<key>-<count>-<seed>.npz`."""
+    key, style, animals_key = names
+    path = cache / f"{key}-{count}-{seed}.npz"
     if not path.is_file():
-        seeds = [seed * 10_000_000 + 8_000_000 + i for i in range(count)]
+        seeds = [seed * 10_000_000 + offset + i for i in range(count)]
+        animal = functools.partial(_quadruped_one, faces=animals_key == "faced")
         with get_context("spawn").Pool(2) as pool:  # spawned: see `prepare`
-            beans = pool.imap(functools.partial(_render_one, style="bean"), seeds, 256)
-            drawn = [r for r in beans if r is not None]
-            animals = pool.imap(_quadruped_one, seeds[: count // 2], 256)
-            quadrupeds = [q for q in animals if q is not None]
+            figures = pool.imap(functools.partial(_render_one, style=style), seeds, 256)
+            drawn = [r for r in figures if r is not None]
+            animals = [q for q in pool.imap(animal, seeds[: count // 2], 256) if q is not None]
             pool.close()
             pool.join()
         np.savez(
             path,
-            beans=np.stack([d[0] for d in drawn]),
-            beans_joints=np.stack([d[1] for d in drawn]),
-            quadrupeds=np.stack(quadrupeds),
+            **{
+                key: np.stack([d[0] for d in drawn]),
+                f"{key}_joints": np.stack([d[1] for d in drawn]),
+                animals_key: np.stack(animals),
+            },
         )
     with np.load(path) as saved:
-        return {key: saved[key] for key in saved.files}
+        return {name: saved[name] for name in saved.files}
 
 
-def _quadruped_one(seed: int) -> np.ndarray | None:
-    cropped = ink_crop(quadruped(np.random.default_rng(seed)))
+def _quadruped_one(seed: int, faces: bool = False) -> np.ndarray | None:
+    cropped = ink_crop(quadruped(np.random.default_rng(seed), faces))
     return None if cropped is None else (cropped[0] * 255).astype(np.uint8)
 
 
@@ -304,13 +321,15 @@ WEAK_MIX = (
     ("nobody", 7, 0.0),
     ("scribbles", 1, 0.0),
 )
-BEAN_MIX = (
-    ("drawn", 12, 1.0),
-    ("beans", 4, 1.0),
+CHILD_MIX = (
+    ("drawn", 10, 1.0),
+    ("beans", 3, 1.0),
+    ("children", 3, 1.0),
     ("people", 3, 1.0),
     ("humans", 5, 1.0),
     ("nobody", 5, 0.0),
-    ("quadrupeds", 2, 0.0),
+    ("quadrupeds", 1, 0.0),
+    ("faced", 1, 0.0),
     ("scribbles", 1, 0.0),
 )
 
@@ -376,15 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weak", action="store_true", help="the second stage's data and mix")
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument("--beans", type=int, default=0, help="the third stage's bean figures")
+    parser.add_argument("--children", type=int, default=0, help="… and children's drawings")
     parser.add_argument("--check", type=int, default=300, help="held-out renders to score")
     parser.add_argument("--out", type=Path, default=Path("pipelines/drawn/weights/drawn-v1.pt"))
     args = parser.parse_args(argv)
+    if bool(args.beans) != bool(args.children) or (args.children and not args.weak):
+        parser.error("the third stage takes --weak, --beans and --children together")
     torch.manual_seed(args.seed)
     data = prepare(args.cache, args.renders, args.seed, args.clipart)
     if args.weak:
         data.update(prepare_weak(args.cache, args.seed, args.clipart))
     if args.beans:
         data.update(prepare_beans(args.cache, args.beans, args.seed))
+    if args.children:
+        data.update(prepare_children(args.cache, args.children, args.seed))
     net = DrawnPoseNet(args.width)
     if args.init is not None:
         saved = torch.load(args.init, map_location="cpu", weights_only=True)
@@ -396,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     started, running = time.perf_counter(), 0.0
-    mix = BEAN_MIX if args.beans else WEAK_MIX if args.weak else FIRST_MIX
+    mix = CHILD_MIX if args.children else WEAK_MIX if args.weak else FIRST_MIX
     stream = batches(data, np.random.default_rng(args.seed), mix)
     for step in range(1, args.steps + 1):
         x, joints, figure = next(stream)
