@@ -7,6 +7,7 @@ backfill over many batches runs once and loads each model once.
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -47,12 +48,16 @@ from storage.search_rows import assemble_search_rows
 from storage.store import FramingRecord, PoseVector
 
 GROUP = "indexing"
+# Every asset: one partition per ingest batch, a backfill over many batches in one run.
+BATCHED: dict[str, Any] = {
+    "partitions_def": ingest_batches,
+    "backfill_policy": single_run,
+    "group_name": GROUP,
+}
 
 
 @dg.asset(
-    partitions_def=ingest_batches,
-    backfill_policy=single_run,
-    group_name=GROUP,
+    **BATCHED,
     kinds={"lancedb"},
     code_version="ingest-v1",
 )
@@ -120,9 +125,7 @@ def source_images(
             automation_condition=REINDEX_CONDITION,
         ),
     ],
-    partitions_def=ingest_batches,
-    backfill_policy=single_run,
-    group_name=GROUP,
+    **BATCHED,
     pool="gpu",
     can_subset=True,
 )
@@ -176,9 +179,7 @@ def image_models(
 
 
 @dg.asset(
-    partitions_def=ingest_batches,
-    backfill_policy=single_run,
-    group_name=GROUP,
+    **BATCHED,
     kinds={"lancedb"},
     deps=[KEYPOINTS],
     automation_condition=REINDEX_CONDITION,
@@ -210,9 +211,7 @@ def framing(
 
 
 @dg.asset(
-    partitions_def=ingest_batches,
-    backfill_policy=single_run,
-    group_name=GROUP,
+    **BATCHED,
     kinds={"lancedb"},
     deps=[KEYPOINTS],
     pool="gpu",
@@ -253,9 +252,7 @@ def pose_embeddings(
 
 
 @dg.asset(
-    partitions_def=ingest_batches,
-    backfill_policy=single_run,
-    group_name=GROUP,
+    **BATCHED,
     kinds={"lancedb"},
     deps=[source_images, framing, pose_embeddings, CLIP_EMBEDDINGS],
     # v2: rows carry provenance and near-duplicate groups.

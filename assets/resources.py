@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from pipelines.catalog import clip_models, framing_models, keypoint_models, pose_models
+from config.settings import ModelSettings
 from pipelines.clip import ClipEncoder
 from pipelines.framing import FramingClassifier
 from pipelines.inbox import claimed_batches_folder, inbox_folder
@@ -60,17 +59,11 @@ class KeypointModelResource(dg.ConfigurableResource):
     options_json: str = "{}"  # the backend's options, a JSON object
 
     def get(self) -> KeypointDetector:
-        options = parse_options(self.options_json, "keypoint_model.options_json")
-        if self.device != "auto" and _accepts(keypoint_models.backend_class(self.name), "device"):
-            options.setdefault("device", self.device)
-        return keypoint_models.load(self.name, **options)
-
-
-def _accepts(cls: Any, parameter: str) -> bool:
-    try:
-        return parameter in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
+        return ModelSettings(
+            keypoint_model=self.name,
+            keypoint_model_options=parse_options(self.options_json, "keypoint_model.options_json"),
+            device=self.device,
+        ).keypoints()
 
 
 class PoseModelResource(dg.ConfigurableResource):
@@ -78,16 +71,17 @@ class PoseModelResource(dg.ConfigurableResource):
     options_json: str = "{}"  # the backend's options, a JSON object
 
     def get(self) -> PoseEmbedder:
-        return pose_models.load(
-            self.name, **parse_options(self.options_json, "pose_model.options_json")
-        )
+        return ModelSettings(
+            pose_model=self.name,
+            pose_model_options=parse_options(self.options_json, "pose_model.options_json"),
+        ).pose()
 
 
 class FramingModelResource(dg.ConfigurableResource):
     name: str = "keypoint-rules-v1"
 
     def get(self) -> FramingClassifier:
-        return framing_models.load(self.name)
+        return ModelSettings(framing_model=self.name).framing()
 
 
 class ClipModelResource(dg.ConfigurableResource):
@@ -103,16 +97,14 @@ class ClipModelResource(dg.ConfigurableResource):
     retry_after_s: float = 3600.0
 
     def get(self) -> ClipEncoder:
-        return clip_models.load(
-            "open-clip",
-            model=self.model,
-            pretrained=self.pretrained,
-            config_path=self.config_path,
+        return ModelSettings(
+            clip_model=self.model,
+            clip_pretrained=self.pretrained,
+            clip_config=self.config_path,
             device=self.device,
             batch_size=self.batch_size,
-            status_file=self.status_file,
-            retry_after_s=self.retry_after_s,
-        )
+            clip_retry_after=self.retry_after_s,
+        ).clip(None if self.status_file is None else Path(self.status_file))
 
 
 class ProgressResource(dg.ConfigurableResource):

@@ -15,6 +15,7 @@ are read, not later as a confusing error mid-run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -110,6 +111,13 @@ class StorageSettings(_Section):
         return inbox_folder(self.home)
 
 
+def _accepts(cls: Any, parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _json_object(value: Any, variable: str) -> Any:
     return parse_options(value, variable) if isinstance(value, str) else value
 
@@ -181,7 +189,12 @@ class ModelSettings(_Section):
         return check_device(device)
 
     def keypoints(self) -> KeypointDetector:
-        return keypoint_models.load(self.keypoint_model, **self.keypoint_model_options)
+        """The keypoint backend; `device` goes to backends that take one (auto: theirs)."""
+        options = dict(self.keypoint_model_options)
+        backend = keypoint_models.backend_class(self.keypoint_model)
+        if self.device != "auto" and _accepts(backend, "device"):
+            options.setdefault("device", self.device)
+        return keypoint_models.load(self.keypoint_model, **options)
 
     def pose(self) -> PoseEmbedder:
         return pose_models.load(self.pose_model, **self.pose_model_options)

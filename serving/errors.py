@@ -87,6 +87,18 @@ def redact_paths(message: str) -> str:
     return _ABSOLUTE_PATH.sub(shorten, message)
 
 
+# The search core's errors, said as they are, and their status (first match wins: the image
+# errors are kinds of QueryError).
+DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (ImageTooLargeError, 413),
+    (ImageDataError, 400),
+    (QueryError, 422),  # includes NoFigureFoundError
+    (SearchUnavailableError, 503),
+    (ModelMismatchError, 409),
+    (ResultNotFoundError, 404),
+)
+
+
 def retry_after(exc: Exception) -> int | None:
     """Seconds after which a refused request may succeed (sent as Retry-After), if known."""
     if isinstance(exc, ApiError | SearchUnavailableError):
@@ -102,18 +114,9 @@ def status_and_message(exc: Exception) -> tuple[int, str] | None:
         return exc.status_code, exc.message
     if isinstance(exc, RequestValidationError):
         return 422, validation_message(exc)
-    if isinstance(exc, ImageTooLargeError):
-        return 413, str(exc)
-    if isinstance(exc, ImageDataError):
-        return 400, str(exc)
-    if isinstance(exc, QueryError):  # includes NoFigureFoundError
-        return 422, str(exc)
-    if isinstance(exc, SearchUnavailableError):
-        return 503, str(exc)
-    if isinstance(exc, ModelMismatchError):
-        return 409, str(exc)
-    if isinstance(exc, ResultNotFoundError):
-        return 404, str(exc)
+    for exc_type, status in DOMAIN_STATUS:
+        if isinstance(exc, exc_type):
+            return status, str(exc)
     if isinstance(exc, ImageDecodeError):
         return 422, f"the uploaded image cannot be read: {exc}"
     if isinstance(exc, NothingPublishedError):
@@ -160,14 +163,10 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type in (
         ApiError,
         RequestValidationError,
-        QueryError,
+        *(exc_type for exc_type, _ in DOMAIN_STATUS),
         ImageDecodeError,
         VersionNotFoundError,
         ClipUnavailableError,
-        NothingPublishedError,
-        SearchUnavailableError,
-        ModelMismatchError,
-        ResultNotFoundError,
     ):
         app.add_exception_handler(exc_type, _expected_error)
     app.add_exception_handler(Exception, _unexpected_error)
