@@ -304,7 +304,10 @@ def test_running_the_same_command_again_after_a_kill_publishes_every_image(
     log = tmp_path / "indexer.log"
     previous = crash_home.store.publications()
     watcher = RunWatcher(crash_home.home)
-    kill_when(start_indexer(crash_home, log), watcher.started("search_index"), log)
+    # Killed once the images are stored and the models have started on them: a point every run
+    # reaches well before it publishes (a kill at the search step's start could land after a
+    # small batch's publication on a loaded machine, between two polls of the event log).
+    kill_when(start_indexer(crash_home, log), watcher.started("image_models"), log)
     assert_previous_version_served(crash_home, client, previous)
     (killed,) = [
         b for b in crash_home.store.list_batches() if b.location == str(crash_home.folder.resolve())
