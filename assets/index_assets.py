@@ -35,7 +35,6 @@ from assets.resources import (
     ProgressResource,
     StoreResource,
 )
-from pipelines.calibration import calibration_queries
 from pipelines.clip import ClipUnavailableError
 from pipelines.dedupe import NearDuplicateIndex
 from pipelines.indexing import (
@@ -44,6 +43,8 @@ from pipelines.indexing import (
     classify_framing,
     embed_poses,
 )
+from pipelines.retrieval.calibration import calibration_queries
+from storage.publishing import publish_search_rows
 from storage.search_rows import assemble_search_rows
 from storage.store import FramingRecord, PoseVector
 
@@ -282,7 +283,8 @@ def search_index(
         {"pose_model": pose_model_id or pose_model.get().model_id, "clip_model": clip_model_id},
     )
     encoder = clip_model.get()
-    publication = db.publish_search_rows(
+    publication = publish_search_rows(
+        db,
         batches,
         rows,
         pose_model.get().dim,

@@ -18,7 +18,7 @@ from pipelines.inbox import claimed_batches_folder, inbox_folder
 from pipelines.keypoints import KeypointDetector
 from pipelines.pose_embedding import PoseEmbedder
 from pipelines.registry import parse_options
-from storage.ann import ANN_MIN_ROWS
+from pipelines.retrieval.ann import ANN_MIN_ROWS
 from storage.store import Store
 
 

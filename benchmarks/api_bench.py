@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.catalog import clip_models
     from pipelines.keypoints import pose_from_keypoint_list
     from pipelines.query import pose_vector, text_vector
+    from storage.publishing import publish_search_rows
     from storage.store import Store
 
     settings = Settings.from_env(
@@ -100,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         start = time.perf_counter()
-        publication = store.publish_search_rows(
-            ["bench"], table, POSE_DIM, CLIP_DIM, "bench-framing"
+        publication = publish_search_rows(
+            store, ["bench"], table, POSE_DIM, CLIP_DIM, "bench-framing"
         )
         publish_s = time.perf_counter() - start
         del table

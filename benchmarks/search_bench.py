@@ -5,13 +5,14 @@
 Publishes a served table of synthetic rows with the real vector sizes (pose 62, CLIP 512;
 clustered so that neighbours exist: 300 pose clusters, 1,000 CLIP clusters, drawn
 independently, fixed seed; 3 % of rows are images with no person) through
-`Store.publish_search_rows`, which builds the ANN index as every publish does. A separate
-*server* process then loads that version the way the service does (`SnapshotCache`) and
-answers hybrid queries (λ drawn in [0.2, 0.8], the pose near a stored person's, the CLIP
-vector another row's) with the service's own ranking and page code (`serving.ranking`,
-`SearchService._page`): its latencies and peak RSS are the server-side figures. This process
-holds the same vectors in memory and answers the same queries by exact brute force
-(`pipelines.scoring.hybrid_search`, the service's exact path), for recall@10 and the speed-up.
+`storage.publishing.publish_search_rows`, which builds the ANN index as every publish does. A
+separate *server* process then loads that version the way the service does (`SnapshotCache`)
+and answers hybrid queries (λ drawn in [0.2, 0.8], the pose near a stored person's, the CLIP
+vector another row's) with the service's own ranking and page code (`pipelines.retrieval.ranking`,
+`pipelines.retrieval.paging.page`): its latencies and peak RSS are the server-side figures.
+This process holds the same vectors in memory and answers the same queries by exact brute
+force (`pipelines.retrieval.exact.hybrid_search`, the service's exact path), for recall@10 and
+the speed-up.
 
 Prints a table and, as its last line, one JSON object: rows, p50_ms, p99_ms, recall10,
 brute_p50_ms, speedup, index_build_s, rss_mb (the server's peak), and more.
@@ -34,9 +35,11 @@ import numpy as np
 import pyarrow as pa
 
 from benchmarks.report import print_report
-from pipelines.calibration import Calibration
-from pipelines.scoring import VectorColumns, hybrid_search
-from storage import ann, schemas
+from pipelines.retrieval.calibration import Calibration
+from pipelines.retrieval.exact import VectorColumns, hybrid_search
+from storage import schemas
+from storage.ann_files import version_dir
+from storage.publishing import publish_search_rows
 
 POSE_DIM, CLIP_DIM = 62, 512
 CHUNK = 100_000
@@ -128,8 +131,9 @@ def current_rss_mb() -> float:
 
 def serve(workdir: Path) -> int:
     """The server side: load the published version as the service does, answer the queries."""
-    from serving.ranking import ann_ranking
-    from serving.search_service import SearchQuery, SearchService
+    from pipelines.retrieval.paging import page
+    from pipelines.retrieval.ranking import RankQuery, rank
+    from serving.search_service import SearchQuery
     from storage.snapshot import SnapshotCache
     from storage.store import Store
 
@@ -141,7 +145,7 @@ def serve(workdir: Path) -> int:
     if snapshot.ann is None:
         raise SystemExit("the published version has no ANN index")
     data = np.load(workdir / "queries.npz")
-    page = SearchQuery(k=10)
+    rules = SearchQuery(k=10).page_rules
     results: list[list[str]] = []
     latencies: list[float] = []
     pools: list[int] = []
@@ -149,8 +153,8 @@ def serve(workdir: Path) -> int:
         results, latencies, pools = [], [], []
         for lam, pose, clip in zip(data["lam"], data["pose"], data["clip"], strict=True):
             t = time.perf_counter()
-            ranking = ann_ranking(snapshot, pose[None, :], clip, float(lam), None, None, 10)
-            hits, _ = SearchService._page(snapshot, ranking, page, None, True)
+            ranking = rank(snapshot, RankQuery(pose[None, :], clip, float(lam), None, None), 10)
+            hits, _ = page(snapshot, ranking, rules, None, True)
             latencies.append((time.perf_counter() - t) * 1000)
             results.append([str(h.row["id"]) for h in hits])
             pools.append(ranking.pool)
@@ -206,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         del poses, clips
         start = time.perf_counter()
-        publication = store.publish_search_rows(
-            ["bench"], pa.concat_tables(tables), POSE_DIM, CLIP_DIM, "bench-framing"
+        publication = publish_search_rows(
+            store, ["bench"], pa.concat_tables(tables), POSE_DIM, CLIP_DIM, "bench-framing"
         )
         publish_s = time.perf_counter() - start
         del tables
         fs_root = store.files()[1]
-        meta_path = Path(ann.version_dir(fs_root, publication.version)) / "meta.json"
+        meta_path = Path(version_dir(fs_root, publication.version)) / "meta.json"
         meta = json.loads(meta_path.read_text())
         # The server numbers rows in the table's scan order: the row ids say which is which.
         ids = store.search_column_at(publication.version, "id").to_pylist()

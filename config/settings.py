@@ -32,7 +32,7 @@ from pipelines.inbox import inbox_folder
 from pipelines.keypoints import KeypointDetector
 from pipelines.pose_embedding import PoseEmbedder
 from pipelines.registry import Registry, UnknownModelError, check_device, parse_options
-from storage.ann import ANN_MIN_ROWS
+from pipelines.retrieval.ann import ANN_MIN_ROWS
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
 

@@ -15,7 +15,8 @@ from pydantic import (
 )
 
 from pipelines.records import NUM_JOINTS, Framing
-from serving.search_service import Hit, QueryWarning, SearchOutcome, SearchQuery
+from pipelines.retrieval.paging import Hit
+from serving.search_service import QueryWarning, SearchOutcome, SearchQuery
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Keypoints = list[list[FiniteFloat]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import os
@@ -21,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from config.settings import Settings
@@ -41,9 +39,9 @@ from pipelines.query import (
     text_vector,
 )
 from pipelines.records import FloatArray, Pose
-from pipelines.scoring import hybrid_search
+from pipelines.retrieval.paging import Cursor, Hit, PageRules, RowFilter, page
+from pipelines.retrieval.ranking import RankQuery, Rescore, rank
 from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
-from serving.ranking import Ranking, ann_ranking
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import NothingPublishedError, Store
 
@@ -51,7 +49,6 @@ log = logging.getLogger(__name__)
 
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
 IMAGE_USES = ("pose", "look", "both")
-MAX_SEGMENTS = 16  # more than a ranking has (see serving.ranking)
 LOADING_RETRY_AFTER_S = 5
 NOTHING_PUBLISHED_RETRY_S = 60  # indexing a folder takes about this long
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
@@ -101,16 +98,16 @@ class SearchQuery:
     image_use: str = "pose"  # what the image counts for: "pose", "look" (CLIP) or "both"
     text_weight: float = 0.5  # text's share of the CLIP query when an image's look is in it
 
+    @property
+    def row_filter(self) -> RowFilter:
+        columns = self.filters
+        if self.framings is not None:
+            columns = (*columns, ("framing", self.framings))
+        return RowFilter(columns, self.min_visible_joints, self.min_people, self.max_people)
 
-@dataclass(frozen=True)
-class Hit:
-    row: dict[str, object]  # the search table row (see storage.schemas.search), no vectors
-    score: float
-    pose_score: float | None  # None when the query had no pose part
-    clip_score: float | None  # None when the query had no text part
-    mirrored: bool = False  # the mirrored query pose matched best
-    pose_raw: float | None = None  # the uncalibrated cosines behind the scores
-    clip_raw: float | None = None
+    @property
+    def page_rules(self) -> PageRules:
+        return PageRules(self.k, self.one_per_image, self.collapse_duplicates, self.min_score)
 
 
 @dataclass(frozen=True)
@@ -128,54 +125,6 @@ class SearchOutcome:
     query_pose: Pose | None  # the pose searched for: as sent, or as detected in the image
     next_cursor: str | None = None  # where the next page starts; None on the last page
     warnings: list[QueryWarning] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """A page boundary: the version searched and the last result's place in the ranking.
-
-    Pinning the version keeps later pages on the same table even when a new version is
-    published meanwhile, so paging never repeats or skips a row. With an ANN index the
-    ranking has two segments (the candidate pool, then every other row), and the cursor
-    also pins the pool's size, so every page ranks the same pool.
-    """
-
-    version: int
-    score: float
-    row: int
-    segment: int = 0
-    pool: int = 0  # the ANN pool per side; 0 with exact scoring
-    want: int = 0  # how many best rows the first page's pool was certified for
-
-    def encode(self) -> str:
-        fields = [self.version, self.score, self.row, self.segment, self.pool, self.want]
-        return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            values = json.loads(raw)
-            if not isinstance(values, list) or len(values) not in (3, 6):
-                raise ValueError(values)
-            version, score, row, *rest = values
-            segment, pool, want = (int(v) for v in rest) if rest else (0, 0, 0)
-            if not 0 <= segment <= MAX_SEGMENTS or pool < 0 or want < 0:
-                raise ValueError(values)
-            return cls(int(version), float(score), int(row), segment, pool, want)
-        except (ValueError, TypeError, binascii.Error):
-            raise QueryError("cursor: not a cursor this service issued") from None
-
-    def before(self, segment: int, score: float, row: int) -> bool:
-        """Whether a result at (segment, score, row) was on this page or an earlier one."""
-        if segment != self.segment:
-            return segment < self.segment
-        return (score, -row) >= (self.score, -self.row)
-
-
-def _finite(value: float) -> float | None:
-    # Scoring marks "not queried" with NaN; JSON has no NaN, and null says it better.
-    return None if math.isnan(value) else float(value)
 
 
 def _unit(v: np.ndarray) -> FloatArray:
@@ -355,6 +304,41 @@ class SearchService:
     # ------------------------------------------------------------------ search
 
     def search(self, query: SearchQuery) -> SearchOutcome:
+        image_pose, image_look = self._check_inputs(query)
+        cursor = None if query.cursor is None else Cursor.decode(query.cursor)
+        snapshot = self.snapshot(query.version if cursor is None else str(cursor.version))
+        if (
+            cursor is not None
+            and query.version is not None
+            and self.snapshot(query.version).version != cursor.version
+        ):
+            raise QueryError("cursor: it belongs to another version than the one asked for")
+        like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
+        query_pose, variants = self._pose_query(query, snapshot, like_row, image_pose)
+        pose_q = np.stack([pose_vector(v, self.embedder) for v in variants]) if variants else None
+        clip_q, warnings = self._clip_query(
+            query, snapshot, like_row, image_look, has_pose=query_pose is not None
+        )
+        if query_pose is None and clip_q is None:
+            raise QueryError(f"result {query.more_like!r} has neither a pose nor a picture vector")
+
+        mask = query.row_filter.mask(snapshot)
+        if like_row is not None:
+            if mask is None:
+                mask = np.ones(len(snapshot), dtype=bool)
+            mask[like_row] = False  # "more like this" does not return the picture itself
+        ranked = RankQuery(pose_q, clip_q, query.lam, mask, self._rescore(snapshot, variants))
+        # Later pages rank the first page's pool (its size and what it was certified for).
+        pool, want = (cursor.pool, cursor.want) if cursor is not None else (0, query.k)
+        ranking = rank(snapshot, ranked, want or query.k, pool)
+        hits, next_cursor = page(snapshot, ranking, query.page_rules, cursor, pose_q is not None)
+        hits = [replace(h, row={**h.row, "source_uri": self.public_source(h.row)}) for h in hits]
+        return SearchOutcome(snapshot, hits, query_pose, next_cursor, warnings)
+
+    @staticmethod
+    def _check_inputs(query: SearchQuery) -> tuple[bool, bool]:
+        """Whether the image counts for its pose and for its look; QueryError for a query that
+        asks for nothing, or for two poses."""
         if (
             query.keypoints is None
             and query.image is None
@@ -366,58 +350,64 @@ class SearchService:
             raise QueryError(f"image_use: one of {', '.join(IMAGE_USES)}")
         image_pose = query.image is not None and query.image_use in ("pose", "both")
         image_look = query.image is not None and query.image_use in ("look", "both")
-        pose_inputs = [query.keypoints is not None, image_pose, bool(query.more_like)]
-        if sum(pose_inputs) > 1:
+        if sum([query.keypoints is not None, image_pose, bool(query.more_like)]) > 1:
             raise QueryError(
                 "give one pose: keypoints, image or more_like (an image may count for its "
                 'look beside keypoints with image_use "look")',
             )
-        cursor = None if query.cursor is None else Cursor.decode(query.cursor)
-        snapshot = self.snapshot(query.version if cursor is None else str(cursor.version))
-        if (
-            cursor is not None
-            and query.version is not None
-            and self.snapshot(query.version).version != cursor.version
-        ):
-            raise QueryError("cursor: it belongs to another version than the one asked for")
-        like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
+        return image_pose, image_look
 
+    def _pose_query(
+        self, query: SearchQuery, snapshot: SearchSnapshot, like_row: int | None, image_pose: bool
+    ) -> tuple[Pose | None, list[Pose]]:
+        """The pose searched for (as sent, as read in the image, or a result's), and the poses
+        to match: it, focused on the query's joints, and its mirror image where asked (a drawn
+        query image asks by default)."""
         query_pose: Pose | None = None
         mirror = query.mirror
         mirror_reading: Pose | None = None  # an image's mirror image, as the detector reads it
-        variants: list[Pose] = []
-        pose_q: FloatArray | None = None
         if like_row is not None and snapshot.pose_mask[like_row]:
             self.check_pose_model(snapshot)
             query_pose = Pose.from_array(snapshot.keypoints[like_row])
-        elif query.keypoints is not None or image_pose:
+        elif query.keypoints is not None:
             self.check_pose_model(snapshot)
-            if query.keypoints is not None:
-                try:
-                    query_pose = pose_from_keypoint_list(query.keypoints)
-                except ValueError as exc:
-                    raise QueryError(f"keypoints: {exc}") from None
-            else:
-                assert query.image is not None
-                self._await(self.pose_loader)
-                figure = figure_from_image(query.image, self.detector, mirror=mirror)
-                query_pose, mirror_reading = figure.pose, figure.mirrored
-                mirror = mirror_reading is not None  # decided by the picture when unset
-        if query_pose is not None:
-            focus = focus_joints(list(query.joints)) if query.joints else None
-            if focus is not None:
-                query_pose = focus_pose(query_pose, focus)
-            variants = [query_pose]
-            if mirror:
-                mirrored = mirror_pose(query_pose)
-                if mirror_reading is not None:
-                    if focus is not None:
-                        mirror_reading = focus_pose(mirror_reading, mirror_joints(focus))
-                    if self.embedder.embed(mirror_reading) is not None:
-                        mirrored = mirror_reading
-                variants.append(mirrored)
-            pose_q = np.stack([pose_vector(v, self.embedder) for v in variants])
+            try:
+                query_pose = pose_from_keypoint_list(query.keypoints)
+            except ValueError as exc:
+                raise QueryError(f"keypoints: {exc}") from None
+        elif image_pose:
+            self.check_pose_model(snapshot)
+            assert query.image is not None
+            self._await(self.pose_loader)
+            figure = figure_from_image(query.image, self.detector, mirror=mirror)
+            query_pose, mirror_reading = figure.pose, figure.mirrored
+            mirror = mirror_reading is not None  # decided by the picture when unset
+        if query_pose is None:
+            return None, []
+        focus = focus_joints(list(query.joints)) if query.joints else None
+        if focus is not None:
+            query_pose = focus_pose(query_pose, focus)
+        variants = [query_pose]
+        if mirror:
+            mirrored = mirror_pose(query_pose)
+            if mirror_reading is not None:
+                if focus is not None:
+                    mirror_reading = focus_pose(mirror_reading, mirror_joints(focus))
+                if self.embedder.embed(mirror_reading) is not None:
+                    mirrored = mirror_reading
+            variants.append(mirrored)
+        return query_pose, variants
 
+    def _clip_query(
+        self,
+        query: SearchQuery,
+        snapshot: SearchSnapshot,
+        like_row: int | None,
+        image_look: bool,
+        has_pose: bool,
+    ) -> tuple[FloatArray | None, list[QueryWarning]]:
+        """The CLIP query vector (a result's picture, the text, the image's look, or a blend),
+        and warnings for the parts left out when text search is off but a pose answers."""
         clip_q: FloatArray | None = None
         if like_row is not None and snapshot.clip_mask[like_row]:
             # "More like this" looks for the same picture too: its CLIP image vector.
@@ -428,7 +418,7 @@ class SearchService:
             self._await(self.clip)
             problem = self.text_search_problem(snapshot)
             if problem is not None:
-                if query_pose is None and clip_q is None:
+                if not has_pose and clip_q is None:
                     raise SearchUnavailableError(problem, retry_after=self._text_retry_after())
                 # The pose part can still be answered: answer it, and say what was left out.
                 warnings = self._ignored_warnings(snapshot, text, image_look)
@@ -447,44 +437,19 @@ class SearchService:
         elif text:
             text_q = text_vector(text, self.clip.encoder)
             clip_q = text_q if clip_q is None else _unit(clip_q + text_q)
-        if query_pose is None and clip_q is None:
-            raise QueryError(f"result {query.more_like!r} has neither a pose nor a picture vector")
+        return clip_q, warnings
 
-        rescore: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
-        if variants and not all(self.embedder.seen(v.array()).all() for v in variants):
-            # The query leaves joints unseen ("don't care"): compare over its joints only.
+    def _rescore(self, snapshot: SearchSnapshot, variants: list[Pose]) -> Rescore | None:
+        """For a query that leaves joints unseen ("don't care"): its exact similarities over
+        its own joints; None for a query that sees every joint."""
+        if not variants or all(self.embedder.seen(v.array()).all() for v in variants):
+            return None
 
-            def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
-                candidates = snapshot.keypoints[rows]
-                return np.stack([self.embedder.similarity_to(v, candidates) for v in variants])
+        def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
+            candidates = snapshot.keypoints[rows]
+            return np.stack([self.embedder.similarity_to(v, candidates) for v in variants])
 
-        mask = self._filter_mask(snapshot, query)
-        if like_row is not None:
-            if mask is None:
-                mask = np.ones(len(snapshot), dtype=bool)
-            mask[like_row] = False  # "more like this" does not return the picture itself
-        if snapshot.ann is None:
-            scored = hybrid_search(
-                snapshot.columns,
-                pose_q,
-                clip_q,
-                query.lam,
-                len(snapshot),
-                allowed=mask,
-                pose_rescore=rescore,
-                pose_calibration=snapshot.calibration.pose,
-                clip_calibration=snapshot.calibration.clip,
-            )
-            ranking = Ranking([scored])
-        else:
-            # Later pages rank the first page's pool (its size and what it was certified for).
-            pool, want = (cursor.pool, cursor.want) if cursor is not None else (0, query.k)
-            ranking = ann_ranking(
-                snapshot, pose_q, clip_q, query.lam, mask, rescore, want or query.k, pool
-            )
-        hits, next_cursor = self._page(snapshot, ranking, query, cursor, pose_q is not None)
-        hits = [replace(h, row={**h.row, "source_uri": self.public_source(h.row)}) for h in hits]
-        return SearchOutcome(snapshot, hits, query_pose, next_cursor, warnings)
+        return rescore
 
     def _text_retry_after(self) -> int | None:
         if self.clip.pending:
@@ -542,121 +507,6 @@ class SearchService:
                 f"more_like: no result {row_id!r} in version {snapshot.version}"
             )
         return int(position)
-
-    @staticmethod
-    def _filter_mask(snapshot: SearchSnapshot, query: SearchQuery) -> npt.NDArray[np.bool_] | None:
-        """The rows the query's filters let through; None when it has none."""
-        table = snapshot.table
-        wanted = list(query.filters)
-        if query.framings is not None:
-            wanted.append(("framing", query.framings))
-        if not (
-            wanted
-            or query.min_visible_joints
-            or query.min_people is not None
-            or query.max_people is not None
-        ):
-            return None
-        mask = np.ones(len(snapshot), dtype=bool)
-        for column, values in wanted:
-            if column not in table.column_names:
-                raise QueryError(f"this index has no {column!r} to filter on")
-            chosen = pc.is_in(table.column(column), value_set=pa.array(sorted(values)))
-            mask &= np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
-        if query.min_visible_joints:
-            mask &= snapshot.visible_joints >= query.min_visible_joints
-        if query.min_people is not None or query.max_people is not None:
-            people = snapshot.people_per_row
-            if query.min_people is not None:
-                mask &= people >= query.min_people
-            if query.max_people is not None:
-                mask &= people <= query.max_people
-        return mask
-
-    @staticmethod
-    def _page(
-        snapshot: SearchSnapshot,
-        ranking: Ranking,
-        query: SearchQuery,
-        cursor: Cursor | None,
-        has_pose: bool,
-    ) -> tuple[list[Hit], str | None]:
-        """One page of the ranking: grouped, floored, after the cursor, `k` long."""
-        image_ids = snapshot.table.column("image_id")
-        groups = (
-            snapshot.table.column("near_duplicate_group")
-            if query.collapse_duplicates and "near_duplicate_group" in snapshot.table.column_names
-            else None
-        )
-        seen_images: set[object] = set()
-        group_owner: dict[object, object] = {}  # near-duplicate group → the image shown for it
-        page: list[tuple[int, int]] = []  # (segment, position in it)
-        more = False
-        segment = 0
-        while not more:
-            scored = ranking.segment(segment)
-            if scored is None:
-                break
-            for i in range(scored.rows.size):
-                score = float(scored.score[i])
-                if query.min_score is not None and score < query.min_score:
-                    break  # best first: nothing after this in the segment clears the floor
-                row = int(scored.rows[i])
-                image_id = image_ids[row].as_py()
-                # Grouping looks at every row ranked so far (pages included), so a later page
-                # never shows an image or near-duplicate an earlier page already showed.
-                if query.one_per_image:
-                    if image_id in seen_images:
-                        continue
-                    seen_images.add(image_id)
-                if groups is not None and groups[row].is_valid:
-                    owner = group_owner.setdefault(groups[row].as_py(), image_id)
-                    if owner != image_id:
-                        continue  # a near-duplicate of an image already shown
-                if cursor is not None and cursor.before(segment, score, row):
-                    continue  # on an earlier page
-                if len(page) == query.k:
-                    more = True
-                    break
-                page.append((segment, i))
-            if query.min_score is not None and ranking.bound < query.min_score:
-                break  # no row outside the pool clears the floor
-            segment += 1
-            if len(page) == query.k and not more:
-                # Full at a segment's end: say whether rows remain without scoring them.
-                more = ranking.has(segment)
-                break
-        chosen = [(ranking.segments[seg], i) for seg, i in page]
-        rows = snapshot.rows(np.array([int(sc.rows[i]) for sc, i in chosen], dtype=np.int64))
-        hits = (
-            [
-                Hit(
-                    row=row,
-                    score=float(sc.score[i]),
-                    pose_score=_finite(float(sc.pose_score[i])),
-                    clip_score=_finite(float(sc.clip_score[i])),
-                    mirrored=bool(has_pose and sc.pose_variant[i] == 1),
-                    pose_raw=_finite(float(sc.pose_raw[i])),
-                    clip_raw=_finite(float(sc.clip_raw[i])),
-                )
-                for (sc, i), row in zip(chosen, rows, strict=True)
-            ]
-            if chosen
-            else []
-        )
-        next_cursor = None
-        if more and page:
-            seg, last = page[-1]
-            sc = ranking.segments[seg]
-            next_cursor = Cursor(
-                snapshot.version,
-                float(sc.score[last]),
-                int(sc.rows[last]),
-                seg,
-                ranking.pool,
-                ranking.want,
-            ).encode()
-        return hits, next_cursor
 
     # ------------------------------------------------------------------ images
 

@@ -152,7 +152,8 @@ PUBLICATIONS = pa.schema(
         pa.field("pose_model", pa.string(), nullable=False),
         pa.field("clip_model", pa.string()),
         pa.field("framing_model", pa.string(), nullable=False),
-        # The version's similarity calibration (pipelines.calibration): calibrated = s·raw + o.
+        # The version's similarity calibration (pipelines.retrieval.calibration):
+        # calibrated = s·raw + o.
         pa.field("pose_scale", pa.float64()),
         pa.field("pose_offset", pa.float64()),
         pa.field("clip_scale", pa.float64()),

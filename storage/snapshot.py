@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipelines.calibration import Calibration
 from pipelines.records import NUM_JOINTS, VISIBLE_SCORE
-from pipelines.scoring import VectorColumns
-from storage.ann import AnnIndex
+from pipelines.retrieval.ann import AnnIndex
+from pipelines.retrieval.calibration import Calibration
+from pipelines.retrieval.exact import VectorColumns
+from storage.ann_files import open_index
 from storage.store import Publication, Store
 
 VECTOR_COLUMNS = ("pose_vector", "clip_vector")
@@ -53,8 +54,9 @@ class SearchSnapshot:
     """A published version, loaded for querying.
 
     Pose vectors, keypoints and the non-vector columns sit in memory. CLIP vectors do too for a
-    small table; a large one has an ANN index (`storage.ann`, built when it was published) and
-    its CLIP vectors stay on disk, read for the rows a query re-scores.
+    small table; a large one has an ANN index (`pipelines.retrieval.ann`, built when it was
+    published) and its CLIP vectors stay on disk, read for the rows a query re-scores. It is
+    the `pipelines.retrieval.ranking.Searchable` the ranking and paging work on.
     """
 
     publication: Publication
@@ -98,7 +100,7 @@ class SearchSnapshot:
         except ValueError:
             fs = None  # an object store the sidecar files do not support: exact scoring
         if fs is not None:
-            ann = AnnIndex.open(fs, root, version, table.column("id"))
+            ann = open_index(fs, root, version, table.column("id"))
         names = ["pose_vector", "keypoints"] + (["clip_vector"] if ann is None else [])
         schema, batches = store.search_batches_at(version, names)
         columns = _matrices(batches, rows, schema, names)

@@ -22,9 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from pipelines.calibration import Affine, Calibration, fit_affine, sample_similarities
 from pipelines.records import DecodedImage, ImageKeypoints, IngestFailure, Pose
-from storage import ann, schemas
+from pipelines.retrieval.ann import ANN_MIN_ROWS
+from pipelines.retrieval.calibration import Affine, Calibration
+from storage import schemas
+from storage.ann_files import scan_batches
 from storage.blobs import BlobStore, is_image_id
 from storage.location import filesystem_for
 
@@ -168,7 +170,8 @@ class Publication:
     pose_model: str
     clip_model: str | None
     framing_model: str
-    # Calibration of this version's similarities (pipelines.calibration); identity by default.
+    # Calibration of this version's similarities (pipelines.retrieval.calibration); identity by
+    # default.
     pose_scale: float = 1.0
     pose_offset: float = 0.0
     clip_scale: float = 1.0
@@ -190,41 +193,15 @@ class Publication:
         }
 
 
+CALIBRATION_ROWS = 20_000
+
+
 def _vectors(table: pa.Table, column: str) -> np.ndarray:
     values = table.column(column)
     valid = values.filter(values.is_valid()).combine_chunks()
     if len(valid) == 0:
         return np.zeros((0, 0), dtype=np.float32)
     return valid.flatten().to_numpy().reshape(len(valid), -1).astype(np.float32)
-
-
-CALIBRATION_ROWS = 20_000
-
-
-def _vector_sample(table: Any, rows: int = CALIBRATION_ROWS) -> pa.Table:
-    """The vectors of about `rows` rows spread evenly over the (checked-out) table, streamed:
-    a million-row table is never held whole for its calibration."""
-    total = int(table.count_rows())
-    stride = max(1, -(-total // rows))
-    parts = []
-    seen = 0
-    for batch in ann.scan_batches(table, ["pose_vector", "clip_vector"]):
-        first = (-seen) % stride
-        parts.append(batch.take(pa.array(range(first, batch.num_rows, stride), pa.int64())))
-        seen += batch.num_rows
-    if not parts:
-        return table.search().select(["pose_vector", "clip_vector"]).limit(0).to_arrow()
-    return pa.Table.from_batches(parts)
-
-
-def _fit_calibration(served: pa.Table, text_queries: np.ndarray | None) -> Calibration:
-    pose = _vectors(served, "pose_vector")
-    clip = _vectors(served, "clip_vector")
-    pose_cal = fit_affine(sample_similarities(pose, pose)) if len(pose) else Affine.identity()
-    clip_cal = Affine.identity()
-    if text_queries is not None and len(clip) and text_queries.shape[1:] == clip.shape[1:]:
-        clip_cal = fit_affine(sample_similarities(text_queries.astype(np.float32), clip))
-    return Calibration(pose_cal, clip_cal)
 
 
 class Store:
@@ -235,7 +212,7 @@ class Store:
         db_uri: str | Path,
         blob_root: str | Path,
         storage_options: Mapping[str, str] | None = None,
-        ann_min_rows: int = ann.ANN_MIN_ROWS,
+        ann_min_rows: int = ANN_MIN_ROWS,
     ) -> None:
         """`db_uri` is a local directory or an object-store URI (`s3://bucket/prefix`);
         `storage_options` (endpoint, region, keys, ...; see `storage.location`) go to LanceDB
@@ -255,7 +232,7 @@ class Store:
         home: str | Path,
         db_uri: str | Path | None = None,
         storage_options: Mapping[str, str] | None = None,
-        ann_min_rows: int = ann.ANN_MIN_ROWS,
+        ann_min_rows: int = ANN_MIN_ROWS,
     ) -> Store:
         """The store of one PoseFramer home: tables in `db_uri` (default `<home>/lancedb`),
         originals in `<home>/blobs`."""
@@ -753,23 +730,16 @@ class Store:
 
     # ---------------------------------------------------------------- search table
 
-    def publish_search_rows(
+    def write_search_rows(
         self,
         batch_ids: Sequence[str],
         rows: list[dict[str, Any]] | pa.Table,
         pose_dim: int,
         clip_dim: int,
-        framing_model: str,
-        text_queries: np.ndarray | None = None,
-    ) -> Publication:
-        """Replace the batches' rows of the served table in one commit and tag that version.
-
-        The publication names the model ids found in the whole table at that version, not only
-        in the batches just written: while a re-index is half done, two pose models show up
-        (comma-joined) and the service refuses to mix them. It also carries the version's
-        calibration, fitted on the table itself: pose against pose, and CLIP images against
-        `text_queries` (typical text queries' CLIP vectors) when given.
-        """
+    ) -> int:
+        """Replace the batches' rows of the served table in one commit, tag that version
+        (`publish-<version>`) and return it. Not served until `record_publication` (see
+        `storage.publishing`)."""
         schema = schemas.search(pose_dim, clip_dim)
         if not isinstance(rows, pa.Table):
             rows = pa.Table.from_pylist(rows, schema=schema)
@@ -778,20 +748,45 @@ class Store:
         tag = f"publish-{version}"
         if tag not in table.tags.list():
             table.tags.create(tag, version)
+        return version
+
+    def search_vector_sample(
+        self, version: int, rows: int = CALIBRATION_ROWS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The pose and CLIP vectors (rows that have one) of about `rows` rows spread evenly
+        over the served table at `version`, streamed: a million-row table is never held whole
+        for its calibration."""
+        table = self.db.open_table(T_SEARCH)
+        table.checkout(version)
+        stride = max(1, -(-int(table.count_rows()) // rows))
+        parts = []
+        seen = 0
+        for batch in scan_batches(table, ["pose_vector", "clip_vector"]):
+            first = (-seen) % stride
+            parts.append(batch.take(pa.array(range(first, batch.num_rows, stride), pa.int64())))
+            seen += batch.num_rows
+        if not parts:
+            return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+        sample = pa.Table.from_batches(parts)
+        return _vectors(sample, "pose_vector"), _vectors(sample, "clip_vector")
+
+    def record_publication(
+        self,
+        version: int,
+        batch_ids: Sequence[str],
+        framing_model: str,
+        calibration: Calibration,
+    ) -> Publication:
+        """Record the search table's `version` as published: from now on services serve it.
+
+        The publication names the model ids found in the whole table at that version, not only
+        in the batches just written: while a re-index is half done, two pose models show up
+        (comma-joined) and the service refuses to mix them.
+        """
+        table = self.db.open_table(T_SEARCH)
         table.checkout(version)
         models = table.search().select(["keypoint_model", "pose_model", "clip_model"])
         models = models.limit(None).to_arrow()
-        calibration = _fit_calibration(_vector_sample(table), text_queries)
-        if models.num_rows >= self.ann_min_rows:
-            # Before the publication row: a service that sees this version finds its index.
-            try:
-                fs, root = self.files()
-            except ValueError as exc:
-                log.warning("no ANN index for version %s (exact search): %s", version, exc)
-            else:
-                log.info("building the ANN index of version %s (%s rows)", version, models.num_rows)
-                meta = ann.build_index(table, version, fs, root)
-                log.info("ANN index of version %s built in %.1f s", version, meta.build_s)
 
         def distinct(column: str) -> str | None:
             values = {v for v in models.column(column).to_pylist() if v}
@@ -799,7 +794,7 @@ class Store:
 
         publication = Publication(
             version=version,
-            tag=tag,
+            tag=f"publish-{version}",
             published_at=_now(),
             batches=tuple(batch_ids),
             rows=models.num_rows,
@@ -873,7 +868,7 @@ class Store:
 
     def search_table_at(self, version: int, without: Sequence[str] = ()) -> pa.Table:
         """Every row of the served table as it was at `version`, less the columns `without`,
-        in scan order (the order `storage.ann` numbers rows in).
+        in scan order (the order the ANN index numbers rows in).
 
         A version published before the provenance columns existed gets them as nulls, so
         readers see one set of columns whatever the version.
@@ -887,6 +882,11 @@ class Store:
                 rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
         return rows
 
+    def search_row_count(self, version: int) -> int:
+        table = self.db.open_table(T_SEARCH)
+        table.checkout(version)
+        return int(table.count_rows())
+
     def search_column_at(self, version: int, name: str) -> pa.ChunkedArray:
         """One column of the served table at `version`, in scan order."""
         _, batches = self.search_batches_at(version, [name])
@@ -899,7 +899,7 @@ class Store:
         batch at a time (large vector columns are never held whole)."""
         table = self.db.open_table(T_SEARCH)
         table.checkout(version)
-        return table.schema, ann.scan_batches(table, list(columns))
+        return table.schema, scan_batches(table, list(columns))
 
     def images_per_batch(self, table_name: str, batch_ids: Sequence[str]) -> dict[str, int]:
         """Per batch, the number of distinct images with rows in `table_name` (e.g. `images`,

@@ -10,11 +10,14 @@ import pyarrow as pa
 import pytest
 
 from benchmarks.search_bench import CLIP_DIM, POSE_DIM, synthetic_rows
-from pipelines.scoring import hybrid_search
-from serving import ranking
-from serving.ranking import ann_ranking
-from serving.search_service import Cursor, SearchQuery, SearchService
-from storage import ann
+from pipelines.retrieval import ranking
+from pipelines.retrieval.ann import FILES
+from pipelines.retrieval.exact import hybrid_search
+from pipelines.retrieval.paging import Cursor, page
+from pipelines.retrieval.ranking import RankQuery, rank
+from serving.search_service import SearchQuery
+from storage.ann_files import version_dir
+from storage.publishing import publish_search_rows
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import Publication, Store
 
@@ -27,7 +30,7 @@ def publish_synthetic(store: Store, rows: int = ROWS, seed: int = 3) -> Publicat
     table = pa.concat_tables(
         t for t, *_ in synthetic_rows(rows, seed, pose_clusters=clusters, clip_clusters=clusters)
     )
-    return store.publish_search_rows(["bench"], table, POSE_DIM, CLIP_DIM, "bench-framing")
+    return publish_search_rows(store, ["bench"], table, POSE_DIM, CLIP_DIM, "bench-framing")
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +74,8 @@ def test_publishing_a_large_table_builds_the_index_the_service_loads(
     indexed: tuple[Store, SearchSnapshot],
 ) -> None:
     store, snapshot = indexed
-    folder = Path(ann.version_dir(store.files()[1], snapshot.version))
-    assert {p.name for p in folder.iterdir()} == set(ann.FILES)
+    folder = Path(version_dir(store.files()[1], snapshot.version))
+    assert {p.name for p in folder.iterdir()} == set(FILES)
     assert snapshot.ann is not None and snapshot.clip is None  # CLIP vectors stay on disk
     assert snapshot.ann.meta.rows == len(snapshot) == ROWS
     # The vectors read back from disk are the table's own, row for row.
@@ -88,14 +91,14 @@ def test_a_small_table_is_scored_exactly_without_an_index(tmp_path: Path) -> Non
     publication = publish_synthetic(store, rows=500)  # below the default ANN_MIN_ROWS
     snapshot = SnapshotCache(store).get()
     assert snapshot.ann is None and snapshot.clip is not None
-    assert not Path(ann.version_dir(store.files()[1], publication.version)).exists()
+    assert not Path(version_dir(store.files()[1], publication.version)).exists()
 
 
 def test_a_version_whose_index_was_not_finished_is_scored_exactly(
     indexed: tuple[Store, SearchSnapshot], tmp_path: Path
 ) -> None:
     store, snapshot = indexed
-    folder = Path(ann.version_dir(store.files()[1], snapshot.version))
+    folder = Path(version_dir(store.files()[1], snapshot.version))
     (folder / "meta.json").rename(tmp_path / "meta.json")  # as if killed while building
     try:
         fresh = SearchSnapshot.load(store, snapshot.publication)
@@ -111,7 +114,7 @@ def test_hybrid_queries_find_the_exact_top_10(
     _, snapshot = indexed
     recalls = []
     for pose, clip in queries(snapshot, 25):
-        got = ann_ranking(snapshot, pose[None, :], clip, lam, everything(snapshot), None, 10)
+        got = rank(snapshot, RankQuery(pose[None, :], clip, lam, everything(snapshot), None), 10)
         top = got.segments[0]
         want = exact_top(snapshot, pose, clip, lam)
         recalls.append(len(set(top.rows[:10]) & set(want)) / 10)
@@ -129,22 +132,26 @@ def test_lambda_one_ranks_by_pose_and_zero_by_clip(indexed: tuple[Store, SearchS
     asked = queries(snapshot, 10, seed=11)
     recalls = []
     for (pose, clip), (other_pose, other_clip) in zip(asked, asked[::-1], strict=True):
-        by_pose = ann_ranking(snapshot, pose[None, :], clip, 1.0, everything(snapshot), None, 10)
+        by_pose = rank(
+            snapshot, RankQuery(pose[None, :], clip, 1.0, everything(snapshot), None), 10
+        )
         top = by_pose.segments[0].rows[:10]
         pose_sim = snapshot.pose[top] @ pose
         assert np.all(np.diff(pose_sim) <= 1e-6)  # purely by pose ...
-        again = ann_ranking(
-            snapshot, pose[None, :], other_clip, 1.0, everything(snapshot), None, 10
+        again = rank(
+            snapshot, RankQuery(pose[None, :], other_clip, 1.0, everything(snapshot), None), 10
         )
         np.testing.assert_array_equal(again.segments[0].rows[:10], top)  # ... whatever the text
         recalls.append(len(set(top) & set(exact_top(snapshot, pose, None, 1.0))) / 10)
 
-        by_clip = ann_ranking(snapshot, pose[None, :], clip, 0.0, everything(snapshot), None, 10)
+        by_clip = rank(
+            snapshot, RankQuery(pose[None, :], clip, 0.0, everything(snapshot), None), 10
+        )
         top = by_clip.segments[0].rows[:10]
         clip_sim = snapshot.clip_vectors(top) @ clip
         assert np.all(np.diff(clip_sim) <= 1e-6)  # purely by CLIP ...
-        again = ann_ranking(
-            snapshot, other_pose[None, :], clip, 0.0, everything(snapshot), None, 10
+        again = rank(
+            snapshot, RankQuery(other_pose[None, :], clip, 0.0, everything(snapshot), None), 10
         )
         np.testing.assert_array_equal(again.segments[0].rows[:10], top)  # ... whatever the pose
         recalls.append(len(set(top) & set(exact_top(snapshot, None, clip, 0.0))) / 10)
@@ -156,7 +163,7 @@ def test_filters_reach_the_index(indexed: tuple[Store, SearchSnapshot]) -> None:
     allowed = np.zeros(len(snapshot), dtype=bool)
     allowed[::7] = True  # e.g. one licence in seven
     pose, clip = queries(snapshot, 1, seed=5)[0]
-    got = ann_ranking(snapshot, pose[None, :], clip, 0.5, allowed, None, 10).segments[0]
+    got = rank(snapshot, RankQuery(pose[None, :], clip, 0.5, allowed, None), 10).segments[0]
     assert got.rows.size >= 10 and allowed[got.rows].all()
     cal = snapshot.calibration
     want = hybrid_search(
@@ -182,12 +189,13 @@ def test_paging_past_the_pool_returns_every_row_once(
     segments: list[int] = []
     cursor: Cursor | None = None
     for _ in range(200):
-        order = ann_ranking(
-            snapshot, pose[None, :], clip, 0.5, allowed, None,
+        order = rank(
+            snapshot,
+            RankQuery(pose[None, :], clip, 0.5, allowed),
             query.k if cursor is None else cursor.want,
-            pool=0 if cursor is None else cursor.pool,
-        )  # fmt: skip
-        hits, token = SearchService._page(snapshot, order, query, cursor, True)
+            0 if cursor is None else cursor.pool,
+        )
+        hits, token = page(snapshot, order, query.page_rules, cursor, True)
         ids = [str(h.row["id"]) for h in hits]
         index = {row_id: i for i, row_id in enumerate(snapshot.table.column("id").to_pylist())}
         seen += [index[i] for i in ids]

@@ -19,11 +19,12 @@ from pipelines.catalog import pose_models
 from pipelines.clip import ClipEncoder
 from pipelines.pose_embedding import GeometricPoseEmbedder
 from pipelines.records import FloatArray
+from pipelines.retrieval.ann import ANN_MIN_ROWS
 from serving.app import create_app
 from serving.clip_loader import ClipLoader
 from serving.deps import get_search_service
 from serving.search_service import SearchService
-from storage.ann import ANN_MIN_ROWS
+from storage.publishing import publish_search_rows
 from storage.store import T_FAILURES, Store
 from tests.conftest import TINY_CLIP_CONFIG, make_settings
 
@@ -68,7 +69,8 @@ def republish(home: Path, rows: list[dict[str, Any]], ann_min_rows: int = ANN_MI
     store = Store.at_home(home, ann_min_rows=ann_min_rows)
     latest = store.resolve_publication()
     schema = store.search_table_at(latest.version).schema
-    publication = store.publish_search_rows(
+    publication = publish_search_rows(
+        store,
         list(latest.batches),
         rows,
         schema.field("pose_vector").type.list_size,

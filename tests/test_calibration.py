@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.calibration import Affine, fit_affine, sample_similarities
-from pipelines.scoring import VectorColumns, hybrid_search
+from pipelines.retrieval.calibration import Affine, fit_affine, sample_similarities
+from pipelines.retrieval.exact import VectorColumns, hybrid_search
 
 
 def test_fit_maps_the_mean_to_0_and_the_99th_percentile_to_1() -> None:
@@ -96,8 +96,8 @@ def test_each_published_version_carries_its_calibration(indexed_home) -> None:  
 
 
 def test_the_calibration_queries_are_asked_of_the_index_clip_model_only() -> None:
-    from pipelines.calibration import CALIBRATION_PROMPTS, calibration_queries
     from pipelines.catalog import clip_models
+    from pipelines.retrieval.calibration import CALIBRATION_PROMPTS, calibration_queries
     from tests.conftest import TINY_CLIP_SETTINGS
 
     encoder = clip_models.load(

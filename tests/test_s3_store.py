@@ -229,18 +229,20 @@ def test_the_ann_index_is_published_beside_s3_tables_and_served_from_them(
     """The index files go to the bucket beside the tables; a service elsewhere fetches them
     once into its local cache and ranks with them, as it does on a local disk."""
     from benchmarks.search_bench import CLIP_DIM, POSE_DIM, synthetic_rows
-    from serving.ranking import ann_ranking
-    from storage import ann
+    from pipelines.retrieval.ann import FILES
+    from pipelines.retrieval.ranking import RankQuery, rank
+    from storage.ann_files import ANN_DIR
+    from storage.publishing import publish_search_rows
     from storage.snapshot import SnapshotCache
 
     store = Store(f"s3://{BUCKET}/ann-test/lancedb", tmp_path / "blobs", s3_options, 100)
     table = pa.concat_tables(
         t for t, *_ in synthetic_rows(1500, seed=2, pose_clusters=3, clip_clusters=3)
     )
-    publication = store.publish_search_rows(["b"], table, POSE_DIM, CLIP_DIM, "framing")
+    publication = publish_search_rows(store, ["b"], table, POSE_DIM, CLIP_DIM, "framing")
     keys = _object_keys(s3_options, "ann-test/")
-    prefix = f"ann-test/lancedb/{ann.ANN_DIR}/search/v{publication.version}/"
-    assert {prefix + name for name in ann.FILES} <= keys
+    prefix = f"ann-test/lancedb/{ANN_DIR}/search/v{publication.version}/"
+    assert {prefix + name for name in FILES} <= keys
 
     reader = Store(f"s3://{BUCKET}/ann-test/lancedb", tmp_path / "other-blobs", s3_options)
     snapshot = SnapshotCache(reader).get()
@@ -248,5 +250,5 @@ def test_the_ann_index_is_published_beside_s3_tables_and_served_from_them(
     assert snapshot.ann.folder.is_dir() and not str(snapshot.ann.folder).startswith("s3")
     pose = snapshot.pose[np.flatnonzero(snapshot.pose_mask)[0]]
     everything = np.ones(len(snapshot), dtype=bool)
-    top = ann_ranking(snapshot, pose[None, :], None, 1.0, everything, None, 5).segments[0]
+    top = rank(snapshot, RankQuery(pose[None, :], None, 1.0, everything, None), 5).segments[0]
     assert snapshot.pose_mask[top.rows[0]] and np.isclose(top.pose_raw[0], 1.0, atol=1e-5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.scoring import VectorColumns, hybrid_search
+from pipelines.retrieval.exact import VectorColumns, hybrid_search
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

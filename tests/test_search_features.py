@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from serving import ranking
+from pipelines.retrieval import ranking
 from serving.app import create_app
 from tests.conftest import make_settings
 from tests.test_api import republish, served_rows

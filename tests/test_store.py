@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from pipelines.records import DecodedImage, Framing, ImageKeypoints, IngestFailure, Pose
-from pipelines.scoring import hybrid_search
+from pipelines.retrieval.exact import hybrid_search
 from pipelines.sources import SourceItem, decode_item
 from storage.blobs import BlobStore
+from storage.publishing import publish_search_rows
 from storage.search_rows import NO_PERSON_INDEX, assemble_search_rows
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import (
@@ -369,7 +370,7 @@ def publish(
         clip_vectors,
         {"pose_model": pose_model, "clip_model": "clip-x"},
     )
-    publication = store.publish_search_rows(batch_ids, rows, pose_dim, CLIP_DIM, FRAMING_MODEL)
+    publication = publish_search_rows(store, batch_ids, rows, pose_dim, CLIP_DIM, FRAMING_MODEL)
     return rows, publication
 
 

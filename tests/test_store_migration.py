@@ -12,6 +12,7 @@ import pytest
 from pipelines.records import DecodedImage
 from pipelines.sources import SourceItem, decode_item
 from storage import schemas
+from storage.publishing import publish_search_rows
 from storage.store import Store, StoreError
 from tests.local_http import textured_image
 
@@ -142,7 +143,7 @@ def test_an_old_search_version_reads_with_null_provenance(tmp_path: Path) -> Non
         "pose_model": "pose",
         "licence": "CC BY 4.0",
     }
-    publication = store.publish_search_rows(["new"], [new_row], 62, 8, "framing")
+    publication = publish_search_rows(store, ["new"], [new_row], 62, 8, "framing")
     latest = {r["image_id"]: r for r in store.search_table_at(publication.version).to_pylist()}
     assert set(latest) == {old.image_id, "x"}
     assert latest["x"]["licence"] == "CC BY 4.0"

@@ -1,4 +1,4 @@
-"""The served table's ANN index: built when a version is published, used by the search service.
+"""The served table's ANN index: built when a version is published, used by the ranking.
 
 Two inverted-file (IVF) indexes, one per side of the hybrid score, with exact fusion:
 
@@ -14,7 +14,7 @@ the union is re-scored exactly by the caller. Any row outside the union has, on 
 similarity below that side's `pool`-th best, so its hybrid score is below the *bound*
 `λ·cal_p(P_pool) + (1 − λ)·cal_c(C_pool)` (Fagin's threshold; it holds as far as the per-side
 IVF lists are exact, i.e. up to their `nprobe` recall). When the union's k-th best exact score
-is below the bound, the caller doubles `pool` — see `serving.ranking`.
+is below the bound, the caller doubles `pool` — see `pipelines.retrieval.ranking`.
 
 Why not one index over the concatenated [pose, clip] vector queried with [λ·p, (1 − λ)·c]:
 its clusters follow the larger CLIP part, so a pose-weighted query must probe most of them
@@ -22,13 +22,11 @@ its clusters follow the larger CLIP part, so a pose-weighted query must probe mo
 rows). The candidates' exact scores come from the float32 vectors (pose in memory, CLIP
 from `clip.f32`), never from the 8-bit codes.
 
-Files, beside the tables (local directory or S3, through `Store.files()`):
-
-    <db>/_poseframer_ann/search/v<version>/{pose.faiss, clip.faiss, clip.f32, meta.json}
-
-`meta.json` is written last: a version whose folder lacks it has no index (a publish killed
-while building), and the service then scores exactly. Small tables get no index at all
-(`ANN_MIN_ROWS`): an exact scan of them is faster than any index.
+This module builds the files into a local folder and opens them from one; where they are kept
+beside the tables (a local directory or S3), and how a service finds a version's folder, is
+`storage.ann_files`'s business. `meta.json` is written last: a folder that lacks it has no
+index (a publish killed while building), and the service then scores exactly. Small tables
+get no index at all (`ANN_MIN_ROWS`): an exact scan of them is faster than any index.
 """
 
 from __future__ import annotations
@@ -39,10 +37,9 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +48,9 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 log = logging.getLogger(__name__)
 
-ANN_DIR = "_poseframer_ann"
 FORMAT = 1
 # Below this many rows an exact scan (a few ms) beats an index (the default of the
 # `ann_min_rows` setting, POSEFRAMER_ANN_MIN_ROWS; tests index small tables with 0).
@@ -93,10 +88,6 @@ class AnnMeta:
         return cls(**json.loads(text))
 
 
-def version_dir(root: str, version: int) -> str:
-    return f"{root.rstrip('/')}/{ANN_DIR}/search/v{version}"
-
-
 def ids_digest(ids: pa.ChunkedArray | pa.Array) -> str:
     """A digest of the row ids in order, whatever their chunking."""
     digest = hashlib.sha256()
@@ -104,15 +95,6 @@ def ids_digest(ids: pa.ChunkedArray | pa.Array) -> str:
         digest.update(str(value).encode())
         digest.update(b"\n")
     return digest.hexdigest()
-
-
-def scan_batches(
-    table: Any, columns: list[str], batch: int = SCAN_BATCH
-) -> Iterator[pa.RecordBatch]:
-    """The rows of a (checked-out) LanceDB table in scan order, a batch at a time: the order
-    the index numbers its rows in, and the order `SearchSnapshot` loads them in."""
-    reader = table.search().select(columns).limit(None).to_batches(batch)
-    yield from reader
 
 
 def _valid_rows(column: pa.Array, dim: int) -> tuple[npt.NDArray[np.bool_], np.ndarray]:
@@ -134,117 +116,75 @@ def _sample(rng: np.random.Generator, n: int, size: int) -> npt.NDArray[np.int64
     return np.sort(rng.choice(n, size=min(n, size), replace=False)).astype(np.int64)
 
 
-def build_index(table: Any, version: int, fs: pafs.FileSystem, root: str) -> AnnMeta:
-    """Build the ANN files of the served table checked out at `version` (see module doc)."""
+def build_index(
+    batches: Iterable[pa.RecordBatch], pose_dim: int, clip_dim: int, version: int, work: Path
+) -> AnnMeta:
+    """Build the ANN files of a table version in the local folder `work`, from its rows in scan
+    order (`id`, `pose_vector`, `clip_vector` batches); `meta.json`, which says the folder is
+    complete, last (see module doc)."""
     start = time.perf_counter()
-    schema = table.schema
-    pose_dim = schema.field("pose_vector").type.list_size
-    clip_dim = schema.field("clip_vector").type.list_size
-    with tempfile.TemporaryDirectory(prefix="poseframer-ann-") as tmp:
-        work = Path(tmp)
-        clip_path = work / "clip.f32"
-        pose_ids: list[np.ndarray] = []
-        pose_parts: list[np.ndarray] = []
-        clip_ids: list[np.ndarray] = []
-        id_chunks: list[pa.Array] = []
-        rows = 0
-        # Pass 1: stream the table; CLIP vectors go to disk in row order (zeros where a row
-        # has none), pose vectors (small) stay in memory.
-        with clip_path.open("wb") as out:
-            for batch in scan_batches(table, ["id", "pose_vector", "clip_vector"]):
-                n = batch.num_rows
-                id_chunks.append(batch.column(0))
-                mask, pose = _valid_rows(batch.column(1), pose_dim)
-                pose_ids.append(np.flatnonzero(mask) + rows)
-                pose_parts.append(pose)
-                mask, clip = _valid_rows(batch.column(2), clip_dim)
-                dense = np.zeros((n, clip_dim), dtype=np.float32)
-                dense[mask] = clip
-                out.write(dense.tobytes())
-                clip_ids.append(np.flatnonzero(mask) + rows)
-                rows += n
-        pose_id = np.concatenate(pose_ids) if pose_ids else np.zeros(0, np.int64)
-        pose_matrix = (
-            np.concatenate(pose_parts) if pose_parts else np.zeros((0, pose_dim), np.float32)
-        )
-        clip_id = np.concatenate(clip_ids) if clip_ids else np.zeros(0, np.int64)
-        lists = lists_for(rows)
-        rng = np.random.default_rng(0)
+    clip_path = work / "clip.f32"
+    pose_ids: list[np.ndarray] = []
+    pose_parts: list[np.ndarray] = []
+    clip_ids: list[np.ndarray] = []
+    id_chunks: list[pa.Array] = []
+    rows = 0
+    # Pass 1: stream the table; CLIP vectors go to disk in row order (zeros where a row has
+    # none), pose vectors (small) stay in memory.
+    with clip_path.open("wb") as out:
+        for batch in batches:
+            n = batch.num_rows
+            id_chunks.append(batch.column(0))
+            mask, pose = _valid_rows(batch.column(1), pose_dim)
+            pose_ids.append(np.flatnonzero(mask) + rows)
+            pose_parts.append(pose)
+            mask, clip = _valid_rows(batch.column(2), clip_dim)
+            dense = np.zeros((n, clip_dim), dtype=np.float32)
+            dense[mask] = clip
+            out.write(dense.tobytes())
+            clip_ids.append(np.flatnonzero(mask) + rows)
+            rows += n
+    pose_id = np.concatenate(pose_ids) if pose_ids else np.zeros(0, np.int64)
+    pose_matrix = np.concatenate(pose_parts) if pose_parts else np.zeros((0, pose_dim), np.float32)
+    clip_id = np.concatenate(clip_ids) if clip_ids else np.zeros(0, np.int64)
+    lists = lists_for(rows)
+    rng = np.random.default_rng(0)
 
-        pose_index = _ivf(pose_dim, max(1, min(lists, len(pose_id))), sq8=True)
-        if len(pose_id):
-            pose_index.train(pose_matrix[_sample(rng, len(pose_id), TRAIN_PER_LIST * lists)])
-            pose_index.add_with_ids(pose_matrix, pose_id.astype(np.int64))
-        faiss.write_index(pose_index, str(work / "pose.faiss"))
-        del pose_index, pose_matrix
+    pose_index = _ivf(pose_dim, max(1, min(lists, len(pose_id))), sq8=True)
+    if len(pose_id):
+        pose_index.train(pose_matrix[_sample(rng, len(pose_id), TRAIN_PER_LIST * lists)])
+        pose_index.add_with_ids(pose_matrix, pose_id.astype(np.int64))
+    faiss.write_index(pose_index, str(work / "pose.faiss"))
+    del pose_index, pose_matrix
 
-        clip_index = _ivf(clip_dim, max(1, min(lists, len(clip_id))), sq8=True)
-        if len(clip_id):
-            dense_clip = np.memmap(clip_path, dtype=np.float32, mode="r", shape=(rows, clip_dim))
-            train = clip_id[_sample(rng, len(clip_id), TRAIN_PER_LIST * lists)]
-            clip_index.train(np.ascontiguousarray(dense_clip[train]))
-            for lo in range(0, len(clip_id), SCAN_BATCH):
-                ids = clip_id[lo : lo + SCAN_BATCH]
-                clip_index.add_with_ids(np.ascontiguousarray(dense_clip[ids]), ids)
-            del dense_clip
-        faiss.write_index(clip_index, str(work / "clip.faiss"))
-        clip_rows = np.zeros(rows, dtype=bool)
-        clip_rows[clip_id] = True
-        np.save(work / "clip_rows.npy", np.packbits(clip_rows))
-        del clip_index
+    clip_index = _ivf(clip_dim, max(1, min(lists, len(clip_id))), sq8=True)
+    if len(clip_id):
+        dense_clip = np.memmap(clip_path, dtype=np.float32, mode="r", shape=(rows, clip_dim))
+        train = clip_id[_sample(rng, len(clip_id), TRAIN_PER_LIST * lists)]
+        clip_index.train(np.ascontiguousarray(dense_clip[train]))
+        for lo in range(0, len(clip_id), SCAN_BATCH):
+            ids = clip_id[lo : lo + SCAN_BATCH]
+            clip_index.add_with_ids(np.ascontiguousarray(dense_clip[ids]), ids)
+        del dense_clip
+    faiss.write_index(clip_index, str(work / "clip.faiss"))
+    clip_rows = np.zeros(rows, dtype=bool)
+    clip_rows[clip_id] = True
+    np.save(work / "clip_rows.npy", np.packbits(clip_rows))
+    del clip_index
 
-        meta = AnnMeta(
-            version=version,
-            rows=rows,
-            pose_rows=len(pose_id),
-            clip_rows=len(clip_id),
-            pose_dim=pose_dim,
-            clip_dim=clip_dim,
-            lists=lists,
-            ids_sha256=ids_digest(pa.chunked_array(id_chunks, type=pa.string())),
-            build_s=round(time.perf_counter() - start, 3),
-        )
-        (work / "meta.json").write_text(meta.to_json())
-        target = version_dir(root, version)
-        fs.create_dir(target, recursive=True)
-        # meta.json last: its presence says the folder is complete.
-        for name in FILES:
-            pafs.copy_files(
-                str(work / name),
-                f"{target}/{name}",
-                source_filesystem=pafs.LocalFileSystem(),
-                destination_filesystem=fs,
-            )
+    meta = AnnMeta(
+        version=version,
+        rows=rows,
+        pose_rows=len(pose_id),
+        clip_rows=len(clip_id),
+        pose_dim=pose_dim,
+        clip_dim=clip_dim,
+        lists=lists,
+        ids_sha256=ids_digest(pa.chunked_array(id_chunks, type=pa.string())),
+        build_s=round(time.perf_counter() - start, 3),
+    )
+    (work / "meta.json").write_text(meta.to_json())
     return meta
-
-
-def _local_copy(fs: pafs.FileSystem, folder: str, version: int) -> Path | None:
-    """The index folder as a local path: itself on a local filesystem, else a cached download."""
-    if isinstance(fs, pafs.LocalFileSystem):
-        path = Path(folder)
-        return path if (path / "meta.json").is_file() else None
-    info = fs.get_file_info(f"{folder}/meta.json")
-    if info.type != pafs.FileType.File:
-        return None
-    with fs.open_input_stream(f"{folder}/meta.json") as src:
-        meta = src.read()
-    # Keyed by the index's own description too: a rebuilt index is another download.
-    key = hashlib.sha256(folder.encode() + b"\0" + meta).hexdigest()[:24]
-    local = Path(tempfile.gettempdir()) / "poseframer-ann" / f"{key}-v{version}"
-    if not (local / "meta.json").is_file():
-        partial = local.with_name(local.name + f".part{os.getpid()}")
-        partial.mkdir(parents=True, exist_ok=True)
-        # meta.json last, as the writer did.
-        for name in FILES:
-            pafs.copy_files(
-                f"{folder}/{name}",
-                str(partial / name),
-                source_filesystem=fs,
-                destination_filesystem=pafs.LocalFileSystem(),
-            )
-        with contextlib.suppress(OSError):  # another process got there first
-            partial.rename(local)
-    return local
 
 
 @dataclass(frozen=True)
@@ -272,13 +212,10 @@ class AnnIndex:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(
-        cls, fs: pafs.FileSystem, root: str, version: int, ids: pa.ChunkedArray
-    ) -> AnnIndex | None:
-        """The index of `version`, or None when it has none (or one that does not match the
-        rows `ids` in scan order, which would make its row numbers meaningless)."""
-        folder = _local_copy(fs, version_dir(root, version), version)
-        if folder is None:
+    def open(cls, folder: Path, version: int, ids: pa.ChunkedArray) -> AnnIndex | None:
+        """The index in the local `folder`, or None when it has none (or one that does not
+        match the rows `ids` in scan order, which would make its row numbers meaningless)."""
+        if not (folder / "meta.json").is_file():
             return None
         meta = AnnMeta.from_json((folder / "meta.json").read_text())
         if meta.format != FORMAT or meta.rows != len(ids) or meta.ids_sha256 != ids_digest(ids):

@@ -102,6 +102,19 @@ class Calibration:
         return cls(Affine.identity(), Affine.identity())
 
 
+def fit_calibration(
+    pose: FloatArray, clip: FloatArray, text_queries: FloatArray | None
+) -> Calibration:
+    """A version's calibration from a sample of its rows' vectors: pose against pose, and CLIP
+    images against `text_queries` (typical text queries' CLIP vectors) when given and of the
+    same size; the identity for a side with nothing to measure."""
+    pose_cal = fit_affine(sample_similarities(pose, pose)) if len(pose) else Affine.identity()
+    clip_cal = Affine.identity()
+    if text_queries is not None and len(clip) and text_queries.shape[1:] == clip.shape[1:]:
+        clip_cal = fit_affine(sample_similarities(text_queries.astype(np.float32), clip))
+    return Calibration(pose_cal, clip_cal)
+
+
 def calibration_queries(encoder: ClipEncoder, index_clip_model: str | None) -> FloatArray | None:
     """The text vectors of `CALIBRATION_PROMPTS`, to calibrate the CLIP side of an index
     whose image vectors are `index_clip_model`'s; None when `encoder` is another model or

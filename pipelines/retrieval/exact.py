@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.calibration import Affine
 from pipelines.records import FloatArray
+from pipelines.retrieval.calibration import Affine
 
 # How many of a vector pass's best rows a query with don't-care joints re-scores exactly.
 RESCORE_POOL = 2000
@@ -63,9 +63,9 @@ def hybrid_search(
     mirror image): each row takes the similarity of its best-matching variant, and
     `pose_variant` says which one that was.
 
-    Each similarity goes through its calibration (an affine map, see pipelines.calibration)
-    before the weighted sum; λ = 1 and λ = 0 still rank purely by one side, since an affine map
-    with a positive scale keeps the order.
+    Each similarity goes through its calibration (an affine map, see
+    `pipelines.retrieval.calibration`) before the weighted sum; λ = 1 and λ = 0 still rank
+    purely by one side, since an affine map with a positive scale keeps the order.
 
     `pose_rescore(rows)` gives exact pose similarities for some rows, `(m, len(rows))` or
     `(len(rows),)` (e.g. ignoring a query's don't-care joints); it re-scores the best
