@@ -45,8 +45,8 @@ from pipelines.indexing import (
 )
 from pipelines.retrieval.calibration import calibration_queries
 from storage.publishing import publish_search_rows
+from storage.records import FramingRecord, PoseVector
 from storage.search_rows import assemble_search_rows
-from storage.store import FramingRecord, PoseVector
 
 GROUP = "indexing"
 # Every asset: one partition per ingest batch, a backfill over many batches in one run.

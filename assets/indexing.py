@@ -28,7 +28,8 @@ from config.settings import Settings, describe_settings_error
 from pipelines.clip import CONFIGURE_HINT
 from pipelines.images import image_id_of
 from pipelines.sources import LocalFolderSource, SourceItem
-from storage.store import NothingPublishedError, Publication, Store
+from storage.records import NothingPublishedError, Publication
+from storage.store import Store
 
 
 def new_batch_id(folder: Path) -> str:

@@ -19,7 +19,8 @@ from pipelines.sources import (
     SourceUnavailableError,
     open_source,
 )
-from storage.store import Batch, ImageRecord, Store
+from storage.records import Batch, ImageRecord
+from storage.store import Store
 
 INGEST_CHUNK = 64
 

@@ -10,7 +10,8 @@ from pipelines.clip import CONFIGURE_HINT, ClipEncoder, ClipUnavailableError
 from pipelines.indexing import ImageAnalysis
 from pipelines.previews import thumbnail_data_uri
 from pipelines.records import IngestFailure
-from storage.store import ImageRecord, Store
+from storage.records import ImageRecord
+from storage.store import Store
 
 KEYPOINTS = "keypoints"
 CLIP_EMBEDDINGS = "clip_embeddings"

@@ -36,7 +36,8 @@ from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.sources import ImageSource, SourceConfigError, open_source
-from storage.store import Batch, Store
+from storage.records import Batch
+from storage.store import Store
 
 SOURCE_TAG = "poseframer/source"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")

@@ -77,7 +77,8 @@ def served_version(base: str) -> Any:
 
 
 def published_version(home: Path) -> int | None:
-    from storage.store import NothingPublishedError, Store
+    from storage.records import NothingPublishedError
+    from storage.store import Store
 
     try:
         return Store.at_home(home).resolve_publication().version

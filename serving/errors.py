@@ -28,7 +28,7 @@ from serving.search_service import (
     ResultNotFoundError,
     SearchUnavailableError,
 )
-from storage.store import NothingPublishedError, VersionNotFoundError
+from storage.records import NothingPublishedError, VersionNotFoundError
 
 log = logging.getLogger(__name__)
 

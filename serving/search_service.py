@@ -42,8 +42,9 @@ from pipelines.records import FloatArray, Pose
 from pipelines.retrieval.paging import Cursor, Hit, PageRules, RowFilter, page
 from pipelines.retrieval.ranking import RankQuery, Rescore, rank
 from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
+from storage.records import NothingPublishedError
 from storage.snapshot import SearchSnapshot, SnapshotCache
-from storage.store import NothingPublishedError, Store
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ import pyarrow as pa
 from pipelines.retrieval.ann import build_index
 from pipelines.retrieval.calibration import fit_calibration
 from storage.ann_files import save_index
-from storage.store import Publication, Store
+from storage.records import Publication
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.records import Framing, ImageKeypoints
-from storage.store import FramingRecord, ImageRecord
+from storage.records import FramingRecord, ImageRecord
 
 NO_PERSON_INDEX = -1
 

@@ -15,7 +15,8 @@ from pipelines.retrieval.ann import AnnIndex
 from pipelines.retrieval.calibration import Calibration
 from pipelines.retrieval.exact import VectorColumns
 from storage.ann_files import open_index
-from storage.store import Publication, Store
+from storage.records import Publication
+from storage.store import Store
 
 VECTOR_COLUMNS = ("pose_vector", "clip_vector")
 

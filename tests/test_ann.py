@@ -18,8 +18,9 @@ from pipelines.retrieval.ranking import RankQuery, rank
 from serving.search_service import SearchQuery
 from storage.ann_files import version_dir
 from storage.publishing import publish_search_rows
+from storage.records import Publication
 from storage.snapshot import SearchSnapshot, SnapshotCache
-from storage.store import Publication, Store
+from storage.store import Store
 
 ROWS = 4000
 

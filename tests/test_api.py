@@ -25,7 +25,8 @@ from serving.clip_loader import ClipLoader
 from serving.deps import get_search_service
 from serving.search_service import SearchService
 from storage.publishing import publish_search_rows
-from storage.store import T_FAILURES, Store
+from storage.store import Store
+from storage.tables import T_FAILURES
 from tests.conftest import TINY_CLIP_CONFIG, make_settings
 
 pytestmark = pytest.mark.evalset

@@ -29,8 +29,9 @@ from assets.indexing import index_folder, unfinished_folder_batches
 from assets.instance import HOST_TAG, PID_TAG, open_instance
 from pipelines.images import image_id_of
 from serving.app import create_app
+from storage.records import Publication
 from storage.snapshot import SnapshotCache
-from storage.store import Publication, Store
+from storage.store import Store
 from tests.conftest import REPO, make_settings
 from tests.hostile import good_image
 from tests.synthetic import STANDING

@@ -33,7 +33,8 @@ from serving.app import create_app
 from serving.clip_loader import BackgroundLoad
 from serving.errors import redact_paths
 from serving.search_service import SearchService
-from storage.store import T_FAILURES, Store
+from storage.store import Store
+from storage.tables import T_FAILURES
 from tests.conftest import TINY_CLIP_CONFIG, TINY_CLIP_MODEL, make_settings
 from tests.fakes import FIXED_POSE_MODEL
 from tests.jobs import run_folder_batch

@@ -16,23 +16,18 @@ from pipelines.retrieval.exact import hybrid_search
 from pipelines.sources import SourceItem, decode_item
 from storage.blobs import BlobStore
 from storage.publishing import publish_search_rows
-from storage.search_rows import NO_PERSON_INDEX, assemble_search_rows
-from storage.snapshot import SearchSnapshot, SnapshotCache
-from storage.store import (
-    T_CLIP,
-    T_FRAMING,
-    T_IMAGES,
-    T_KEYPOINTS,
-    T_POSE,
-    T_SEARCH,
+from storage.records import (
     FramingRecord,
     ImageRecord,
     PoseVector,
     Publication,
-    Store,
     VersionNotFoundError,
     validate_batch_id,
 )
+from storage.search_rows import NO_PERSON_INDEX, assemble_search_rows
+from storage.snapshot import SearchSnapshot, SnapshotCache
+from storage.store import Store
+from storage.tables import T_CLIP, T_FRAMING, T_IMAGES, T_KEYPOINTS, T_POSE, T_SEARCH
 from tests.synthetic import ARMS_UP, STANDING, image_bytes, make_pose, transformed
 
 POSE_DIM = 6

@@ -13,7 +13,8 @@ from pipelines.records import DecodedImage
 from pipelines.sources import SourceItem, decode_item
 from storage import schemas
 from storage.publishing import publish_search_rows
-from storage.store import Store, StoreError
+from storage.records import StoreError
+from storage.store import Store
 from tests.local_http import textured_image
 
 NEW_COLUMNS = {f.name for f in schemas.PROVENANCE}

@@ -15,8 +15,9 @@ from serving.schemas import (
     TextSearchStatus,
 )
 from serving.search_service import SearchUnavailableError
+from storage.records import VersionNotFoundError
 from storage.snapshot import SearchSnapshot
-from storage.store import T_FAILURES, T_IMAGES, VersionNotFoundError
+from storage.tables import T_FAILURES, T_IMAGES
 
 router = APIRouter(tags=["health"])
 

@@ -14,7 +14,8 @@ from serving.deps import StoreDep
 from serving.errors import ApiError
 from serving.schemas import error_docs
 from storage.blobs import is_image_id
-from storage.store import ImageRecord, Store
+from storage.records import ImageRecord
+from storage.store import Store
 
 router = APIRouter(prefix="/images", tags=["images"])
 
