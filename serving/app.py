@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # In the background: the service answers while the models load (or fail to); a query
         # that needs one waits for it, bounded.
-        service.start_loading()
+        service.models.start_loading()
         log.info(
             "PoseFramer serving %s (version: %s)",
             settings.storage.home,

@@ -22,12 +22,8 @@ from starlette.exceptions import HTTPException
 from pipelines.clip import ClipUnavailableError
 from pipelines.images import ImageDecodeError
 from pipelines.query import ImageDataError, ImageTooLargeError, QueryError
-from serving.search_service import (
-    NOTHING_PUBLISHED_RETRY_S,
-    ModelMismatchError,
-    ResultNotFoundError,
-    SearchUnavailableError,
-)
+from serving.query_models import ModelMismatchError, SearchUnavailableError
+from serving.search_service import NOTHING_PUBLISHED_RETRY_S, ResultNotFoundError
 from storage.records import NothingPublishedError, VersionNotFoundError
 
 log = logging.getLogger(__name__)

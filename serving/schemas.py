@@ -16,7 +16,8 @@ from pydantic import (
 
 from pipelines.records import NUM_JOINTS, Framing
 from pipelines.retrieval.paging import Hit
-from serving.search_service import QueryWarning, SearchOutcome, SearchQuery
+from serving.query_models import QueryWarning
+from serving.search_service import SearchOutcome, SearchQuery
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Keypoints = list[list[FiniteFloat]]

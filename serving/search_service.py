@@ -1,8 +1,9 @@
 """The search itself, shared by `/search` and the seed-compatible endpoint.
 
-Query vectors come from the same `pipelines` functions the indexing assets call, and the
-service refuses to compare a query with an index built by a different model (the classic
-silent bug of embedding search: plausible-looking but meaningless scores).
+A query is read (`SearchQuery`), turned into vectors by the models behind it
+(`serving.query_models`, which refuse an index built by another model), ranked and paged by
+`pipelines.retrieval` over the served snapshot (`storage.snapshot`); errors are the domain's
+(`QueryError`, `SearchUnavailableError`, ...), mapped to HTTP by `serving.errors`.
 """
 
 from __future__ import annotations
@@ -10,38 +11,28 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow.compute as pc
 
 from config.settings import Settings
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
-from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
-from pipelines.pose_embedding import PoseEmbedder
 from pipelines.query import (
     ImageDataError,
     ImageTooLargeError,
     QueryError,
-    figure_from_image,
-    focus_joints,
-    focus_pose,
-    mirror_joints,
-    mirror_pose,
     pose_vector,
-    text_vector,
 )
-from pipelines.records import FloatArray, Pose
+from pipelines.records import Pose
 from pipelines.retrieval.paging import Cursor, Hit, PageRules, RowFilter, page
-from pipelines.retrieval.ranking import RankQuery, Rescore, rank
-from serving.clip_loader import BackgroundLoad, ClipLoader, LoadState
+from pipelines.retrieval.ranking import RankQuery, rank
+from serving.clip_loader import ClipLoader
+from serving.query_models import QueryModels, QueryWarning, SearchUnavailableError
 from storage.records import NothingPublishedError
 from storage.snapshot import SearchSnapshot, SnapshotCache
 from storage.store import Store
@@ -53,19 +44,6 @@ IMAGE_USES = ("pose", "look", "both")
 LOADING_RETRY_AFTER_S = 5
 NOTHING_PUBLISHED_RETRY_S = 60  # indexing a folder takes about this long
 REINDEX_HINT = "re-index with `poseframer index DIR` using the service's POSEFRAMER_* settings"
-
-
-class SearchUnavailableError(Exception):
-    """The search cannot be answered now (nothing published yet, a model still loading, no
-    CLIP for a text query); `retry_after` says in how many seconds to try again."""
-
-    def __init__(self, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ModelMismatchError(Exception):
-    """The served index was built with another model than the one this service queries with."""
 
 
 class ResultNotFoundError(LookupError):
@@ -112,24 +90,12 @@ class SearchQuery:
 
 
 @dataclass(frozen=True)
-class QueryWarning:
-    """Part of a query that could not be honoured, while the rest was answered."""
-
-    code: str  # machine-readable: text_ignored, look_ignored
-    message: str  # one sentence for the person searching
-
-
-@dataclass(frozen=True)
 class SearchOutcome:
     snapshot: SearchSnapshot
     hits: list[Hit]
     query_pose: Pose | None  # the pose searched for: as sent, or as detected in the image
     next_cursor: str | None = None  # where the next page starts; None on the last page
     warnings: list[QueryWarning] = field(default_factory=list)
-
-
-def _unit(v: np.ndarray) -> FloatArray:
-    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 def decode_base64_image(value: str, max_bytes: int) -> bytes:
@@ -160,24 +126,12 @@ class SearchService:
     """Models, the served snapshot and the blob store, behind the operations the API offers."""
 
     def __init__(
-        self,
-        store: Store,
-        snapshots: SnapshotCache,
-        detector: KeypointDetector,
-        embedder: PoseEmbedder,
-        clip: ClipLoader,
-        max_upload_bytes: int,
-        model_wait: float = 20.0,
+        self, store: Store, snapshots: SnapshotCache, models: QueryModels, max_upload_bytes: int
     ) -> None:
         self.store = store
         self.snapshots = snapshots
-        self.detector = detector
-        self.embedder = embedder
-        self.clip = clip
-        # The keypoint model, loaded at startup beside CLIP (image queries wait for it).
-        self.pose_loader = BackgroundLoad("the keypoint model", detector.load)
+        self.models = models
         self.max_upload_bytes = max_upload_bytes
-        self.model_wait = model_wait  # how long a query waits for a model still loading
         self._batch_folders: dict[str, str | None] = {}
         # Image ids are content hashes, so a cached rendition can never go stale.
         self.display_rendition: Callable[[str], bytes | None] = lru_cache(maxsize=128)(
@@ -189,35 +143,18 @@ class SearchService:
         """Build the models through the settings (cheap: weights load lazily)."""
         store = store or settings.storage.open_store()
         models, service = settings.models, settings.service
-        return cls(
-            store=store,
-            snapshots=SnapshotCache(store, pinned=service.table_version),
+        query_models = QueryModels(
             detector=models.keypoints(),
             embedder=models.pose(),
             clip=ClipLoader(settings.clip(), retry_after_s=models.clip_retry_after),
-            max_upload_bytes=service.max_upload_bytes,
             model_wait=service.model_wait,
         )
-
-    # ------------------------------------------------------------------ models
-
-    def start_loading(self) -> None:
-        """Load the keypoint model and CLIP in the background (at startup)."""
-        self.pose_loader.start()
-        self.clip.start()
-
-    @property
-    def status(self) -> Literal["loading", "ready"]:
-        """`loading` while a model is still loading, then `ready` (CLIP may have failed)."""
-        return "loading" if self.pose_loader.pending or self.clip.pending else "ready"
-
-    def _await(self, loader: BackgroundLoad) -> None:
-        """Wait (bounded) for a model still loading; 503 with Retry-After when it takes longer."""
-        if loader.pending and not loader.wait(self.model_wait):
-            raise SearchUnavailableError(
-                f"{loader.what} is still loading; try again in a few seconds",
-                retry_after=LOADING_RETRY_AFTER_S,
-            )
+        return cls(
+            store=store,
+            snapshots=SnapshotCache(store, pinned=service.table_version),
+            models=query_models,
+            max_upload_bytes=service.max_upload_bytes,
+        )
 
     # ------------------------------------------------------------------ snapshots
 
@@ -232,76 +169,6 @@ class SearchService:
                 retry_after=NOTHING_PUBLISHED_RETRY_S,
             ) from None
 
-    # ------------------------------------------------------------------ model guards
-
-    def check_pose_model(self, snapshot: SearchSnapshot) -> None:
-        index_model = snapshot.publication.pose_model
-        if self.embedder.model_id != index_model:
-            raise ModelMismatchError(
-                f"the served index (version {snapshot.version}) holds pose vectors of "
-                f"{index_model!r}, but this service embeds queries with "
-                f"{self.embedder.model_id!r}; scores between them would be meaningless. Set "
-                f"POSEFRAMER_POSE_MODEL to the index's model, or {REINDEX_HINT}.",
-            )
-
-    def pose_search_problem(self, snapshot: SearchSnapshot | None) -> str | None:
-        """Why a pose query cannot be answered now, or None when it can."""
-        if snapshot is None:
-            return "nothing has been published yet: index a folder with `poseframer index DIR`"
-        try:
-            self.check_pose_model(snapshot)
-        except ModelMismatchError as exc:
-            return str(exc)
-        return None
-
-    def text_search_problem(self, snapshot: SearchSnapshot | None) -> str | None:
-        """Why a text query cannot be answered now, or None when it can."""
-        if snapshot is None:
-            return "nothing has been published yet: index a folder with `poseframer index DIR`"
-        self.clip.start()
-        index_model = snapshot.publication.clip_model
-        if index_model is None:
-            problem = (
-                f"the served index (version {snapshot.version}) has no CLIP vectors: it was "
-                "built without CLIP weights, so only pose search works. Configure CLIP weights "
-                "(POSEFRAMER_CLIP_MODEL and POSEFRAMER_CLIP_PRETRAINED, a pretrained tag or a "
-                f"local checkpoint file) and {REINDEX_HINT}."
-            )
-            if self.clip.error:
-                problem += f" This service cannot load CLIP either: {self.clip.error}"
-            return problem
-        if self.clip.state is LoadState.LOADING:
-            return (
-                "CLIP model is still loading; try the text query again shortly (pose search works)"
-            )
-        if self.clip.state is LoadState.FAILED:
-            return f"text search is unavailable: {self.clip.error}"
-        service_model = self.clip.encoder.model_id
-        if service_model != index_model:
-            return (
-                f"the served index (version {snapshot.version}) holds CLIP vectors of "
-                f"{index_model!r}, but this service encodes text with {service_model!r}; "
-                "set POSEFRAMER_CLIP_MODEL / POSEFRAMER_CLIP_PRETRAINED to the index's model, "
-                f"or {REINDEX_HINT}."
-            )
-        return None
-
-    def text_search_summary(self, snapshot: SearchSnapshot | None) -> str | None:
-        """One sentence for a person searching, when text search is off (None when it works)."""
-        if self.text_search_problem(snapshot) is None:
-            return None
-        return f"Text search is off: {self._why_text_is_off(snapshot)}."
-
-    def _why_text_is_off(self, snapshot: SearchSnapshot | None) -> str:
-        """Why text search is off, as a clause for a person searching."""
-        if snapshot is not None and snapshot.publication.clip_model is None:
-            return "these pictures were indexed without CLIP vectors"
-        if self.clip.pending:
-            return "its model is still loading"
-        if self.clip.state is LoadState.FAILED:
-            return "this server has no CLIP model weights"
-        return "the index and this server use different CLIP models"
-
     # ------------------------------------------------------------------ search
 
     def search(self, query: SearchQuery) -> SearchOutcome:
@@ -315,9 +182,11 @@ class SearchService:
         ):
             raise QueryError("cursor: it belongs to another version than the one asked for")
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
-        query_pose, variants = self._pose_query(query, snapshot, like_row, image_pose)
-        pose_q = np.stack([pose_vector(v, self.embedder) for v in variants]) if variants else None
-        clip_q, warnings = self._clip_query(
+        query_pose, variants = self.models.pose_query(query, snapshot, like_row, image_pose)
+        pose_q = (
+            np.stack([pose_vector(v, self.models.embedder) for v in variants]) if variants else None
+        )
+        clip_q, warnings = self.models.clip_query(
             query, snapshot, like_row, image_look, has_pose=query_pose is not None
         )
         if query_pose is None and clip_q is None:
@@ -328,7 +197,7 @@ class SearchService:
             if mask is None:
                 mask = np.ones(len(snapshot), dtype=bool)
             mask[like_row] = False  # "more like this" does not return the picture itself
-        ranked = RankQuery(pose_q, clip_q, query.lam, mask, self._rescore(snapshot, variants))
+        ranked = RankQuery(pose_q, clip_q, query.lam, mask, self.models.rescore(snapshot, variants))
         # Later pages rank the first page's pool (its size and what it was certified for).
         pool, want = (cursor.pool, cursor.want) if cursor is not None else (0, query.k)
         ranking = rank(snapshot, ranked, want or query.k, pool)
@@ -357,129 +226,6 @@ class SearchService:
                 'look beside keypoints with image_use "look")',
             )
         return image_pose, image_look
-
-    def _pose_query(
-        self, query: SearchQuery, snapshot: SearchSnapshot, like_row: int | None, image_pose: bool
-    ) -> tuple[Pose | None, list[Pose]]:
-        """The pose searched for (as sent, as read in the image, or a result's), and the poses
-        to match: it, focused on the query's joints, and its mirror image where asked (a drawn
-        query image asks by default)."""
-        query_pose: Pose | None = None
-        mirror = query.mirror
-        mirror_reading: Pose | None = None  # an image's mirror image, as the detector reads it
-        if like_row is not None and snapshot.pose_mask[like_row]:
-            self.check_pose_model(snapshot)
-            query_pose = Pose.from_array(snapshot.keypoints[like_row])
-        elif query.keypoints is not None:
-            self.check_pose_model(snapshot)
-            try:
-                query_pose = pose_from_keypoint_list(query.keypoints)
-            except ValueError as exc:
-                raise QueryError(f"keypoints: {exc}") from None
-        elif image_pose:
-            self.check_pose_model(snapshot)
-            assert query.image is not None
-            self._await(self.pose_loader)
-            figure = figure_from_image(query.image, self.detector, mirror=mirror)
-            query_pose, mirror_reading = figure.pose, figure.mirrored
-            mirror = mirror_reading is not None  # decided by the picture when unset
-        if query_pose is None:
-            return None, []
-        focus = focus_joints(list(query.joints)) if query.joints else None
-        if focus is not None:
-            query_pose = focus_pose(query_pose, focus)
-        variants = [query_pose]
-        if mirror:
-            mirrored = mirror_pose(query_pose)
-            if mirror_reading is not None:
-                if focus is not None:
-                    mirror_reading = focus_pose(mirror_reading, mirror_joints(focus))
-                if self.embedder.embed(mirror_reading) is not None:
-                    mirrored = mirror_reading
-            variants.append(mirrored)
-        return query_pose, variants
-
-    def _clip_query(
-        self,
-        query: SearchQuery,
-        snapshot: SearchSnapshot,
-        like_row: int | None,
-        image_look: bool,
-        has_pose: bool,
-    ) -> tuple[FloatArray | None, list[QueryWarning]]:
-        """The CLIP query vector (a result's picture, the text, the image's look, or a blend),
-        and warnings for the parts left out when text search is off but a pose answers."""
-        clip_q: FloatArray | None = None
-        if like_row is not None and snapshot.clip_mask[like_row]:
-            # "More like this" looks for the same picture too: its CLIP image vector.
-            clip_q = snapshot.clip_vectors(np.array([like_row]))[0]
-        warnings: list[QueryWarning] = []
-        text = query.text
-        if text or image_look:
-            self._await(self.clip)
-            problem = self.text_search_problem(snapshot)
-            if problem is not None:
-                if not has_pose and clip_q is None:
-                    raise SearchUnavailableError(problem, retry_after=self._text_retry_after())
-                # The pose part can still be answered: answer it, and say what was left out.
-                warnings = self._ignored_warnings(snapshot, text, image_look)
-                text, image_look = None, False
-        if image_look:
-            # Its look: the CLIP image vector, as the indexer computes it for stored images.
-            assert query.image is not None
-            picture, _ = decode_image(query.image)
-            look = self.clip.encoder.encode_images([picture])[0]
-            text_part = text_vector(text, self.clip.encoder) if text else None
-            clip_q = (
-                look
-                if text_part is None
-                else _unit(query.text_weight * text_part + (1.0 - query.text_weight) * look)
-            )
-        elif text:
-            text_q = text_vector(text, self.clip.encoder)
-            clip_q = text_q if clip_q is None else _unit(clip_q + text_q)
-        return clip_q, warnings
-
-    def _rescore(self, snapshot: SearchSnapshot, variants: list[Pose]) -> Rescore | None:
-        """For a query that leaves joints unseen ("don't care"): its exact similarities over
-        its own joints; None for a query that sees every joint."""
-        if not variants or all(self.embedder.seen(v.array()).all() for v in variants):
-            return None
-
-        def rescore(rows: npt.NDArray[np.int64]) -> FloatArray:
-            candidates = snapshot.keypoints[rows]
-            return np.stack([self.embedder.similarity_to(v, candidates) for v in variants])
-
-        return rescore
-
-    def _text_retry_after(self) -> int | None:
-        if self.clip.pending:
-            return LOADING_RETRY_AFTER_S
-        retry_in = self.clip.retry_in()
-        return None if retry_in is None else max(1, math.ceil(retry_in))
-
-    def _ignored_warnings(
-        self, snapshot: SearchSnapshot, text: str | None, look: bool
-    ) -> list[QueryWarning]:
-        why = self._why_text_is_off(snapshot)
-        warnings = []
-        if text:
-            warnings.append(
-                QueryWarning(
-                    "text_ignored",
-                    f"Text search is unavailable ({why}), so your text was ignored and the "
-                    "results are ranked by pose alone.",
-                )
-            )
-        if look:
-            warnings.append(
-                QueryWarning(
-                    "look_ignored",
-                    f"Matching the look of your picture needs CLIP, which is unavailable "
-                    f"({why}), so the results are ranked by pose alone.",
-                )
-            )
-        return warnings
 
     def public_source(self, row: dict[str, object]) -> str:
         """Where a result came from, as a client may see it: the URL of a web image, the path

@@ -38,7 +38,7 @@ ORIGIN = "http://localhost:3000"
 def client(indexed_home: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(indexed_home, cors_origins=[ORIGIN]))
     with TestClient(app) as c:
-        assert service_of(c).clip.wait(120), "the tiny CLIP model did not load"
+        assert service_of(c).models.clip.wait(120), "the tiny CLIP model did not load"
         yield c
 
 
@@ -101,7 +101,7 @@ def portrait_home(indexed_home: Path, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def portrait_client(portrait_home: Path) -> Iterator[TestClient]:
     with TestClient(create_app(make_settings(portrait_home))) as c:
-        assert service_of(c).clip.wait(120)
+        assert service_of(c).models.clip.wait(120)
         yield c
 
 
@@ -217,7 +217,7 @@ def test_text_waits_for_clip_while_pose_search_works(indexed_home: Path) -> None
     # A text query waits for CLIP at most `model_wait` seconds, then is told when to retry.
     app = create_app(make_settings(indexed_home, model_wait=0.2))
     service: SearchService = app.state.search_service
-    service.clip = ClipLoader(GatedEncoder(service.clip.encoder, gate))
+    service.models.clip = ClipLoader(GatedEncoder(service.models.clip.encoder, gate))
     with TestClient(app) as c:
         response = c.post("/search", json={"text": "a dancer"})
         assert response.status_code == 503
@@ -229,7 +229,7 @@ def test_text_waits_for_clip_while_pose_search_works(indexed_home: Path) -> None
         keypoints = [[100.0 + 10 * i, 50.0 + 20 * i, 1.0] for i in range(17)]
         assert c.post("/search", json={"keypoints": keypoints}).status_code == 200
         gate.set()
-        assert service.clip.wait(60)
+        assert service.models.clip.wait(60)
         assert c.post("/search", json={"text": "a dancer"}).status_code == 200
 
 
@@ -266,7 +266,7 @@ def test_missing_clip_weights_disable_only_text_search(
 ) -> None:
     app = create_app(make_settings(indexed_home, clip_pretrained="/nonexistent/ckpt.pt"))
     with TestClient(app) as c:
-        assert app.state.search_service.clip.wait(60)
+        assert app.state.search_service.models.clip.wait(60)
         text_search = c.get("/health").json()["text_search"]
         assert text_search["available"] is False
         assert "POSEFRAMER_CLIP_PRETRAINED" in text_search["reason"]
@@ -289,7 +289,7 @@ def test_index_clip_vectors_of_another_model_are_refused(
     settings = make_settings(indexed_home, clip_model="poseframer-other-clip", clip_config=other)
     app = create_app(settings)
     with TestClient(app) as c:
-        assert app.state.search_service.clip.wait(60)
+        assert app.state.search_service.models.clip.wait(60)
         response = c.post("/search", json={"text": "a dancer"})
         assert response.status_code == 503
         detail = response.json()["detail"]
@@ -346,7 +346,7 @@ def test_index_built_with_another_pose_model_is_refused(
         assert pose_search["available"] is False
         assert "POSEFRAMER_POSE_MODEL" in pose_search["reason"]
         # Text search does not involve the pose model, so it still answers.
-        assert app.state.search_service.clip.wait(60)
+        assert app.state.search_service.models.clip.wait(60)
         assert c.post("/search", json={"text": "a dancer"}).status_code == 200
 
 
@@ -527,7 +527,7 @@ def test_unknown_and_malformed_image_ids(client: TestClient) -> None:
 def test_health_describes_what_is_served(
     client: TestClient, rows: list[dict[str, Any]], indexed_home: Path
 ) -> None:
-    assert service_of(client).pose_loader.wait(60)
+    assert service_of(client).models.pose_loader.wait(60)
     body = client.get("/health").json()
     publication = Store.at_home(indexed_home).resolve_publication()
     assert body["status"] == "ready"

@@ -90,7 +90,7 @@ def crash_home(tmp_path: Path, index_settings_for: Any, tiny_clip_env: dict[str,
 def client(crash_home: CrashHome) -> Iterator[TestClient]:
     """A service over the home, started (and answering) before the crash."""
     with TestClient(create_app(make_settings(crash_home.home))) as c:
-        assert c.app.state.search_service.clip.wait(120)  # type: ignore[attr-defined]
+        assert c.app.state.search_service.models.clip.wait(120)  # type: ignore[attr-defined]
         assert_answers(c, crash_home.store.resolve_publication().version)
         yield c
 
@@ -203,7 +203,7 @@ def assert_previous_version_served(
     assert snapshot.version == previous[-1].version and len(snapshot) == previous[-1].rows
     assert_answers(client, previous[-1].version)  # the running service
     with TestClient(create_app(make_settings(ch.home))) as fresh:  # a service started now
-        assert fresh.app.state.search_service.clip.wait(120)  # type: ignore[attr-defined]
+        assert fresh.app.state.search_service.models.clip.wait(120)  # type: ignore[attr-defined]
         assert_answers(fresh, previous[-1].version)
 
 

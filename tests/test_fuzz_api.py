@@ -34,7 +34,7 @@ def fuzzed_app(indexed_home: Path) -> Iterator[FastAPI]:
     app = create_app(make_settings(indexed_home, api_key=API_KEY))
     with TestClient(app) as client:  # runs the lifespan: CLIP starts loading
         service: Any = client.app.state.search_service  # type: ignore[attr-defined]
-        assert service.clip.wait(120), "the tiny CLIP model did not load"
+        assert service.models.clip.wait(120), "the tiny CLIP model did not load"
         yield app
 
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.evalset
 @pytest.fixture(scope="module")
 def client(indexed_home: Path) -> Iterator[TestClient]:
     with TestClient(create_app(make_settings(indexed_home))) as c:
-        assert service_of(c).clip.wait(120), "the tiny CLIP model did not load"
+        assert service_of(c).models.clip.wait(120), "the tiny CLIP model did not load"
         yield c
 
 

@@ -83,7 +83,7 @@ def offline_client(offline_home: tuple[Path, Path], missing_weights: str) -> Ite
     )
     with TestClient(app) as client:
         service: SearchService = app.state.search_service
-        assert service.clip.wait(60) and service.pose_loader.wait(60)
+        assert service.models.clip.wait(60) and service.models.pose_loader.wait(60)
         yield client
 
 
@@ -362,8 +362,8 @@ def _gated_app(home: Path, missing_weights: str, wait: float) -> tuple[Any, thre
     )
     service: SearchService = app.state.search_service
     gate = threading.Event()
-    service.detector = SlowDetector(service.detector, gate)
-    service.pose_loader = BackgroundLoad("the keypoint model", service.detector.load)
+    service.models.detector = SlowDetector(service.models.detector, gate)
+    service.models.pose_loader = BackgroundLoad("the keypoint model", service.models.detector.load)
     return app, gate
 
 
@@ -415,7 +415,7 @@ def test_tiny_clip_still_serves_text_when_it_loads(offline_home: tuple[Path, Pat
         )
     )
     with TestClient(app) as client:
-        assert app.state.search_service.clip.wait(60)
+        assert app.state.search_service.models.clip.wait(60)
         body = client.post("/search", json={"keypoints": KP17, "text": "a dancer"}).json()
         assert [w["code"] for w in body["warnings"]] == ["text_ignored"]
         assert "without CLIP vectors" in body["warnings"][0]["message"]

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from serving.deps import SearchServiceDep
 from serving.errors import redact_paths
+from serving.query_models import SearchUnavailableError
 from serving.schemas import (
     HealthResponse,
     PoseSearchStatus,
@@ -14,7 +15,6 @@ from serving.schemas import (
     ServiceModels,
     TextSearchStatus,
 )
-from serving.search_service import SearchUnavailableError
 from storage.records import VersionNotFoundError
 from storage.snapshot import SearchSnapshot
 from storage.tables import T_FAILURES, T_IMAGES
@@ -33,11 +33,11 @@ def health(service: SearchServiceDep) -> HealthResponse:
     except (SearchUnavailableError, VersionNotFoundError) as exc:
         # Nothing published yet, or the pinned version does not exist.
         message = redact_paths(str(exc))
-    pose_problem = service.pose_search_problem(snapshot)
-    text_problem = service.text_search_problem(snapshot)
-    encoder = service.clip.encoder
+    pose_problem = service.models.pose_search_problem(snapshot)
+    text_problem = service.models.text_search_problem(snapshot)
+    encoder = service.models.clip.encoder
     return HealthResponse(
-        status=service.status,
+        status=service.models.status,
         table_version=None if snapshot is None else snapshot.version,
         tag=None if snapshot is None else snapshot.publication.tag,
         message=message,
@@ -50,8 +50,8 @@ def health(service: SearchServiceDep) -> HealthResponse:
         if snapshot is None
         else SearchModels.model_validate(snapshot.publication.models),
         service_models=ServiceModels(
-            keypoint_model=service.detector.model_id,
-            pose_model=service.embedder.model_id,
+            keypoint_model=service.models.detector.model_id,
+            pose_model=service.models.embedder.model_id,
             clip_model=encoder.model_id,
         ),
         pose_search=PoseSearchStatus(
@@ -60,7 +60,7 @@ def health(service: SearchServiceDep) -> HealthResponse:
         ),
         text_search=TextSearchStatus(
             available=text_problem is None,
-            summary=service.text_search_summary(snapshot),
+            summary=service.models.text_search_summary(snapshot),
             reason=None if text_problem is None else redact_paths(text_problem),
             random_weights=encoder.random_weights,
         ),
