@@ -57,7 +57,7 @@ class SearchSnapshot:
     Pose vectors, keypoints and the non-vector columns sit in memory. CLIP vectors do too for a
     small table; a large one has an ANN index (`pipelines.retrieval.ann`, built when it was
     published) and its CLIP vectors stay on disk, read for the rows a query re-scores. It is
-    the `pipelines.retrieval.ranking.Searchable` the ranking and paging work on.
+    the `pipelines.retrieval.searchable.Searchable` the ranking and paging work on.
     """
 
     publication: Publication

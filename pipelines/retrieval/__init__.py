@@ -5,6 +5,7 @@
 - `exact`: the hybrid score of every row (brute force), the reference for everything else;
 - `calibration`: the per-version affine maps that put both similarities on one scale;
 - `ann`: the per-side IVF index of a large version (built when it is published);
+- `searchable`: what they read of a served version (a protocol `storage.snapshot` meets);
 - `ranking`: a query's ranking over a version, exact or through the index's certified
   candidate pools, in segments (`rank`);
 - `paging`: filters, grouping, the relevance floor and cursors (`page`).

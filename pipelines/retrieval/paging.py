@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.query import QueryError
-from pipelines.retrieval.ranking import Ranking, Searchable
+from pipelines.retrieval.ranking import Ranking
+from pipelines.retrieval.searchable import Searchable
 
 MAX_SEGMENTS = 16  # more than a ranking has (see pipelines.retrieval.ranking)
 

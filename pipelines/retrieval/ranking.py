@@ -21,17 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from pipelines.records import FloatArray
 from pipelines.retrieval.ann import SCAN_BATCH as SCAN
-from pipelines.retrieval.ann import AnnIndex
-from pipelines.retrieval.calibration import Affine, Calibration
+from pipelines.retrieval.calibration import Affine
 from pipelines.retrieval.exact import RESCORE_POOL, ScoredRows, VectorColumns, hybrid_search
+from pipelines.retrieval.searchable import Searchable
 
 POOL_START = 1024  # a hybrid query's first pool per side; a one-sided query's is 1/8 of it
 POOL_MAX = 4096
@@ -45,39 +44,6 @@ SQ8_MARGIN = 0.02
 
 Rescore = Callable[[npt.NDArray[np.int64]], FloatArray]
 Rows = npt.NDArray[np.int64]
-
-
-class Searchable(Protocol):
-    """A served version loaded for querying (`storage.snapshot.SearchSnapshot`), row-aligned:
-    what the ranking and the paging read."""
-
-    @property
-    def version(self) -> int: ...
-    @property
-    def table(self) -> pa.Table: ...  # every column but the vectors
-    @property
-    def pose(self) -> np.ndarray: ...  # (n, pose_dim); zeros where a row has no pose
-    @property
-    def pose_mask(self) -> np.ndarray: ...
-    @property
-    def clip_mask(self) -> np.ndarray: ...
-    @property
-    def keypoints(self) -> np.ndarray: ...  # (n, 17, 3)
-    @property
-    def people_per_row(self) -> np.ndarray: ...
-    @property
-    def visible_joints(self) -> np.ndarray: ...
-    @property
-    def calibration(self) -> Calibration: ...
-    @property
-    def ann(self) -> AnnIndex | None: ...
-    @property
-    def columns(self) -> VectorColumns: ...  # every row's vectors
-    def __len__(self) -> int: ...
-    def side_mask(self, pose: bool, clip: bool) -> np.ndarray: ...
-    def side_count(self, pose: bool, clip: bool) -> int: ...
-    def clip_vectors(self, rows: np.ndarray) -> np.ndarray: ...
-    def rows(self, indices: np.ndarray) -> list[dict[str, object]]: ...
 
 
 @dataclass

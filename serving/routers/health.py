@@ -6,15 +6,15 @@ from fastapi import APIRouter
 
 from serving.deps import SearchServiceDep
 from serving.errors import redact_paths
-from serving.query_models import SearchUnavailableError
-from serving.schemas import (
+from serving.health_schemas import (
     HealthResponse,
     PoseSearchStatus,
     RowCounts,
-    SearchModels,
     ServiceModels,
     TextSearchStatus,
 )
+from serving.query_models import SearchUnavailableError
+from serving.schemas import SearchModels
 from storage.records import VersionNotFoundError
 from storage.snapshot import SearchSnapshot
 from storage.tables import T_FAILURES, T_IMAGES
