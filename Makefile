@@ -52,21 +52,21 @@ demo: install
 # Opt-in, needs the network: the openly licensed images of samples/openly-licensed.tsv (with a
 # CREDITS.tsv of their licences), then `make demo SAMPLES=$(DOWNLOADED_SAMPLES)`.
 samples-download: install
-	$(BIN)/python -m pipelines.samples "$(DOWNLOADED_SAMPLES)"
+	$(BIN)/python -m pipelines.sources.samples "$(DOWNLOADED_SAMPLES)"
 	@echo "now: make demo SAMPLES=$(DOWNLOADED_SAMPLES)"
 
-# Retrain the drawn-figure model (pipelines/drawn/weights/drawn-v1.pt) with the committed
-# weights' recipe (pipelines/drawn/train.py): seed 7, 64 000 renders, 5 500 steps of 32, then
+# Retrain the drawn-figure model (pipelines/pose/drawn/weights/drawn-v1.pt) with the committed
+# weights' recipe (pipelines/pose/drawn/train.py): seed 7, 64 000 renders, 5 500 steps of 32, then
 # 1 500 steps with drawn people and more drawings without people, then 2 400 steps with bean
 # figures, children's drawings and drawn animals (about an hour and a half on 2 CPU cores,
 # minutes on a GPU); needs Debian's openclipart-png (make clipart).
 DRAWN_TRAIN := $(POSEFRAMER_HOME)/drawn-train
 drawn-model: install clipart
-	$(BIN)/python -m pipelines.drawn.train --renders 64000 --steps 5500 --seed 7 \
+	$(BIN)/python -m pipelines.pose.drawn.train --renders 64000 --steps 5500 --seed 7 \
 		--cache $(DRAWN_TRAIN) --out $(DRAWN_TRAIN)/stage1.pt
-	$(BIN)/python -m pipelines.drawn.train --renders 64000 --steps 1500 --seed 7 --lr 1e-3 \
+	$(BIN)/python -m pipelines.pose.drawn.train --renders 64000 --steps 1500 --seed 7 --lr 1e-3 \
 		--weak --init $(DRAWN_TRAIN)/stage1.pt --cache $(DRAWN_TRAIN) --out $(DRAWN_TRAIN)/stage2.pt
-	$(BIN)/python -m pipelines.drawn.train --renders 64000 --steps 2400 --seed 7 --lr 5e-4 \
+	$(BIN)/python -m pipelines.pose.drawn.train --renders 64000 --steps 2400 --seed 7 --lr 5e-4 \
 		--weak --beans 8000 --children 8000 --init $(DRAWN_TRAIN)/stage2.pt --check 0 \
 		--cache $(DRAWN_TRAIN)
 

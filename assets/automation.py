@@ -12,7 +12,7 @@ import dagster as dg
 from assets.partitions import INGEST_BATCHES, ingest_batches
 from assets.resources import StoreResource
 from assets.sources import SOURCE_TAG, SourceSpec
-from pipelines.inbox import claim_inbox
+from pipelines.sources.inbox import claim_inbox
 
 INBOX_SOURCE = "inbox"
 INBOX_SENSOR = "inbox_sensor"

@@ -13,7 +13,7 @@ import numpy as np
 
 from assets.partitions import ingest_batches
 from assets.resources import ClipModelResource, PoseModelResource, StoreResource
-from pipelines.clip import CONFIGURE_HINT, ClipUnavailableError
+from pipelines.clip.encoder import CONFIGURE_HINT, ClipUnavailableError
 
 # Above this share of a batch's source items failing, the batch is flagged (a warning: a
 # site that changed its markup, an API that started refusing us).

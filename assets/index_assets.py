@@ -35,8 +35,7 @@ from assets.resources import (
     ProgressResource,
     StoreResource,
 )
-from pipelines.clip import ClipUnavailableError
-from pipelines.dedupe import NearDuplicateIndex
+from pipelines.clip.encoder import ClipUnavailableError
 from pipelines.indexing import (
     ImageAnalysis,
     analyse_images,
@@ -44,6 +43,7 @@ from pipelines.indexing import (
     embed_poses,
 )
 from pipelines.retrieval.calibration import calibration_queries
+from pipelines.sources.dedupe import NearDuplicateIndex
 from storage.publishing import publish_search_rows
 from storage.records import FramingRecord, PoseVector
 from storage.search_rows import assemble_search_rows

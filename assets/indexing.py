@@ -25,9 +25,9 @@ from assets.instance import HOST_TAG, PID_TAG, open_instance, release_dead_runs
 from assets.partitions import INGEST_BATCHES
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
 from config.settings import Settings, describe_settings_error
-from pipelines.clip import CONFIGURE_HINT
+from pipelines.clip.encoder import CONFIGURE_HINT
 from pipelines.images import image_id_of
-from pipelines.sources import LocalFolderSource, SourceItem
+from pipelines.sources.base import LocalFolderSource, SourceItem
 from storage.records import NothingPublishedError, Publication
 from storage.store import Store
 

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pipelines.dedupe import NearDuplicateIndex, sort_new_images
 from pipelines.indexing import decode_items
 from pipelines.records import DecodedImage, IngestFailure
-from pipelines.sources import (
+from pipelines.sources.base import (
     ImageSource,
     SourceConfigError,
     SourceItem,
     SourceUnavailableError,
     open_source,
 )
+from pipelines.sources.dedupe import NearDuplicateIndex, sort_new_images
 from storage.records import Batch, ImageRecord
 from storage.store import Store
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import numpy as np
 
-from pipelines.clip import CONFIGURE_HINT, ClipEncoder, ClipUnavailableError
+from pipelines.clip.encoder import CONFIGURE_HINT, ClipEncoder, ClipUnavailableError
 from pipelines.indexing import ImageAnalysis
 from pipelines.previews import thumbnail_data_uri
 from pipelines.records import IngestFailure

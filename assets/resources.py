@@ -12,13 +12,13 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from config.settings import ModelSettings
-from pipelines.clip import ClipEncoder
-from pipelines.framing import FramingClassifier
-from pipelines.inbox import claimed_batches_folder, inbox_folder
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.clip.encoder import ClipEncoder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.framing import FramingClassifier
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.registry import parse_options
 from pipelines.retrieval.ann import ANN_MIN_ROWS
+from pipelines.sources.inbox import claimed_batches_folder, inbox_folder
 from storage.store import Store
 
 

@@ -35,7 +35,7 @@ import yaml
 from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.sources import ImageSource, SourceConfigError, open_source
+from pipelines.sources.base import ImageSource, SourceConfigError, open_source
 from storage.records import Batch
 from storage.store import Store
 

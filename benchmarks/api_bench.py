@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from config.settings import Settings
     from pipelines.catalog import clip_models
-    from pipelines.keypoints import pose_from_keypoint_list
+    from pipelines.pose.keypoints import pose_from_keypoint_list
     from pipelines.query import pose_vector, text_vector
     from storage.publishing import publish_search_rows
     from storage.store import Store

@@ -32,7 +32,7 @@ import httpx
 
 from benchmarks.live_server import REPO, ServerError, free_port, stop, wait_healthy
 from benchmarks.report import print_report
-from pipelines.sources import CREDITS_FILE
+from pipelines.sources.base import CREDITS_FILE
 
 DEFAULT_SAMPLES = REPO / "samples" / "corpus"
 NOOP_REINDEX_GOAL_S = 10.0

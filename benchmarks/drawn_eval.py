@@ -7,11 +7,11 @@ Baseline: the `mediapipe` backend without the drawn-figure model (`drawn_model=F
 BlazePose and the stick-figure reader, as before the model); now: the default backend;
 model: the drawn-figure model alone (the `drawn` backend), on every image, as if each were
 known to be a drawing (the default backend reads an image as a drawing only when it looks
-like one, `pipelines.human_evidence.looks_drawn`).
+like one, `pipelines.pose.human_evidence.looks_drawn`).
 
 - `sticks_open` / `sticks_any`: stick figures of `benchmarks.stick_renders` (a renderer the
   model never trained on), limbs apart or crossing.
-- `stick` / `mannequin` / `contour`: `pipelines.drawn.render`'s styles on poses sampled with a
+- `stick` / `mannequin` / `contour`: `pipelines.pose.drawn.render`'s styles on poses sampled with a
   seed no training run uses.
 - `gt_<style>`: the evalset's annotated photo people (≥ 10 labelled joints) drawn in each
   style: poses of real people, none of them in the training data.
@@ -52,11 +52,11 @@ from benchmarks.pose_eval import (
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
 from pipelines.catalog import keypoint_models
-from pipelines.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
-from pipelines.drawn.render import STYLES
-from pipelines.drawn.render import render as draw
-from pipelines.drawn.train import HELD_OUT_HALF, is_training_file
-from pipelines.keypoints import KeypointDetector
+from pipelines.pose.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
+from pipelines.pose.drawn.render import STYLES
+from pipelines.pose.drawn.render import render as draw
+from pipelines.pose.drawn.train import HELD_OUT_HALF, is_training_file
+from pipelines.pose.keypoints import KeypointDetector
 
 CLIPART = Path("/usr/share/openclipart/png")
 FOLDERS = (

@@ -55,10 +55,10 @@ from assets.indexing import index_folder
 from assets.instance import open_instance
 from benchmarks.paths import evalset_dir
 from config.settings import Settings
-from pipelines.clip import ClipEncoder
+from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import decode_image
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import Pose
 
 REPO = Path(__file__).resolve().parents[1]

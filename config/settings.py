@@ -26,13 +26,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipelines.catalog import clip_models, framing_models, keypoint_models, pose_models
-from pipelines.clip import CLIP_STATUS_FILE, ClipEncoder
-from pipelines.framing import FramingClassifier
-from pipelines.inbox import inbox_folder
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.clip.encoder import CLIP_STATUS_FILE, ClipEncoder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.framing import FramingClassifier
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.registry import Registry, UnknownModelError, check_device, parse_options
 from pipelines.retrieval.ann import ANN_MIN_ROWS
+from pipelines.sources.inbox import inbox_folder
 from storage.location import parse_db_uri, parse_storage_options
 from storage.store import Store
 
@@ -102,7 +102,7 @@ class StorageSettings(_Section):
 
     @property
     def clip_status_file(self) -> Path:
-        """Where a failure to load CLIP weights is remembered (see pipelines.clip_weights)."""
+        """Where a failure to load CLIP weights is remembered (see pipelines.clip.weights)."""
         return self.home / CLIP_STATUS_FILE
 
     @property

@@ -11,10 +11,10 @@ torch models, mmaction2, …) loads only when it is selected.
 from __future__ import annotations
 
 from pipelines.backends import drawn_figure, posec3d, rtmpose, sam3d_body
-from pipelines.clip import clip_models
-from pipelines.framing import framing_models
-from pipelines.keypoints import keypoint_models
-from pipelines.pose_embedding import pose_models
+from pipelines.clip.encoder import clip_models
+from pipelines.pose.embedding import pose_models
+from pipelines.pose.framing import framing_models
+from pipelines.pose.keypoints import keypoint_models
 
 OPTIONAL_BACKENDS = (drawn_figure, posec3d, rtmpose, sam3d_body)
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from pipelines.clip import ClipEncoder
-from pipelines.framing import FramingClassifier
+from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import ImageDecodeError, decode_image
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.framing import FramingClassifier
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import DecodedImage, FloatArray, ImageKeypoints, IngestFailure
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
 
 Progress = Callable[[int], None]
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import ImageOps
 
-from pipelines.clip import ClipEncoder
+from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import decode_image
-from pipelines.keypoints import KeypointDetector, share_head
-from pipelines.medium import is_drawing
-from pipelines.person_detection import box_iou_xyxy
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.keypoints import KeypointDetector, share_head
+from pipelines.pose.medium import is_drawing
+from pipelines.pose.person_detection import box_iou_xyxy
 from pipelines.records import (
     COCO17_INDEX,
     COCO17_MIRROR,

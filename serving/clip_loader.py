@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pipelines.clip import ClipEncoder, ClipUnavailableError
+from pipelines.clip.encoder import ClipEncoder, ClipUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from pipelines.clip import ClipUnavailableError
+from pipelines.clip.encoder import ClipUnavailableError
 from pipelines.images import ImageDecodeError
 from pipelines.query import ImageDataError, ImageTooLargeError, QueryError
 from serving.query_models import ModelMismatchError, SearchUnavailableError

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.images import decode_image
-from pipelines.keypoints import KeypointDetector, pose_from_keypoint_list
-from pipelines.pose_embedding import PoseEmbedder
+from pipelines.pose.embedding import PoseEmbedder
+from pipelines.pose.keypoints import KeypointDetector, pose_from_keypoint_list
 from pipelines.query import (
     QueryError,
     figure_from_image,

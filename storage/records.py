@@ -55,7 +55,7 @@ class Batch:
     ingested_at: datetime | None = None
 
     def source_options(self) -> dict[str, Any]:
-        """Options that rebuild the batch's source (`pipelines.sources.open_source`)."""
+        """Options that rebuild the batch's source (`pipelines.sources.base.open_source`)."""
         if self.options is not None:
             return dict(self.options)
         return {"folder": self.location}

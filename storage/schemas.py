@@ -36,7 +36,7 @@ PROVENANCE = [
     pa.field("fetched_at", pa.timestamp("us", tz="UTC")),
     pa.field("phash", pa.string()),  # 64-bit perceptual hash, hex; null: featureless image
     pa.field("near_duplicate_group", pa.string()),  # image_id of the group's first image
-    pa.field("medium", pa.string()),  # photo or drawing, estimated (pipelines.human_evidence)
+    pa.field("medium", pa.string()),  # photo or drawing, estimated (pipelines.pose.human_evidence)
 ]
 
 IMAGES = pa.schema(

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from pipelines.catalog import keypoint_models, pose_models
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import GeometricPoseEmbedder
+from pipelines.pose.embedding import GeometricPoseEmbedder
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import FloatArray, Pose
 from tests.synthetic import STANDING, make_pose
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from pipelines.catalog import pose_models
-from pipelines.clip import ClipEncoder
-from pipelines.pose_embedding import GeometricPoseEmbedder
+from pipelines.clip.encoder import ClipEncoder
+from pipelines.pose.embedding import GeometricPoseEmbedder
 from pipelines.records import FloatArray
 from pipelines.retrieval.ann import ANN_MIN_ROWS
 from serving.app import create_app

@@ -14,7 +14,7 @@ from assets.model_ids import ModelIds
 from assets.partitions import ingest_batches
 from config.settings import Settings
 from pipelines.catalog import pose_models
-from pipelines.pose_embedding import GeometricPoseEmbedder
+from pipelines.pose.embedding import GeometricPoseEmbedder
 from storage.store import Store
 
 ASSET_NAMES = {

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipelines.catalog import clip_models
-from pipelines.clip import ClipEncoder, ClipUnavailableError, OpenClipEncoder
+from pipelines.clip.encoder import ClipEncoder, ClipUnavailableError, OpenClipEncoder
 from tests.synthetic import split_image
 
 TINY_CONFIG = Path(__file__).resolve().parent / "fixtures" / "poseframer-tiny-clip.json"

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.images import decode_image
 from pipelines.records import IngestFailure
-from pipelines.sources import CREDITS_FILE, LocalFolderSource, SourceItem, read_credits
+from pipelines.sources.base import CREDITS_FILE, LocalFolderSource, SourceItem, read_credits
 from tests.synthetic import image_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def test_bad_credit_lines_are_skipped_with_a_warning(
         + "b.png\tB\tCC0-1.0\tBea\n",  # fewer columns than the header: still usable
         encoding="utf-8",
     )
-    with caplog.at_level(logging.WARNING, logger="pipelines.sources"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.sources.base"):
         items = items_by_name(tmp_path)
     assert set(items) == {"a.png", "b.png"}
     a, b = items["a.png"], items["b.png"]
@@ -116,7 +116,7 @@ def test_an_unusable_credits_file_does_not_stop_the_folder(
 ) -> None:
     (tmp_path / "a.png").write_bytes(PNG)
     (tmp_path / CREDITS_FILE).write_bytes(content)
-    with caplog.at_level(logging.WARNING, logger="pipelines.sources"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.sources.base"):
         items = items_by_name(tmp_path)
     assert set(items) == {"a.png"}
     item = items["a.png"]

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.crawler import WebCrawlSource, largest_candidate, parse_page, parse_srcset
-from pipelines.fetcher import (
+from pipelines.records import DecodedImage, IngestFailure
+from pipelines.sources.base import SourceItem, decode_item, open_source
+from pipelines.sources.crawler import WebCrawlSource, largest_candidate, parse_page, parse_srcset
+from pipelines.sources.fetcher import (
     USER_AGENT,
     Fetcher,
     FetchError,
@@ -19,8 +21,6 @@ from pipelines.fetcher import (
     robots_tag_block,
     sniff_image_type,
 )
-from pipelines.records import DecodedImage, IngestFailure
-from pipelines.sources import SourceItem, decode_item, open_source
 from tests.local_http import LocalSite, Reply, jpeg_reply, png_reply, serve, textured_image
 
 MAX_IMAGE_BYTES = 100_000

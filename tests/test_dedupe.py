@@ -7,15 +7,15 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance
 
-from pipelines.dedupe import (
+from pipelines.records import DecodedImage, ImageKeypoints
+from pipelines.sources.base import SourceItem, decode_item
+from pipelines.sources.dedupe import (
     NEAR_DUPLICATE_BITS,
     NearDuplicateIndex,
     hamming,
     perceptual_hash,
     sort_new_images,
 )
-from pipelines.records import DecodedImage, ImageKeypoints
-from pipelines.sources import SourceItem, decode_item
 from storage.search_rows import assemble_search_rows
 from storage.store import Store
 from tests.local_http import textured_image

@@ -14,10 +14,10 @@ from PIL import Image, ImageDraw
 from benchmarks.drawn_eval import TEST_SEED, drawn
 from benchmarks.stick_renders import pck
 from pipelines.catalog import keypoint_models
-from pipelines.drawn.figures import JOINTS, figure_from_keypoints, sample_figure
-from pipelines.drawn.ink import INPUT, STRIDE, decode, ink_crop
-from pipelines.drawn.reader import DrawnFigureReader
-from pipelines.drawn.render import STYLES, scribbles
+from pipelines.pose.drawn.figures import JOINTS, figure_from_keypoints, sample_figure
+from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
+from pipelines.pose.drawn.reader import DrawnFigureReader
+from pipelines.pose.drawn.render import STYLES, scribbles
 from storage.store import Store
 
 
@@ -104,8 +104,8 @@ def _on_coarse_grain(image: Image.Image, seed: int) -> Image.Image:
 def test_a_figure_on_coarse_grained_paper_is_a_drawing_and_is_read_by_the_model() -> None:
     """Its statistics pass for a photo's; the page of one grey and the model's figure say
     drawing, and its joints come from the model (BlazePose reads drawings far worse)."""
-    from pipelines.human_evidence import looks_drawn
-    from pipelines.medium import medium_of
+    from pipelines.pose.human_evidence import looks_drawn
+    from pipelines.pose.medium import medium_of
 
     detector = keypoint_models.load("mediapipe", hands=False)
     rng = np.random.default_rng(TEST_SEED + 4)
@@ -123,7 +123,7 @@ def test_a_figure_on_coarse_grained_paper_is_a_drawing_and_is_read_by_the_model(
 
 
 def test_coarse_grained_paper_with_no_figure_is_a_photo_without_people() -> None:
-    from pipelines.medium import medium_of
+    from pipelines.pose.medium import medium_of
 
     rng = np.random.default_rng(TEST_SEED + 5)
     page = Image.fromarray((scribbles(rng) * 255).astype(np.uint8))
@@ -180,7 +180,7 @@ def test_a_drawing_in_a_batch_gets_its_figure_and_medium(
 
 
 def test_the_training_recipe_runs_and_its_weights_load(tmp_path: Path) -> None:
-    from pipelines.drawn.train import main
+    from pipelines.pose.drawn.train import main
 
     out = tmp_path / "tiny.pt"
     args = ["--renders", "48", "--steps", "2", "--width", "16", "--clipart", str(tmp_path)]

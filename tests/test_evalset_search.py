@@ -46,7 +46,7 @@ def test_ground_truth_pose_finds_its_image_in_top_3(client: TestClient, evalset:
     # 11 of 15: the misses are the two children's drawings and an illustration (no figure or
     # a wrong one), and a photographed toy figurine whose huge head holds no human face and
     # whose body is seen too unclearly (mean visibility 0.64) for the human-evidence check,
-    # which rejects it as it rejects animals (pipelines.human_evidence; it was 12 of 15).
+    # which rejects it as it rejects animals (pipelines.pose.human_evidence; it was 12 of 15).
     assert hits >= 11, f"only {hits}/{len(singles)} single-person images in top 3; missed {misses}"
 
 

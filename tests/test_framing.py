@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.catalog import framing_models
-from pipelines.framing import FramingClassifier
+from pipelines.pose.framing import FramingClassifier
 from pipelines.records import COCO17_NAMES, Framing, Pose
 from tests.synthetic import (
     ARMS,

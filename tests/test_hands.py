@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.hands import (
+from pipelines.images import decode_image
+from pipelines.pose.hands import (
     HAND_INPUT_SIZE,
     HAND_LANDMARK_NAMES,
     NUM_HAND_LANDMARKS,
@@ -39,9 +40,8 @@ from pipelines.hands import (
     roi_from_alignment_points,
     transform_roi,
 )
-from pipelines.images import decode_image
-from pipelines.keypoints import MediaPipePoseDetector
-from pipelines.person_detection import Roi, roi_to_image_matrix
+from pipelines.pose.keypoints import MediaPipePoseDetector
+from pipelines.pose.person_detection import Roi, roi_to_image_matrix
 from pipelines.records import COCO17_INDEX, Pose
 from tests.synthetic import (
     EVALSET_DIR,

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from pipelines import indexing
-from pipelines.clip import ClipEncoder, ClipUnavailableError
+from pipelines.clip.encoder import ClipEncoder, ClipUnavailableError
 from pipelines.images import decode_image, image_id_of
 from pipelines.indexing import analyse_images, decode_items
-from pipelines.keypoints import KeypointDetector
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import FloatArray, IngestFailure, Pose
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
 from tests.synthetic import STANDING, make_pose
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipelines.images import decode_image
-from pipelines.keypoints import (
+from pipelines.pose.keypoints import (
     KeypointDetector,
     blazepose_to_pose,
     keypoint_models,

@@ -86,9 +86,15 @@ PERMITTED = [
     ("pipelines", "import numpy\nimport torch\nfrom PIL import Image\nimport mediapipe"),
     ("pipelines", "from pipelines.records import Pose"),
     ("storage", "import lancedb\nimport pyarrow\nfrom pipelines.records import Pose"),
-    ("assets", "import dagster\nfrom storage.store import Store\nfrom pipelines import sources"),
+    (
+        "assets",
+        "import dagster\nfrom storage.store import Store\nfrom pipelines.sources import base",
+    ),
     ("serving", "import fastapi\nfrom storage.store import Store\nfrom pipelines import query"),
-    ("config", "import pydantic\nfrom storage.store import Store\nfrom pipelines import keypoints"),
+    (
+        "config",
+        "import pydantic\nfrom storage.store import Store\nfrom pipelines.pose import keypoints",
+    ),
     ("assets", "from config.settings import Settings"),
     ("serving", "from config.settings import Settings"),
     ("poseframer", "from assets.indexing import run_index\nfrom serving.app import create_app"),

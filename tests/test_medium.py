@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.medium import medium_of
+from pipelines.pose.medium import medium_of
 from serving.app import create_app
 from storage.store import Store
 from tests.conftest import make_settings

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageOps
 
 from pipelines.catalog import keypoint_models
-from pipelines.keypoints import KeypointDetector
-from pipelines.pose_embedding import GeometricPoseEmbedder
+from pipelines.pose.embedding import GeometricPoseEmbedder
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.query import (
     NoFigureFoundError,
     figure_from_image,

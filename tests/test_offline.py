@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from assets.indexing import index_folder
-from pipelines import clip as clip_module
-from pipelines.clip import ClipUnavailableError, OpenClipEncoder
-from pipelines.clip_weights import FailureMemo, unreachable
-from pipelines.keypoints import KeypointDetector
+from pipelines.clip import encoder as clip_module
+from pipelines.clip.encoder import ClipUnavailableError, OpenClipEncoder
+from pipelines.clip.weights import FailureMemo, unreachable
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import Pose
 from serving.app import create_app
 from serving.clip_loader import BackgroundLoad

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipelines.fetcher import FetchPolicy
-from pipelines.openverse import OpenverseSource, attribution_of, licence_name
 from pipelines.records import IngestFailure
-from pipelines.sources import SourceItem, SourceUnavailableError, open_source
+from pipelines.sources.base import SourceItem, SourceUnavailableError, open_source
+from pipelines.sources.fetcher import FetchPolicy
+from pipelines.sources.openverse import OpenverseSource, attribution_of, licence_name
 from tests.local_http import LocalSite, Reply, jpeg_reply, png_reply, serve, textured_image
 
 POLICY = FetchPolicy(min_interval_s=0.0, backoff_s=0.01, max_attempts=2)

@@ -20,14 +20,14 @@ import pytest
 from PIL import Image
 
 from pipelines.images import decode_image
-from pipelines.keypoints import (
+from pipelines.pose.keypoints import (
     MediaPipePoseDetector,
     head_box,
     keypoint_models,
     prominence,
     same_person,
 )
-from pipelines.person_detection import (
+from pipelines.pose.person_detection import (
     INPUT_SIZE,
     LANDMARK_INPUT_SIZE,
     NUM_BOXES,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipelines.catalog import pose_models
-from pipelines.pose_embedding import GeometricPoseEmbedder, PoseEmbedder
+from pipelines.pose.embedding import GeometricPoseEmbedder, PoseEmbedder
 from pipelines.records import COCO17_INDEX, COCO17_LIMBS, COCO17_NAMES, Pose
 from tests.synthetic import (
     ARMS_UP,

@@ -144,8 +144,9 @@ def test_backend_constructors_stay_cheap() -> None:
 def test_the_catalog_registers_every_backend_and_no_other_module_imports_one() -> None:
     # The modules that define the registries import no backend (no cycle back to them) ...
     probe = (
-        "import sys, pipelines.keypoints, pipelines.pose_embedding, pipelines.clip, "
-        "pipelines.framing; print([m for m in sys.modules if m.startswith('pipelines.backends.')])"
+        "import sys, pipelines.pose.keypoints, pipelines.pose.embedding, "
+        "pipelines.clip.encoder, pipelines.pose.framing; "
+        "print([m for m in sys.modules if m.startswith('pipelines.backends.')])"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -18,9 +18,9 @@ from assets.partitions import INGEST_BATCHES, ingest_batches
 from assets.resources import StoreResource
 from assets.sources import SOURCE_TAG, SourcesConfigError, load_sources
 from config.settings import Settings
-from pipelines.inbox import claim_inbox
 from pipelines.records import DecodedImage
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
+from pipelines.sources.inbox import claim_inbox
 from storage.store import Store
 from tests.fakes import FIXED_POSE_MODEL
 from tests.local_http import textured_image

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import pipelines.sources as sources
-from pipelines.fetcher import FetchPolicy
-from pipelines.pinterest import Pin, PinterestBoardSource
+import pipelines.sources.base as sources
 from pipelines.records import DecodedImage, IngestFailure
-from pipelines.sources import (
+from pipelines.sources.base import (
     LocalFolderSource,
     SourceConfigError,
     SourceItem,
@@ -25,7 +23,9 @@ from pipelines.sources import (
     decode_item,
     open_source,
 )
-from pipelines.url_list import UrlListSource
+from pipelines.sources.fetcher import FetchPolicy
+from pipelines.sources.pinterest import Pin, PinterestBoardSource
+from pipelines.sources.url_list import UrlListSource
 from tests.local_http import Reply, png_reply, serve, textured_image
 from tests.synthetic import image_bytes
 

@@ -1,4 +1,4 @@
-"""Stick figures read by their structure (pipelines.stick_figures), on drawings rendered from
+"""Stick figures read by their structure (pipelines.pose.stick_figures), on drawings rendered from
 random poses with the pose they were drawn from (benchmarks.stick_renders), and the shapes
 that are no stick figure."""
 
@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 from benchmarks.stick_renders import pck, render
 from pipelines.catalog import keypoint_models
+from pipelines.pose.stick_figures import read_stick_figure
 from pipelines.records import COCO17_INDEX
-from pipelines.stick_figures import read_stick_figure
 
 
 def test_open_poses_are_read_with_their_joints_in_place() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipelines.records import DecodedImage, Framing, ImageKeypoints, IngestFailure, Pose
 from pipelines.retrieval.exact import hybrid_search
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
 from storage.blobs import BlobStore
 from storage.publishing import publish_search_rows
 from storage.records import (

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.records import DecodedImage
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
 from storage import schemas
 from storage.publishing import publish_search_rows
 from storage.records import StoreError

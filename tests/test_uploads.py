@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 import serving.routers.uploads as uploads
 from pipelines.records import DecodedImage
-from pipelines.sources import SourceItem, decode_item
+from pipelines.sources.base import SourceItem, decode_item
 from serving.app import create_app
 from storage.store import Store
 from tests.conftest import make_settings
@@ -133,7 +133,7 @@ def test_the_endpoint_is_documented(tmp_path: Path) -> None:
 
 
 def test_uploaded_files_are_what_the_inbox_sensor_claims(tmp_path: Path) -> None:
-    from pipelines.inbox import claim_inbox
+    from pipelines.sources.inbox import claim_inbox
 
     response = _client(tmp_path, api_key=KEY).post(
         "/uploads", files=_files(("a.png", textured_image(1))), headers={"X-API-Key": KEY}

@@ -6,8 +6,8 @@ package can be imported and its weight files exist, and otherwise raises
 `BackendUnavailableError` listing everything that is missing and how to provide it, so a
 misconfigured deployment fails when the model is chosen rather than deep inside a run.
 
-This package deliberately imports none of its backend modules: `pipelines.keypoints` and
-`pipelines.pose_embedding` import them to register them, and the backends import those
+This package deliberately imports none of its backend modules: `pipelines.pose.keypoints` and
+`pipelines.pose.embedding` import them to register them, and the backends import those
 modules for their base classes.
 """
 

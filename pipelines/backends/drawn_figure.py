@@ -1,7 +1,7 @@
 """The drawn-figure model alone: the `drawn` keypoint backend.
 
 For drawings only (sketches, stick figures, mannequins, line art): one figure per image, from
-the trained model of `pipelines.drawn`, where it is at least `min_figure` sure the drawing
+the trained model of `pipelines.pose.drawn`, where it is at least `min_figure` sure the drawing
 shows one. The default `mediapipe` backend already routes drawings through this model (see
 `MediaPipePoseDetector._drawn_figures`); this backend is for indexing a folder of drawings
 with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from pipelines.drawn.reader import MIN_FIGURE, DrawnFigureReader, committed_reader
-from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.pose.drawn.reader import MIN_FIGURE, DrawnFigureReader, committed_reader
+from pipelines.pose.keypoints import KeypointDetector, keypoint_models
 from pipelines.records import Pose
 
 

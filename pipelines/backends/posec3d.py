@@ -40,7 +40,7 @@ from pipelines.backends import (
     package_missing,
     raise_if_unavailable,
 )
-from pipelines.pose_embedding import BoolArray, PoseEmbedder, pose_models
+from pipelines.pose.embedding import BoolArray, PoseEmbedder, pose_models
 from pipelines.records import NUM_JOINTS, FloatArray
 
 # GeneratePoseTarget's default COCO-17 skeleton for limb heatmaps (its `skeletons`), in the

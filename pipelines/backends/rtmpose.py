@@ -44,7 +44,7 @@ from pipelines.backends import (
     package_missing,
     raise_if_unavailable,
 )
-from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.pose.keypoints import KeypointDetector, keypoint_models
 from pipelines.records import NUM_JOINTS, Pose
 
 # mmpose's data preprocessor for RTMPose: ImageNet statistics × 255, applied to RGB pixels.

@@ -27,7 +27,7 @@ from pipelines.backends import (
     package_missing,
     raise_if_unavailable,
 )
-from pipelines.keypoints import KeypointDetector, keypoint_models
+from pipelines.pose.keypoints import KeypointDetector, keypoint_models
 from pipelines.records import COCO17_NAMES, Pose
 
 # The MHR70 keypoint order, from `sam_3d_body/metadata/mhr70.py` (`mhr_names`, the first 70

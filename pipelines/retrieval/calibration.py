@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.clip import ClipEncoder, ClipUnavailableError
+from pipelines.clip.encoder import ClipEncoder, ClipUnavailableError
 from pipelines.records import FloatArray
 
 TOP_PERCENTILE = 99.0

@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from config.settings import Settings
-from pipelines.fetcher import sniff_image_type
+from pipelines.sources.fetcher import sniff_image_type
 from serving.deps import SettingsDep, StoreDep
 from serving.errors import ApiError
 from serving.schemas import error_docs

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pipelines.fetcher import Fetcher, FetchError, FetchPolicy
 from pipelines.records import IngestFailure
-from pipelines.sources import SourceItem, SourceUnavailableError
+from pipelines.sources.base import SourceItem, SourceUnavailableError
+from pipelines.sources.fetcher import Fetcher, FetchError, FetchPolicy
 
 INSTALL_HINT = "pip install 'poseframer[pinterest]' (the pinterest-dl package)"
 

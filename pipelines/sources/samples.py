@@ -18,10 +18,10 @@ from pathlib import Path
 import requests
 
 from pipelines.images import ImageDecodeError, decode_image
-from pipelines.sources import CREDITS_FILE
+from pipelines.sources.base import CREDITS_FILE
 
 USER_AGENT = "PoseFramer/0.1 (sample download for a local demo)"
-DEFAULT_LIST = Path(__file__).resolve().parents[1] / "samples" / "openly-licensed.tsv"
+DEFAULT_LIST = Path(__file__).resolve().parents[2] / "samples" / "openly-licensed.tsv"
 MAX_BYTES = 20 * 1024 * 1024
 
 

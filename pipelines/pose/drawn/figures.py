@@ -1,7 +1,7 @@
 """Figures to draw: poses sampled within human joint ranges under a random view, or taken
 from a labelled COCO-17 pose.
 
-A `Figure` is what the drawing styles of `pipelines.drawn.render` need: the 2D position of
+A `Figure` is what the drawing styles of `pipelines.pose.drawn.render` need: the 2D position of
 each body point (image pixels, y down), its depth (towards the viewer is larger: parts are
 drawn back to front), the head's radius and the figure's trunk length (neck to pelvis), the
 unit of PCK. The points are the 13 joints the drawn-figure model reads (head centre,

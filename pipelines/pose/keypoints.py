@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from pipelines.drawn.reader import DrawnReading, committed_reader
-from pipelines.hands import HandFinder
-from pipelines.human_evidence import (
+from pipelines.pose.drawn.reader import DrawnReading, committed_reader
+from pipelines.pose.hands import HandFinder
+from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
     PAGE_GRAIN,
     PAGE_SHARE,
@@ -21,18 +21,18 @@ from pipelines.human_evidence import (
     FaceEvidence,
     is_human,
 )
-from pipelines.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
-from pipelines.medium import read_medium
-from pipelines.person_detection import (
+from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
+from pipelines.pose.medium import read_medium
+from pipelines.pose.person_detection import (
     OUT_OF_FRAME_MARGIN,
     LandmarkModel,
     PersonDetector,
     Roi,
     box_iou_xyxy,
 )
+from pipelines.pose.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
-from pipelines.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 
 
 class KeypointDetector(abc.ABC):
@@ -127,7 +127,7 @@ class MediaPipePoseDetector(KeypointDetector):
 
     MediaPipe's legacy `solutions.pose` graph finds one person: its detector's best box, then
     the landmark model on that box's region. Here the same two models run directly
-    (`pipelines.person_detection`). The detector keeps every candidate scoring at least
+    (`pipelines.pose.person_detection`). The detector keeps every candidate scoring at least
     `min_person_score` after non-maximum suppression at `nms_iou`; with `tiles` > 1 it also
     reads a `tiles` × `tiles` grid of overlapping crops, where small people look bigger. The
     landmark model then reads each candidate's region, and the person is kept when the model
@@ -154,7 +154,7 @@ class MediaPipePoseDetector(KeypointDetector):
     With `hands` (the default) every person's hands are added as extras `left_hand_0` …
     `left_hand_20` and `right_hand_0` … `right_hand_20` (MediaPipe's 21 hand landmarks, scored
     by the hand model's presence), found from the pose's wrists as MediaPipe's holistic graph
-    does and given to people and sides by proximity (`pipelines.hands`). On the evalset
+    does and given to people and sides by proximity (`pipelines.pose.hands`). On the evalset
     (`python -m tests.test_hands`) that found 28 hands, 24 of them on the 57 wrists annotated
     as visible of matched people and none far from its annotated wrist, for about 0.05 s per
     image; the legacy hand graph on the whole image found 9.

@@ -2,7 +2,7 @@
 reader's routing and a query's mirror.
 
 Flat images, and pages of one grey whose grain a median smooths away, are drawings by their
-statistics (`pipelines.human_evidence.looks_drawn`). A page of one grey that stays grainy
+statistics (`pipelines.pose.human_evidence.looks_drawn`). A page of one grey that stays grainy
 (pencil on textured paper, a phone's photo of a sketch) is a drawing when the drawn-figure
 model sees a human figure on it: the statistics alone would take it for a photo, and a looser
 statistic would take photos on plain backgrounds for drawings. Anything else, and any dark
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-from pipelines.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
-from pipelines.human_evidence import looks_drawn, looks_like_a_page
-from pipelines.low_light import is_dark
+from pipelines.pose.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
+from pipelines.pose.human_evidence import looks_drawn, looks_like_a_page
+from pipelines.pose.low_light import is_dark
 
 
 def read_medium(

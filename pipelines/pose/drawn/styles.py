@@ -1,4 +1,4 @@
-"""How each style draws a figure (`pipelines.drawn.render` picks the style, the paper and
+"""How each style draws a figure (`pipelines.pose.drawn.render` picks the style, the paper and
 the clutter): stick figures, bean figures, children's drawings, mannequins, body contours."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipelines.drawn.figures import Figure
-from pipelines.drawn.strokes import capsule, face, outline_of, polygon_ellipse, stroke
+from pipelines.pose.drawn.figures import Figure
+from pipelines.pose.drawn.strokes import capsule, face, outline_of, polygon_ellipse, stroke
 
 LIMBS = (
     ("left_shoulder", "left_elbow", "left_wrist"),

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.backends import file_digest
-from pipelines.clip_weights import (
+from pipelines.clip.weights import (
     DEFAULT_RETRY_AFTER_S,
     FailureMemo,
     hub_offline,

@@ -6,7 +6,7 @@
 - `.jsonl` / `.ndjson`: one object per line with the same keys.
 
 Each URL is fetched politely (robots.txt, X-Robots-Tag, rate limit, retries, size and type
-checks: see `pipelines.fetcher`); a line that cannot be read or fetched becomes an
+checks: see `pipelines.sources.fetcher`); a line that cannot be read or fetched becomes an
 `IngestFailure` with the reason.
 """
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from pipelines.fetcher import Fetcher, FetchError, FetchPolicy
 from pipelines.records import IngestFailure
-from pipelines.sources import SourceItem
+from pipelines.sources.base import SourceItem
+from pipelines.sources.fetcher import Fetcher, FetchError, FetchPolicy
 
 MAX_LIST_BYTES = 64 * 1024 * 1024
 _FORMATS = {".txt": "txt", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}

@@ -10,7 +10,7 @@ scores, letterbox removal and weighted non-maximum suppression for the detector
 the image for the landmark model (`pose_landmark_by_roi_cpu.pbtxt`). Every step is a plain
 numpy function, testable without the models. The heavy imports (cv2 from mediapipe's
 dependencies, ai_edge_litert) happen on first use. The rotated crop, its back-projection and
-`WheelModel` also serve the hand models (`pipelines.hands`).
+`WheelModel` also serve the hand models (`pipelines.pose.hands`).
 """
 
 from __future__ import annotations

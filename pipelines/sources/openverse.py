@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipelines.fetcher import Fetcher, FetchError, FetchPolicy
 from pipelines.records import IngestFailure
-from pipelines.sources import SourceItem, SourceUnavailableError
+from pipelines.sources.base import SourceItem, SourceUnavailableError
+from pipelines.sources.fetcher import Fetcher, FetchError, FetchPolicy
 
 DEFAULT_API_BASE = "https://api.openverse.org"
 

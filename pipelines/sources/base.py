@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipelines.dedupe import perceptual_hash
-from pipelines.fetcher import FetchPolicy
 from pipelines.images import (
     ImageDecodeError,
     decode_image,
@@ -26,8 +24,10 @@ from pipelines.images import (
     media_type_of,
     thumbnail,
 )
-from pipelines.medium import medium_of
+from pipelines.pose.medium import medium_of
 from pipelines.records import DecodedImage, IngestFailure
+from pipelines.sources.dedupe import perceptual_hash
+from pipelines.sources.fetcher import FetchPolicy
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -240,10 +240,10 @@ def decode_item(item: SourceItem) -> DecodedImage | IngestFailure:
 
 def source_kinds() -> dict[str, type]:
     """Every kind of source by name. The web sources are imported here, on demand."""
-    from pipelines.crawler import WebCrawlSource
-    from pipelines.openverse import OpenverseSource
-    from pipelines.pinterest import PinterestBoardSource
-    from pipelines.url_list import UrlListSource
+    from pipelines.sources.crawler import WebCrawlSource
+    from pipelines.sources.openverse import OpenverseSource
+    from pipelines.sources.pinterest import PinterestBoardSource
+    from pipelines.sources.url_list import UrlListSource
 
     return {
         "folder": LocalFolderSource,

@@ -1,14 +1,14 @@
-"""The drawn-figure reader: the trained model of `pipelines.drawn.model` on a drawing.
+"""The drawn-figure reader: the trained model of `pipelines.pose.drawn.model` on a drawing.
 
 It answers two questions about a drawing: whether it shows a human figure at all (the
 model's figure output, trained against drawn animals, food, objects and scribbles), and
 where that figure's joints are. The keypoint backend asks the first of every drawing (a
 figure BlazePose reads in a drawing the model calls "nobody" is dropped: drawn animals are
-what BlazePose mistakes most; `pipelines.medium` asks it of grainy pages) and takes the
+what BlazePose mistakes most; `pipelines.pose.medium` asks it of grainy pages) and takes the
 second as the drawing's figure unless BlazePose found several people or a clear one.
 
 The committed weights (`weights/drawn-v1.pt`, fp16, ~4 MB) are rebuilt by `make
-drawn-model` (`python -m pipelines.drawn.train`, see there for the data recipe and seed).
+drawn-model` (`python -m pipelines.pose.drawn.train`, see there for the data recipe and seed).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.drawn.figures import COCO_OF_JOINT
-from pipelines.drawn.ink import decode, ink_crop
+from pipelines.pose.drawn.figures import COCO_OF_JOINT
+from pipelines.pose.drawn.ink import decode, ink_crop
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
 WEIGHTS = Path(__file__).parent / "weights" / "drawn-v1.pt"
@@ -62,7 +62,7 @@ class DrawnFigureReader:
         if self._net is None:
             import torch
 
-            from pipelines.drawn.model import DrawnPoseNet
+            from pipelines.pose.drawn.model import DrawnPoseNet
 
             saved = torch.load(self.weights, map_location="cpu", weights_only=True)
             net = DrawnPoseNet(int(saved["width"]))

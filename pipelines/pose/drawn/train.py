@@ -1,20 +1,20 @@
 """Train the drawn-figure model on the CPU (or a GPU when one is there), in three stages.
 
-    python -m pipelines.drawn.train --renders 64000 --steps 5500 --seed 7 --out STAGE1
-    python -m pipelines.drawn.train --renders 64000 --steps 1500 --seed 7 --lr 1e-3 \
+    python -m pipelines.pose.drawn.train --renders 64000 --steps 5500 --seed 7 --out STAGE1
+    python -m pipelines.pose.drawn.train --renders 64000 --steps 1500 --seed 7 --lr 1e-3 \
         --weak --init STAGE1 --out STAGE2
-    python -m pipelines.drawn.train --renders 64000 --steps 2400 --seed 7 --lr 5e-4 \
+    python -m pipelines.pose.drawn.train --renders 64000 --steps 2400 --seed 7 --lr 5e-4 \
         --weak --beans 8000 --children 8000 --init STAGE2 --check 0
 
 (`make drawn-model` runs the three with the committed weights' settings; the last writes
-`pipelines/drawn/weights/drawn-v1.pt`.)
+`pipelines/pose/drawn/weights/drawn-v1.pt`.)
 
 Data recipe, all generated or public domain, nothing from the evalset; Open Clip Art
 (Debian's `openclipart-png`) folders `animals/`, `food/` and `people/` are split in two by
 their file names' hash (`is_training_file`): only the even half is ever trained on, the
 other half and all of `people/stickmen` are for testing.
-- figures: `--renders` drawings of poses sampled by `pipelines.drawn.figures.sample_figure`
-  (seed `--seed`) in the styles of `pipelines.drawn.render` (stick, mannequin, contour);
+- figures: `--renders` drawings of poses sampled by `pipelines.pose.drawn.figures.sample_figure`
+  (seed `--seed`) in the styles of `pipelines.pose.drawn.render` (stick, mannequin, contour);
 - drawn people with joints: Open Clip Art's `people/` drawings in which BlazePose reads
   exactly one clear figure, labelled with that reading;
 - nobody: `scribbles` (strokes and shapes), and Open Clip Art's folders without people.
@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipelines.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS, sample_figure
-from pipelines.drawn.ink import GRID, INPUT, STRIDE, decode, ink_crop
-from pipelines.drawn.model import DrawnPoseNet
-from pipelines.drawn.render import quadruped, render, scribbles
+from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS, sample_figure
+from pipelines.pose.drawn.ink import GRID, INPUT, STRIDE, decode, ink_crop
+from pipelines.pose.drawn.model import DrawnPoseNet
+from pipelines.pose.drawn.render import quadruped, render, scribbles
 
 CLIPART = Path("/usr/share/openclipart/png")
 NOBODY = (
@@ -397,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beans", type=int, default=0, help="the third stage's bean figures")
     parser.add_argument("--children", type=int, default=0, help="… and children's drawings")
     parser.add_argument("--check", type=int, default=300, help="held-out renders to score")
-    parser.add_argument("--out", type=Path, default=Path("pipelines/drawn/weights/drawn-v1.pt"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("pipelines/pose/drawn/weights/drawn-v1.pt")
+    )
     args = parser.parse_args(argv)
     if bool(args.beans) != bool(args.children) or (args.children and not args.weak):
         parser.error("the third stage takes --weak, --beans and --children together")

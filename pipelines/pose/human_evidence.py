@@ -22,7 +22,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from pipelines.images import luminance
-from pipelines.person_detection import Roi, WheelModel, crop_roi, sigmoid_scores
+from pipelines.pose.person_detection import Roi, WheelModel, crop_roi, sigmoid_scores
 from pipelines.records import Pose
 
 # BlazeFace expects a face with some context around it (it was trained on selfie-like
@@ -75,7 +75,7 @@ PAPER_SHARE = 0.5
 # Coarser grain (pencil on textured paper, a phone's photo of a sketch) that a 3 × 3 median
 # does not smooth: the page is still one grey once a 5 × 5 median has smoothed it, at least
 # this share of the pixels in those 8 bins, and whether it is a drawing is then the
-# drawn-figure model's to say (`pipelines.medium`): the bar only keeps photos from being asked.
+# drawn-figure model's to say (`pipelines.pose.medium`): the bar only keeps photos from being asked.
 # Read in a one-off study whose script was not kept (no command reproduces these figures):
 # `benchmarks.drawn_eval`'s held-out renders, with and without coarse grain, 5th percentile
 # 0.87–0.93, lowest 0.80 (shaded mannequins, whose ink covers much of the page); the
@@ -104,7 +104,7 @@ def flat_share(image: Image.Image) -> float:
 
 def looks_drawn(image: Image.Image) -> bool:
     """Whether an image is a drawing by its statistics alone: flat, or a page of one grey
-    whose grain alone keeps it from being flat (`pipelines.medium` asks the drawn-figure model
+    whose grain alone keeps it from being flat (`pipelines.pose.medium` asks the drawn-figure model
     about the pages these miss)."""
     flat, smoothed_flat, paper = _medium_statistics(image)
     return flat >= DRAWN_FLAT_SHARE or (paper >= PAPER_SHARE and smoothed_flat >= DRAWN_FLAT_SHARE)

@@ -18,7 +18,9 @@ from html.parser import HTMLParser
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
 
-from pipelines.fetcher import (
+from pipelines.records import IngestFailure
+from pipelines.sources.base import SourceItem
+from pipelines.sources.fetcher import (
     BLOCKING_DIRECTIVES,
     Fetcher,
     FetchError,
@@ -26,8 +28,6 @@ from pipelines.fetcher import (
     normalise_url,
     robots_directives,
 )
-from pipelines.records import IngestFailure
-from pipelines.sources import SourceItem
 
 # Links to these are files, not pages: never fetched as pages.
 _NOT_PAGES = (

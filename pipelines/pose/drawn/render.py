@@ -26,13 +26,13 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pipelines.drawn.figures import JOINTS, Figure
-from pipelines.drawn.strokes import face, polygon_ellipse, stroke
-from pipelines.drawn.styles import bean, child, contour, mannequin, stick
+from pipelines.pose.drawn.figures import JOINTS, Figure
+from pipelines.pose.drawn.strokes import face, polygon_ellipse, stroke
+from pipelines.pose.drawn.styles import bean, child, contour, mannequin, stick
 
 STYLES = ("stick", "mannequin", "contour", "bean", "child")
 # The styles a render picks among when none is asked for, and how often: the first two training
-# stages' drawings (the third adds `bean` figures of its own, `pipelines.drawn.train`).
+# stages' drawings (the third adds `bean` figures of its own, `pipelines.pose.drawn.train`).
 MIXED_STYLES, MIXED_SHARES = STYLES[:3], (0.4, 0.33, 0.27)
 
 

@@ -6,7 +6,7 @@ pinky and index landmarks give a region around each hand (`HandDetectionsFromPos
 centres and sizes that region on the hand (`hand_recrop_by_roi_cpu.pbtxt`), and the hand
 landmark model (`hand_landmark_full.tflite`) reads the 21 landmarks there
 (`hand_landmark_cpu.pbtxt`). Here the same steps run under LiteRT for every visible wrist of
-every person, with the rotated crop and back-projection of `pipelines.person_detection`.
+every person, with the rotated crop and back-projection of `pipelines.pose.person_detection`.
 
 Which hand is whose: every hand found is matched to the (person, side) whose hand points it
 lies nearest to: its wrist, pinky knuckle and index knuckle against the pose's COCO wrist and
@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from pipelines.person_detection import (
+from pipelines.pose.person_detection import (
     OUT_OF_FRAME_MARGIN,
     FloatArray,
     Roi,

@@ -1,8 +1,8 @@
 """The drawn-figure model: a compact heatmap network that reads a drawing's figure.
 
-The network reads a drawing's ink as `pipelines.drawn.ink` prepares it: a small residual
+The network reads a drawing's ink as `pipelines.pose.drawn.ink` prepares it: a small residual
 encoder over three scales and an upsampling path back to 32 × 32 give one heatmap per joint of
-`pipelines.drawn.figures.JOINTS` and one figure logit: whether the drawing shows a human
+`pipelines.pose.drawn.figures.JOINTS` and one figure logit: whether the drawing shows a human
 figure at all (trained against animals, food, objects and scribbles).
 
 Left and right cannot be told in a drawing: training scores the better of the two side
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipelines.drawn.figures import JOINTS
+from pipelines.pose.drawn.figures import JOINTS
 
 
 class _Block(nn.Module):
