@@ -78,8 +78,10 @@ from PIL import ImageOps
 from benchmarks.paths import evalset_dir
 from pipelines.catalog import keypoint_models, pose_models
 from pipelines.images import ImageDecodeError, decode_image
-from pipelines.pose.keypoints import KeypointDetector, blazepose_to_pose
-from pipelines.pose.person_detection import ROI_SCALE, LandmarkModel, Roi
+from pipelines.pose.blazepose import blazepose_to_pose
+from pipelines.pose.keypoints import KeypointDetector
+from pipelines.pose.landmarks import LandmarkModel
+from pipelines.pose.person_detection import ROI_SCALE, Roi
 from pipelines.records import COCO17_INDEX, Pose
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ from PIL import ImageOps
 from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.pose.embedding import PoseEmbedder
-from pipelines.pose.keypoints import KeypointDetector, share_head
+from pipelines.pose.figure_geometry import share_head
+from pipelines.pose.keypoints import KeypointDetector
 from pipelines.pose.medium import is_drawing
 from pipelines.pose.person_detection import box_iou_xyxy
 from pipelines.records import (

@@ -41,7 +41,8 @@ from pipelines.pose.hands import (
     transform_roi,
 )
 from pipelines.pose.keypoints import MediaPipePoseDetector
-from pipelines.pose.person_detection import Roi, roi_to_image_matrix
+from pipelines.pose.landmarks import roi_to_image_matrix
+from pipelines.pose.person_detection import Roi
 from pipelines.records import COCO17_INDEX, Pose
 from tests.synthetic import (
     EVALSET_DIR,

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 from pipelines.catalog import keypoint_models
 from pipelines.pose.human_evidence import FaceEvidence, flat_share, is_human, looks_drawn
 from pipelines.pose.keypoints import MediaPipePoseDetector
+from pipelines.pose.landmarks import PersonLandmarks
 from pipelines.pose.low_light import brightened, is_dim, luminance
-from pipelines.pose.person_detection import PersonLandmarks
 from pipelines.records import Pose
 from tests.synthetic import STANDING, make_pose
 

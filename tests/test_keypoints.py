@@ -10,12 +10,8 @@ import pytest
 from PIL import Image
 
 from pipelines.images import decode_image
-from pipelines.pose.keypoints import (
-    KeypointDetector,
-    blazepose_to_pose,
-    keypoint_models,
-    pose_from_keypoint_list,
-)
+from pipelines.pose.blazepose import blazepose_to_pose
+from pipelines.pose.keypoints import KeypointDetector, keypoint_models, pose_from_keypoint_list
 from pipelines.records import COCO17_INDEX, COCO17_NAMES, NUM_JOINTS, Pose
 from tests.synthetic import (
     EVALSET_DIR,

@@ -20,32 +20,29 @@ import pytest
 from PIL import Image
 
 from pipelines.images import decode_image
-from pipelines.pose.keypoints import (
-    MediaPipePoseDetector,
-    head_box,
-    keypoint_models,
-    prominence,
-    same_person,
+from pipelines.pose.figure_geometry import head_box, prominence, same_person
+from pipelines.pose.keypoints import MediaPipePoseDetector, keypoint_models
+from pipelines.pose.landmarks import (
+    LANDMARK_INPUT_SIZE,
+    NUM_LANDMARKS,
+    LandmarkModel,
+    PersonLandmarks,
+    crop_roi,
+    decode_landmarks,
+    refine_from_heatmap,
+    roi_to_image_matrix,
 )
 from pipelines.pose.person_detection import (
     INPUT_SIZE,
-    LANDMARK_INPUT_SIZE,
     NUM_BOXES,
-    NUM_LANDMARKS,
-    LandmarkModel,
     Letterbox,
     PersonDetection,
     PersonDetector,
-    PersonLandmarks,
     Roi,
     box_iou_xyxy,
-    crop_roi,
     decode_candidates,
-    decode_landmarks,
     letterbox,
     non_max_suppression,
-    refine_from_heatmap,
-    roi_to_image_matrix,
     sigmoid_scores,
     ssd_anchor_centres,
     tile_regions,
@@ -420,8 +417,8 @@ def _detector(
     detector = MediaPipePoseDetector(**{**defaults, **options})
     landmarks = landmarks or _FakeLandmarks()
     graph = graph or _FakeGraph()
-    detector._people = people  # type: ignore[assignment]
-    detector._landmark_model = landmarks  # type: ignore[assignment]
+    detector._search._people = people  # type: ignore[assignment]
+    detector._search._landmark_model = landmarks  # type: ignore[assignment]
     detector._graph = graph
     return detector, landmarks, graph
 

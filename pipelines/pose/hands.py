@@ -37,15 +37,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from pipelines.pose.person_detection import (
-    OUT_OF_FRAME_MARGIN,
-    FloatArray,
-    Roi,
-    WheelModel,
-    box_iou_xyxy,
-    crop_roi,
-    roi_points_to_image,
-)
+from pipelines.pose.landmarks import crop_roi, roi_points_to_image
+from pipelines.pose.person_detection import OUT_OF_FRAME_MARGIN, FloatArray, Roi, box_iou_xyxy
+from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import COCO17_INDEX, Pose
 
 # MediaPipe's hand landmark order.

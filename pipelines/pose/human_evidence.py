@@ -22,7 +22,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from pipelines.images import luminance
-from pipelines.pose.person_detection import Roi, WheelModel, crop_roi, sigmoid_scores
+from pipelines.pose.landmarks import crop_roi
+from pipelines.pose.person_detection import Roi, sigmoid_scores
+from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import Pose
 
 # BlazeFace expects a face with some context around it (it was trained on selfie-like

@@ -9,9 +9,11 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageOps
 
+from pipelines.pose.blazepose import accepted_pose
 from pipelines.pose.drawn.reader import DrawnReading, committed_reader
+from pipelines.pose.figure_geometry import head_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
@@ -23,13 +25,7 @@ from pipelines.pose.human_evidence import (
 )
 from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.pose.medium import read_medium
-from pipelines.pose.person_detection import (
-    OUT_OF_FRAME_MARGIN,
-    LandmarkModel,
-    PersonDetector,
-    Roi,
-    box_iou_xyxy,
-)
+from pipelines.pose.people_search import PeopleSearch
 from pipelines.pose.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
@@ -56,68 +52,6 @@ class KeypointDetector(abc.ABC):
 
 
 keypoint_models: Registry[KeypointDetector] = Registry("keypoint")
-
-# BlazePose's 33 landmarks → COCO-17 (subject's left/right in both).
-BLAZEPOSE_TO_COCO17: tuple[int, ...] = (
-    0,
-    2,
-    5,
-    7,
-    8,
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-    23,
-    24,
-    25,
-    26,
-    27,
-    28,
-)
-BLAZEPOSE_EXTRAS: dict[int, str] = {
-    17: "left_pinky",
-    18: "right_pinky",
-    19: "left_index",
-    20: "right_index",
-    21: "left_thumb",
-    22: "right_thumb",
-    29: "left_heel",
-    30: "right_heel",
-    31: "left_foot_index",
-    32: "right_foot_index",
-}
-# The detector proposes at most this many candidates per person asked for.
-MAX_CANDIDATES_PER_PERSON = 3
-# Candidate regions overlapping a region already read by more than this are skipped.
-SAME_REGION_IOU = 0.85
-# Masking a found person's head: mid grey, over a square reaching this far past the face
-# joints (or a fraction of the shoulder width, whichever is larger).
-MASK_FILL = (128, 128, 128)
-HEAD_FACE_SCALE = 1.5
-HEAD_SHOULDER_SCALE = 0.35
-
-
-def blazepose_to_pose(landmarks: np.ndarray, width: int, height: int) -> Pose:
-    """Map BlazePose landmarks `(33, 3)` of normalised (x, y, visibility) to a canonical Pose."""
-    if landmarks.shape != (33, 3):
-        raise ValueError(f"expected 33 BlazePose landmarks, got {landmarks.shape}")
-    xs = landmarks[:, 0] * width
-    ys = landmarks[:, 1] * height
-    score = np.clip(landmarks[:, 2], 0.0, 1.0)
-    margin_x, margin_y = OUT_OF_FRAME_MARGIN * width, OUT_OF_FRAME_MARGIN * height
-    outside = (
-        (xs < -margin_x) | (xs > width + margin_x) | (ys < -margin_y) | (ys > height + margin_y)
-    )
-    score = np.where(outside, 0.0, score)
-    coco = np.stack([xs, ys, score], axis=1)[list(BLAZEPOSE_TO_COCO17)]
-    extras = tuple(
-        (name, float(xs[i]), float(ys[i]), float(score[i])) for i, name in BLAZEPOSE_EXTRAS.items()
-    )
-    seen = coco[:, 2][coco[:, 2] > 0]
-    return Pose.from_array(coco, extras=extras, score=float(seen.mean()) if seen.size else 0.0)
 
 
 @keypoint_models.register("mediapipe")
@@ -205,13 +139,13 @@ class MediaPipePoseDetector(KeypointDetector):
         self.stick_figures = stick_figures
         self._drawn = committed_reader() if drawn_model else None
         self._hand_finder = HandFinder() if hands else None
+        self._search = PeopleSearch(
+            self.variant, min_pose_score, max_people, min_person_score, min_person_presence,
+            nms_iou, tiles, search_rounds, duplicate_distance,
+        )  # fmt: skip
         self._graph: Any = None
-        self._people: PersonDetector | None = None
-        self._landmark_model: LandmarkModel | None = None
-        # The MediaPipe graph keeps per-call state: one image at a time per instance. The
-        # LiteRT models lock their own interpreters; `_build_lock` guards their lazy creation.
+        # The MediaPipe graph keeps per-call state: one image at a time per instance.
         self._lock = threading.Lock()
-        self._build_lock = threading.Lock()
 
     @property
     def variant(self) -> str:
@@ -265,23 +199,6 @@ class MediaPipePoseDetector(KeypointDetector):
             )
         return self._graph
 
-    def _person_detector(self) -> PersonDetector:
-        with self._build_lock:
-            if self._people is None:
-                self._people = PersonDetector(
-                    min_score=self.min_person_score,
-                    nms_iou=self.nms_iou,
-                    max_people=MAX_CANDIDATES_PER_PERSON * self.max_people,
-                    tiles=self.tiles,
-                )
-            return self._people
-
-    def _landmarker(self) -> LandmarkModel:
-        with self._build_lock:
-            if self._landmark_model is None:
-                self._landmark_model = LandmarkModel(self.variant)
-            return self._landmark_model
-
     def _landmarks(self, image: Image.Image) -> np.ndarray | None:
         """(33, 3) normalised (x, y, visibility) by the graph, or None when nobody is found."""
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
@@ -293,14 +210,6 @@ class MediaPipePoseDetector(KeypointDetector):
             [(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark],
             dtype=np.float64,
         )
-
-    def _accept(self, landmarks: np.ndarray | None, image: Image.Image) -> Pose | None:
-        if landmarks is None:
-            return None
-        pose = blazepose_to_pose(landmarks, image.width, image.height)
-        if float(pose.array()[:, 2].mean()) < self.min_pose_score:
-            return None
-        return pose
 
     def _whole_image(self, image: Image.Image) -> list[Pose]:
         """The single most prominent person, by the legacy graph on the whole image."""
@@ -314,27 +223,8 @@ class MediaPipePoseDetector(KeypointDetector):
                 found[:, 0] = (found[:, 0] * padded.width - border) / image.width
                 found[:, 1] = (found[:, 1] * padded.height - border) / image.height
                 landmarks = found
-        pose = self._accept(landmarks, image)
+        pose = accepted_pose(landmarks, image, self.min_pose_score)
         return [] if pose is None else [pose]
-
-    def _person_landmarks(self, rgb: np.ndarray, region: Roi) -> np.ndarray | None:
-        """(33, 3) normalised (x, y, visibility) of the person in `region`, or None."""
-        found = self._landmarker().run(rgb, region, self.min_person_presence)
-        if found is None:
-            return None
-        height, width = rgb.shape[:2]
-        return found.landmarks / np.array([width, height, 1.0])
-
-    def _merged(self, people: list[Pose], found: list[Pose]) -> list[Pose]:
-        """`people` and the poses of `found` that are nobody of them, most prominent first."""
-        if not people:
-            return found
-        new = [
-            pose
-            for pose in found
-            if not any(same_person(pose, kept, self.duplicate_distance) for kept in people)
-        ]
-        return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
 
     def _humans(
         self, poses: list[Pose], image: Image.Image, drawn: bool, faces_only: bool = False
@@ -361,56 +251,7 @@ class MediaPipePoseDetector(KeypointDetector):
 
     def _every_person(self, image: Image.Image) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first."""
-        rgb = np.ascontiguousarray(np.asarray(image))
-        masked = image.copy()
-        poses: list[Pose] = []
-        read: list[tuple[float, float, float, float]] = []
-        for search in range(self.search_rounds):
-            # Small people are found in the first round; the ones hidden behind others are
-            # large, and the whole image is enough to find them.
-            candidates = self._person_detector().detect(masked, None if search == 0 else 1)
-            found_new = False
-            for person in candidates:
-                found_new |= self._read_region(rgb, image, person.roi(), read, poses)
-                if len(poses) == self.max_people:
-                    break
-            if not found_new or len(poses) >= self.max_people:
-                break
-            draw = ImageDraw.Draw(masked)
-            for pose in poses:
-                draw.rectangle(head_box(pose), fill=MASK_FILL)
-        return sorted(poses, key=prominence, reverse=True)[: self.max_people]
-
-    def _read_region(
-        self,
-        rgb: np.ndarray,
-        image: Image.Image,
-        region: Roi,
-        read: list[tuple[float, float, float, float]],
-        poses: list[Pose],
-    ) -> bool:
-        """Read the person in `region` into `poses` (in place); whether it is a new person.
-
-        A region like one already read gives the same pose again and is skipped; of two
-        poses of one body the clearer stays, in the place of the first one seen.
-        """
-        if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
-            return False
-        read.append(region.box())
-        pose = self._accept(self._person_landmarks(rgb, region), image)
-        if pose is None:
-            return False
-        same = [
-            i for i, kept in enumerate(poses) if same_person(pose, kept, self.duplicate_distance)
-        ]
-        if not same:
-            poses.append(pose)
-            return True
-        if pose.score > max(poses[i].score for i in same):
-            poses[same[0]] = pose
-            for i in reversed(same[1:]):
-                del poses[i]
-        return False
+        return self._search.every_person(image)
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")
@@ -422,11 +263,11 @@ class MediaPipePoseDetector(KeypointDetector):
         people: list[Pose] = []
         for view in views:
             found = self._every_person(view) if self.max_people > 1 else []
-            people = self._merged(people, self._humans(found, views[-1], drawn))
+            people = self._search.merged(people, self._humans(found, views[-1], drawn))
         if not people:
             for view in views:
                 found = self._whole_image(view)
-                people = self._merged(people, self._humans(found, views[-1], drawn))
+                people = self._search.merged(people, self._humans(found, views[-1], drawn))
         if drawn:
             people = self._drawn_figures(rgb, people, reading)
         if self._hand_finder is not None and people:
@@ -460,57 +301,6 @@ class MediaPipePoseDetector(KeypointDetector):
         # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
         figure = read_stick_figure(rgb) if self.stick_figures else None
         return [] if figure is None else [figure]
-
-
-def prominence(pose: Pose) -> float:
-    """Area of the box around all 17 joint positions × the pose score: big, clear people first."""
-    points = pose.array()[:, :2]
-    extent = points.max(axis=0) - points.min(axis=0)
-    return float(extent[0] * extent[1]) * pose.score
-
-
-def head_box(pose: Pose) -> tuple[float, float, float, float]:
-    """A square around the head, about the size of BlazePose's detector box for it."""
-    points = pose.array()[:, :2].astype(np.float64)
-    face = points[:5]
-    centre = face.mean(axis=0)
-    spread = float(np.linalg.norm(face - centre, axis=1).max())
-    shoulders = float(np.linalg.norm(points[5] - points[6]))
-    half = max(HEAD_FACE_SCALE * spread, HEAD_SHOULDER_SCALE * shoulders, 1.0)
-    return (
-        float(centre[0] - half),
-        float(centre[1] - half),
-        float(centre[0] + half),
-        float(centre[1] + half),
-    )
-
-
-def _face_centre(pose: Pose) -> tuple[float, float]:
-    face = pose.array()[:5, :2]
-    return float(face[:, 0].mean()), float(face[:, 1].mean())
-
-
-def _inside(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
-    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
-
-
-def share_head(a: Pose, b: Pose) -> bool:
-    """Whether two poses have one head: the face of one lies in the head box of the other."""
-    return _inside(_face_centre(a), head_box(b)) or _inside(_face_centre(b), head_box(a))
-
-
-def same_person(a: Pose, b: Pose, tolerance: float) -> bool:
-    """Whether two poses are one body: they share a head (the face of one lies in the head
-    box of the other), or their COCO-17 joints lie on average within `tolerance` × the
-    diagonal of the larger pose's joint extent. Positions count whatever their score:
-    BlazePose places every joint, seen or not."""
-    if share_head(a, b):
-        return True
-    pa, pb = a.array()[:, :2].astype(np.float64), b.array()[:, :2].astype(np.float64)
-    size = max(float(np.linalg.norm(p.max(axis=0) - p.min(axis=0))) for p in (pa, pb))
-    if size <= 0:
-        return bool(np.allclose(pa, pb))
-    return float(np.linalg.norm(pa - pb, axis=1).mean()) <= tolerance * size
 
 
 def pose_from_keypoint_list(keypoints: list[list[float]]) -> Pose:

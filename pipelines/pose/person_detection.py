@@ -9,21 +9,20 @@ scores, letterbox removal and weighted non-maximum suppression for the detector
 (`pose_detection_to_roi.pbtxt`); the rotated crop, heatmap refinement and projection back to
 the image for the landmark model (`pose_landmark_by_roi_cpu.pbtxt`). Every step is a plain
 numpy function, testable without the models. The heavy imports (cv2 from mediapipe's
-dependencies, ai_edge_litert) happen on first use. The rotated crop, its back-projection and
-`WheelModel` also serve the hand models (`pipelines.pose.hands`).
+dependencies, ai_edge_litert) happen on first use. The landmark model is
+`pipelines.pose.landmarks`; `WheelModel` also serves it and the hand models.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from pipelines.pose.wheel_models import WheelModel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -38,14 +37,6 @@ SCORE_CLIP = 100.0
 # The landmark model's region of interest: the full-body circle (centre keypoint 0, radius to
 # keypoint 1) as a square, enlarged by the margin BlazePose was trained with.
 ROI_SCALE = 1.25
-# The landmark model (pose_landmark_by_roi_cpu.pbtxt and its post-processing, 0.10.x).
-LANDMARK_INPUT_SIZE = 256
-NUM_LANDMARKS = 39  # the 33 BlazePose landmarks, then 2 for tracking, then 4 unused
-NUM_POSE_LANDMARKS = 33
-MIN_POSE_PRESENCE = 0.5
-HEATMAP_KERNEL = 7
-MIN_HEATMAP_CONFIDENCE = 0.5
-INTERPRETER_THREADS = 2
 # Landmarks this far outside the frame (as a fraction of the side) are a model's guesses about
 # unseen parts: their positions are kept, but they score 0 so they never count as seen.
 OUT_OF_FRAME_MARGIN = 0.02
@@ -272,57 +263,6 @@ class PersonDetection:
         return self.roi(scale).side ** 2 * self.score
 
 
-def _model_path(relative: str) -> Path:
-    """A model file shipped inside the mediapipe wheel (`modules/...`)."""
-    try:
-        import mediapipe as mp
-    except ImportError as exc:  # pragma: no cover - mediapipe is a core dependency
-        raise RuntimeError("BlazePose needs mediapipe==0.10.21 installed") from exc
-    path = Path(mp.__file__).parent / "modules" / relative
-    if not path.is_file():
-        raise RuntimeError(f"the mediapipe wheel has no {relative} (looked at {path})")
-    return path
-
-
-def _interpreter(model: Path) -> Any:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as exc:
-        raise RuntimeError(
-            "the mediapipe backend needs ai-edge-litert installed (it runs the .tflite models "
-            "of the mediapipe wheel: multi-person BlazePose and hands)"
-        ) from exc
-    interpreter = Interpreter(model_path=str(model), num_threads=INTERPRETER_THREADS)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-class WheelModel:
-    """One .tflite model of the mediapipe wheel under LiteRT, loaded on first use.
-
-    A LiteRT interpreter holds its tensors between calls, so one input runs at a time.
-    """
-
-    def __init__(self, relative_path: str) -> None:
-        self.relative_path = relative_path
-        self._interpreter: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self, tensor: FloatArray) -> dict[str, FloatArray]:
-        """Every output of the model for one input tensor, by output name."""
-        with self._lock:
-            if self._interpreter is None:
-                self._interpreter = _interpreter(_model_path(self.relative_path))
-            interpreter = self._interpreter
-            inputs = interpreter.get_input_details()[0]
-            interpreter.set_tensor(inputs["index"], tensor.astype(np.float32))
-            interpreter.invoke()
-            return {
-                d["name"]: np.array(interpreter.get_tensor(d["index"]), dtype=np.float64)
-                for d in interpreter.get_output_details()
-            }
-
-
 class PersonDetector:
     """Every person in an image by BlazePose's detector, run with LiteRT (fully offline).
 
@@ -428,139 +368,3 @@ def tile_regions(
             y0 = round((height - tile_h) * row / (tiles - 1))
             regions.append((x0, y0, x0 + tile_w, y0 + tile_h))
     return regions
-
-
-def roi_to_image_matrix(roi: Roi, size: int = LANDMARK_INPUT_SIZE) -> FloatArray:
-    """The 2×3 affine map from pixels of the `size`² model input (continuous coordinates,
-    pixel i spanning [i, i + 1)) to pixels of the image: the ROI's square, turned by its
-    rotation, fills the input (MediaPipe's LandmarkProjectionCalculator convention)."""
-    cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
-    k = roi.side / size
-    linear = np.array([[k * cos, -k * sin], [k * sin, k * cos]])
-    shift = np.array([roi.cx, roi.cy]) - linear @ np.array([size / 2, size / 2])
-    return np.column_stack([linear, shift])
-
-
-def roi_points_to_image(points: npt.ArrayLike, roi: Roi, size: int) -> FloatArray:
-    """Points `(N, 2)` in pixels of the `size`² model input read from `roi` → image pixels."""
-    to_image = roi_to_image_matrix(roi, size)
-    return np.asarray(points, dtype=np.float64) @ to_image[:, :2].T + to_image[:, 2]
-
-
-def crop_roi(rgb: npt.NDArray[np.uint8], roi: Roi, size: int = LANDMARK_INPUT_SIZE) -> FloatArray:
-    """The ROI of an `(H, W, 3)` uint8 image as the `(1, size, size, 3)` landmark model input
-    in [0, 1]; parts beyond the image repeat its edge (MediaPipe's default border)."""
-    import cv2
-
-    to_image = roi_to_image_matrix(roi, size)
-    # OpenCV puts pixel centres on integers: shift both ends by half a pixel.
-    to_image_cv = to_image.copy()
-    to_image_cv[:, 2] += to_image[:, :2] @ np.array([0.5, 0.5]) - 0.5
-    crop = cv2.warpAffine(
-        rgb,
-        to_image_cv,
-        (size, size),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return (np.asarray(crop, dtype=np.float64) / 255.0)[None]
-
-
-def refine_from_heatmap(
-    points: FloatArray,
-    heatmap: FloatArray,
-    kernel: int = HEATMAP_KERNEL,
-    min_confidence: float = MIN_HEATMAP_CONFIDENCE,
-) -> FloatArray:
-    """Landmarks `(N, 2)` normalised to the model input, each moved to the confidence-weighted
-    mean of the raw heatmap `(h, w, N)` around it where that heatmap is confident
-    (MediaPipe's RefineLandmarksFromHeatmapCalculator)."""
-    height, width, _ = heatmap.shape
-    out = np.array(points, dtype=np.float64, copy=True)
-    half = (kernel - 1) // 2
-    for i, (x, y) in enumerate(points):
-        col, row = int(x * width), int(y * height)
-        if not (0 <= col < width and 0 <= row < height):
-            continue
-        rows = slice(max(0, row - half), min(height, row + half + 1))
-        cols = slice(max(0, col - half), min(width, col + half + 1))
-        confidence = sigmoid_scores(heatmap[rows, cols, i])
-        total = float(confidence.sum())
-        if total <= 0 or float(confidence.max()) < min_confidence:
-            continue
-        grid_rows, grid_cols = np.mgrid[rows, cols]
-        out[i, 0] = float((grid_cols * confidence).sum()) / width / total
-        out[i, 1] = float((grid_rows * confidence).sum()) / height / total
-    return out
-
-
-@dataclass(frozen=True)
-class PersonLandmarks:
-    """BlazePose's 33 landmarks of one person, `(33, 3)`: (x, y) in pixels of the image and
-    visibility in [0, 1]; `presence` is the model's confidence that a person is there;
-    `alignment` the model's own 2 alignment points `(2, 2)` (mid hip, scale point), from which
-    MediaPipe derives the person's region on the next frame."""
-
-    landmarks: FloatArray
-    presence: float
-    alignment: FloatArray | None = None
-
-    def refined_roi(self) -> Roi | None:
-        """The region the landmarks themselves give the person (MediaPipe's
-        pose_landmarks_to_roi): what a second, better-framed reading uses."""
-        if self.alignment is None:
-            return None
-        (x0, y0), (x1, y1) = self.alignment
-        if not math.isfinite(x0 + y0 + x1 + y1) or math.hypot(x1 - x0, y1 - y0) < 1.0:
-            return None
-        return alignment_roi((float(x0), float(y0)), (float(x1), float(y1)))
-
-
-def decode_landmarks(
-    raw: npt.ArrayLike, heatmap: FloatArray | None, roi: Roi, size: int = LANDMARK_INPUT_SIZE
-) -> FloatArray:
-    """The landmark tensor (39 × (x, y, z, visibility logit, presence logit), x and y in
-    pixels of the model input) of `roi` → `(33, 3)` image pixels and visibility."""
-    values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
-    points = values[:, :2] / size
-    if heatmap is not None:
-        points = refine_from_heatmap(points, heatmap)
-    pixels = roi_points_to_image(points * size, roi, size)
-    return np.column_stack(
-        [pixels[:NUM_POSE_LANDMARKS], sigmoid_scores(values[:NUM_POSE_LANDMARKS, 3])]
-    )
-
-
-class LandmarkModel:
-    """BlazePose's landmark model run directly on a region of interest, with LiteRT.
-
-    This is what MediaPipe's pose graph does after its detector, minus the graph's choice of
-    a single person: the caller says where the person is.
-    """
-
-    def __init__(self, variant: str = "full") -> None:
-        self.variant = variant
-        self._model = WheelModel(f"pose_landmark/pose_landmark_{variant}.tflite")
-
-    def raw_outputs(self, tensor: FloatArray) -> tuple[FloatArray, float, FloatArray]:
-        """Landmark tensor `(195,)`, pose presence and raw heatmap `(64, 64, 39)`."""
-        outputs = self._model(tensor)
-        landmarks = outputs["Identity"]
-        presence = float(outputs["Identity_1"].ravel()[0])
-        heatmap = outputs["Identity_3"]
-        return landmarks.ravel(), presence, heatmap[0]
-
-    def run(
-        self, rgb: npt.NDArray[np.uint8], roi: Roi, min_presence: float = MIN_POSE_PRESENCE
-    ) -> PersonLandmarks | None:
-        """The person in `roi` of the `(H, W, 3)` image, or None when the model sees nobody."""
-        raw, presence, heatmap = self.raw_outputs(crop_roi(rgb, roi))
-        if presence < min_presence:
-            return None
-        values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
-        alignment = roi_points_to_image(
-            values[NUM_POSE_LANDMARKS : NUM_POSE_LANDMARKS + 2, :2], roi, LANDMARK_INPUT_SIZE
-        )
-        return PersonLandmarks(
-            landmarks=decode_landmarks(raw, heatmap, roi), presence=presence, alignment=alignment
-        )

@@ -1,0 +1,148 @@
+"""Every person in an image: BlazePose's detector proposes regions, its landmark model reads each.
+
+MediaPipe's legacy `solutions.pose` graph finds one person: its detector's best box, then the
+landmark model on that box's region. `PeopleSearch` runs the same two models directly
+(`pipelines.pose.person_detection`) for every candidate the detector keeps, over a grid of
+tiles where small people look bigger, and again with the heads of the people found so far
+painted over (the detector keys on faces, and someone in front often hides the person
+behind; the landmark model still reads the untouched image).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pipelines.pose.blazepose import accepted_pose
+from pipelines.pose.figure_geometry import head_box, prominence, same_person
+from pipelines.pose.landmarks import LandmarkModel
+from pipelines.pose.person_detection import PersonDetector, Roi, box_iou_xyxy
+from pipelines.records import Pose
+
+# The detector proposes at most this many candidates per person asked for.
+MAX_CANDIDATES_PER_PERSON = 3
+# Candidate regions overlapping a region already read by more than this are skipped.
+SAME_REGION_IOU = 0.85
+# Masking a found person's head: mid grey over its head box.
+MASK_FILL = (128, 128, 128)
+
+
+class PeopleSearch:
+    """The multi-person search of `MediaPipePoseDetector` (see its docstring for the options)."""
+
+    def __init__(
+        self,
+        variant: str,
+        min_pose_score: float,
+        max_people: int,
+        min_person_score: float,
+        min_person_presence: float,
+        nms_iou: float,
+        tiles: int,
+        search_rounds: int,
+        duplicate_distance: float,
+    ) -> None:
+        self.variant = variant
+        self.min_pose_score = min_pose_score
+        self.max_people = max_people
+        self.min_person_score = min_person_score
+        self.min_person_presence = min_person_presence
+        self.nms_iou = nms_iou
+        self.tiles = tiles
+        self.search_rounds = search_rounds
+        self.duplicate_distance = duplicate_distance
+        self._people: PersonDetector | None = None
+        self._landmark_model: LandmarkModel | None = None
+        # The LiteRT models lock their own interpreters; this guards their lazy creation.
+        self._build_lock = threading.Lock()
+
+    def person_detector(self) -> PersonDetector:
+        with self._build_lock:
+            if self._people is None:
+                self._people = PersonDetector(
+                    min_score=self.min_person_score,
+                    nms_iou=self.nms_iou,
+                    max_people=MAX_CANDIDATES_PER_PERSON * self.max_people,
+                    tiles=self.tiles,
+                )
+            return self._people
+
+    def landmarker(self) -> LandmarkModel:
+        with self._build_lock:
+            if self._landmark_model is None:
+                self._landmark_model = LandmarkModel(self.variant)
+            return self._landmark_model
+
+    def person_landmarks(self, rgb: np.ndarray, region: Roi) -> np.ndarray | None:
+        """(33, 3) normalised (x, y, visibility) of the person in `region`, or None."""
+        found = self.landmarker().run(rgb, region, self.min_person_presence)
+        if found is None:
+            return None
+        height, width = rgb.shape[:2]
+        return found.landmarks / np.array([width, height, 1.0])
+
+    def merged(self, people: list[Pose], found: list[Pose]) -> list[Pose]:
+        """`people` and the poses of `found` that are nobody of them, most prominent first."""
+        if not people:
+            return found
+        new = [
+            pose
+            for pose in found
+            if not any(same_person(pose, kept, self.duplicate_distance) for kept in people)
+        ]
+        return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
+
+    def every_person(self, image: Image.Image) -> list[Pose]:
+        """One pose per person the detector finds, largest and clearest first."""
+        rgb = np.ascontiguousarray(np.asarray(image))
+        masked = image.copy()
+        poses: list[Pose] = []
+        read: list[tuple[float, float, float, float]] = []
+        for search in range(self.search_rounds):
+            # Small people are found in the first round; the ones hidden behind others are
+            # large, and the whole image is enough to find them.
+            candidates = self.person_detector().detect(masked, None if search == 0 else 1)
+            found_new = False
+            for person in candidates:
+                found_new |= self._read_region(rgb, image, person.roi(), read, poses)
+                if len(poses) == self.max_people:
+                    break
+            if not found_new or len(poses) >= self.max_people:
+                break
+            draw = ImageDraw.Draw(masked)
+            for pose in poses:
+                draw.rectangle(head_box(pose), fill=MASK_FILL)
+        return sorted(poses, key=prominence, reverse=True)[: self.max_people]
+
+    def _read_region(
+        self,
+        rgb: np.ndarray,
+        image: Image.Image,
+        region: Roi,
+        read: list[tuple[float, float, float, float]],
+        poses: list[Pose],
+    ) -> bool:
+        """Read the person in `region` into `poses` (in place); whether it is a new person.
+
+        A region like one already read gives the same pose again and is skipped; of two
+        poses of one body the clearer stays, in the place of the first one seen.
+        """
+        if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
+            return False
+        read.append(region.box())
+        pose = accepted_pose(self.person_landmarks(rgb, region), image, self.min_pose_score)
+        if pose is None:
+            return False
+        same = [
+            i for i, kept in enumerate(poses) if same_person(pose, kept, self.duplicate_distance)
+        ]
+        if not same:
+            poses.append(pose)
+            return True
+        if pose.score > max(poses[i].score for i in same):
+            poses[same[0]] = pose
+            for i in reversed(same[1:]):
+                del poses[i]
+        return False
