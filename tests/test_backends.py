@@ -18,6 +18,7 @@ from PIL import Image
 from pipelines.backends import BackendUnavailableError, file_digest
 from pipelines.backends import posec3d as pc3d
 from pipelines.backends import rtmpose as rtm
+from pipelines.backends import rtmpose_processing as rtp
 from pipelines.backends import sam3d_body as s3d
 from pipelines.catalog import keypoint_models, pose_models
 from pipelines.records import COCO17_INDEX, COCO17_NAMES
@@ -63,7 +64,7 @@ def test_file_digest_is_a_content_checksum(tmp_path: Path) -> None:
 
 
 def test_bbox_center_scale_enlarges_the_box_by_a_quarter() -> None:
-    center, scale = rtm.bbox_center_scale((10, 20, 110, 220))
+    center, scale = rtp.bbox_center_scale((10, 20, 110, 220))
     np.testing.assert_array_equal(center, [60.0, 120.0])
     np.testing.assert_array_equal(scale, [125.0, 250.0])
 
@@ -79,7 +80,7 @@ def test_bbox_center_scale_enlarges_the_box_by_a_quarter() -> None:
 def test_fix_aspect_ratio_grows_the_short_side_to_the_model_aspect(
     scale: tuple[float, float], expected: tuple[float, float]
 ) -> None:
-    np.testing.assert_allclose(rtm.fix_aspect_ratio(np.array(scale), 192 / 256), expected)
+    np.testing.assert_allclose(rtp.fix_aspect_ratio(np.array(scale), 192 / 256), expected)
 
 
 def mmpose_warp_matrix(center: np.ndarray, scale: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -103,7 +104,7 @@ def mmpose_warp_matrix(center: np.ndarray, scale: np.ndarray, size: tuple[int, i
 
 def test_warp_matrix_equals_mmpose_construction() -> None:
     center, scale = np.array([60.0, 120.0]), np.array([187.5, 250.0])
-    m = rtm.warp_matrix(center, scale, (192, 256))
+    m = rtp.warp_matrix(center, scale, (192, 256))
     # 192 / 187.5 = 1.024; the centre goes to (96, 128).
     np.testing.assert_allclose(m, [[1.024, 0, 96 - 61.44], [0, 1.024, 128 - 122.88]], atol=1e-9)
     np.testing.assert_allclose(m, mmpose_warp_matrix(center, scale, (192, 256)), atol=1e-4)
@@ -113,7 +114,7 @@ def test_crop_person_moves_a_pixel_where_the_affine_says_and_keeps_rgb() -> None
     rgb = np.zeros((300, 400, 3), np.uint8)
     rgb[160, 210] = (255, 0, 0)  # red at x=210, y=160
     # A 192×256 box centred at (200, 150), no padding: scale 1, shift (−104, −22).
-    crop, center, scale = rtm.crop_person(rgb, (104, 22, 296, 278), (192, 256), padding=1.0)
+    crop, center, scale = rtp.crop_person(rgb, (104, 22, 296, 278), (192, 256), padding=1.0)
     assert crop.shape == (256, 192, 3)
     np.testing.assert_array_equal(center, [200, 150])
     np.testing.assert_array_equal(scale, [192, 256])
@@ -125,7 +126,7 @@ def test_normalize_crop_uses_imagenet_statistics_on_rgb_nchw() -> None:
     crop = np.zeros((2, 3, 3), np.uint8)
     crop[...] = (255, 0, 0)
     crop[1, 2] = (124, 116, 104)  # close to the mean
-    x = rtm.normalize_crop(crop)
+    x = rtp.normalize_crop(crop)
     assert x.shape == (1, 3, 2, 3) and x.dtype == np.float32
     np.testing.assert_allclose(
         x[0, :, 0, 0], [(255 - 123.675) / 58.395, -116.28 / 57.12, -103.53 / 57.375], rtol=1e-6
@@ -151,30 +152,30 @@ def simcc(
 
 def test_decode_simcc_divides_bins_by_the_split_ratio_and_scores_by_min_or_mean() -> None:
     sx, sy = simcc(3, 384, 512, [(101, 0.9, 61, 0.6), (10, -0.2, 20, -0.5), (383, 0.4, 0, 0.8)])
-    kps, scores = rtm.decode_simcc(sx, sy, 2.0, "min")
+    kps, scores = rtp.decode_simcc(sx, sy, 2.0, "min")
     np.testing.assert_allclose(kps[0, 0], [50.5, 30.5])
     np.testing.assert_allclose(kps[0, 2], [191.5, 0.0])
     np.testing.assert_allclose(scores[0], [0.6, -0.5, 0.4], rtol=1e-6)
     # A keypoint with no positive response is placed at bin −1, as mmpose does.
     np.testing.assert_allclose(kps[0, 1], [-0.5, -0.5])
-    _, mean_scores = rtm.decode_simcc(sx, sy, 2.0, "mean")
+    _, mean_scores = rtp.decode_simcc(sx, sy, 2.0, "mean")
     np.testing.assert_allclose(mean_scores[0], [0.75, -0.35, 0.6], rtol=1e-6)
     with pytest.raises(ValueError, match="score_mode"):
-        rtm.decode_simcc(sx, sy, 2.0, "max")
+        rtp.decode_simcc(sx, sy, 2.0, "max")
 
 
 def test_crop_to_image_inverts_the_warp() -> None:
     center, scale, size = np.array([60.0, 120.0]), np.array([187.5, 250.0]), (192, 256)
     np.testing.assert_allclose(
-        rtm.crop_to_image(np.array([[96.0, 128.0]]), center, scale, size), [[60, 120]]
+        rtp.crop_to_image(np.array([[96.0, 128.0]]), center, scale, size), [[60, 120]]
     )
     np.testing.assert_allclose(
-        rtm.crop_to_image(np.array([[0.0, 0.0]]), center, scale, size), [[-33.75, -5.0]]
+        rtp.crop_to_image(np.array([[0.0, 0.0]]), center, scale, size), [[-33.75, -5.0]]
     )
     points = np.array([[0.0, 0.0], [37.5, 211.0], [400.0, -20.0]])
-    m = rtm.warp_matrix(center, scale, size)
+    m = rtp.warp_matrix(center, scale, size)
     in_crop = points @ m[:, :2].T + m[:, 2]
-    np.testing.assert_allclose(rtm.crop_to_image(in_crop, center, scale, size), points, atol=1e-9)
+    np.testing.assert_allclose(rtp.crop_to_image(in_crop, center, scale, size), points, atol=1e-9)
 
 
 def indexed_keypoints(k: int) -> np.ndarray:
@@ -187,7 +188,7 @@ def extras_x(pose_extras: tuple[tuple[str, float, float, float], ...]) -> dict[s
 
 
 def test_rtmpose_body17_is_coco_order_already() -> None:
-    pose = rtm.rtmpose_to_pose(indexed_keypoints(17), np.full(17, 0.8))
+    pose = rtp.rtmpose_to_pose(indexed_keypoints(17), np.full(17, 0.8))
     np.testing.assert_array_equal(pose.array()[:, 0], np.arange(17))
     np.testing.assert_array_equal(pose.array()[:, 1], 1000 + np.arange(17))
     assert pose.extras == ()
@@ -195,7 +196,7 @@ def test_rtmpose_body17_is_coco_order_already() -> None:
 
 
 def test_rtmpose_wholebody133_keeps_body_feet_and_hands_and_drops_the_face() -> None:
-    pose = rtm.rtmpose_to_pose(indexed_keypoints(133), np.full(133, 0.9))
+    pose = rtp.rtmpose_to_pose(indexed_keypoints(133), np.full(133, 0.9))
     np.testing.assert_array_equal(pose.array()[:, 0], np.arange(17))
     extras = extras_x(pose.extras)
     assert len(extras) == 6 + 2 * 21
@@ -220,7 +221,7 @@ def test_rtmpose_wholebody133_keeps_body_feet_and_hands_and_drops_the_face() -> 
 
 
 def test_rtmpose_halpe26_extras() -> None:
-    extras = extras_x(rtm.rtmpose_to_pose(indexed_keypoints(26), np.ones(26)).extras)
+    extras = extras_x(rtp.rtmpose_to_pose(indexed_keypoints(26), np.ones(26)).extras)
     assert extras == {
         "head": 17,
         "neck": 18,
@@ -237,11 +238,11 @@ def test_rtmpose_halpe26_extras() -> None:
 def test_rtmpose_scores_are_clipped_and_thresholded() -> None:
     scores = np.full(17, 0.5)
     scores[0], scores[1], scores[2] = 1.3, -0.2, 0.25
-    pose = rtm.rtmpose_to_pose(indexed_keypoints(17), scores, min_keypoint_score=0.3)
+    pose = rtp.rtmpose_to_pose(indexed_keypoints(17), scores, min_keypoint_score=0.3)
     np.testing.assert_allclose(pose.array()[:3, 2], [1.0, 0.0, 0.0])
     assert pose.score == pytest.approx((1.0 + 14 * 0.5) / 15)
     with pytest.raises(ValueError, match="K in"):
-        rtm.rtmpose_to_pose(indexed_keypoints(21), np.ones(21))
+        rtp.rtmpose_to_pose(indexed_keypoints(21), np.ones(21))
 
 
 def test_estimate_poses_maps_model_output_back_to_image_pixels() -> None:
@@ -255,7 +256,7 @@ def test_estimate_poses_maps_model_output_back_to_image_pixels() -> None:
         seen_inputs.append(x)
         return simcc(17, 384, 512, [(2 * tx, 0.9, 2 * ty, 0.7) for tx, ty in targets])
 
-    (pose,) = rtm.estimate_poses(rgb, [box], fake_model, (192, 256))
+    (pose,) = rtp.estimate_poses(rgb, [box], fake_model, (192, 256))
     (x,) = seen_inputs
     assert x.shape == (1, 3, 256, 192)
     white = [(255 - 123.675) / 58.395, (255 - 116.28) / 57.12, (255 - 103.53) / 57.375]
@@ -267,12 +268,12 @@ def test_estimate_poses_maps_model_output_back_to_image_pixels() -> None:
 def test_detector_input_letterboxes_into_bgr() -> None:
     rgb = np.zeros((100, 200, 3), np.uint8)
     rgb[...] = (255, 0, 0)
-    x, ratio = rtm.detector_input(rgb, 64, "yolox")
+    x, ratio = rtp.detector_input(rgb, 64, "yolox")
     assert ratio == pytest.approx(0.32)
     assert x.shape == (1, 3, 64, 64)
     np.testing.assert_array_equal(x[0, :, 10, 10], [0, 0, 255])  # red, in BGR order
     np.testing.assert_array_equal(x[0, :, 40, 10], [114, 114, 114])  # padding below
-    x, _ = rtm.detector_input(rgb, 64, "rtmdet")
+    x, _ = rtp.detector_input(rgb, 64, "rtmdet")
     np.testing.assert_allclose(
         x[0, :, 40, 10],
         [(114 - 103.53) / 57.375, (114 - 116.28) / 57.12, (114 - 123.675) / 58.395],
@@ -283,8 +284,8 @@ def test_detector_input_letterboxes_into_bgr() -> None:
 def test_person_boxes_filters_by_score_and_label_and_undoes_the_letterbox() -> None:
     dets = np.array([[[10, 10, 50, 90, 0.9], [0, 0, 20, 20, 0.2], [5, 5, 30, 30, 0.8]]])
     labels = np.array([[0, 0, 1]])
-    assert rtm.person_boxes(dets, labels, 0.5, 0.3, width=90, height=400) == [(20, 20, 90, 180)]
-    assert rtm.person_boxes(dets, None, 0.5, 0.3, width=90, height=400) == [
+    assert rtp.person_boxes(dets, labels, 0.5, 0.3, width=90, height=400) == [(20, 20, 90, 180)]
+    assert rtp.person_boxes(dets, None, 0.5, 0.3, width=90, height=400) == [
         (20, 20, 90, 180),
         (10, 10, 60, 60),
     ]

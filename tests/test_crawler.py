@@ -13,14 +13,8 @@ from PIL import Image
 from pipelines.records import DecodedImage, IngestFailure
 from pipelines.sources.base import SourceItem, decode_item, open_source
 from pipelines.sources.crawler import WebCrawlSource, largest_candidate, parse_page, parse_srcset
-from pipelines.sources.fetcher import (
-    USER_AGENT,
-    Fetcher,
-    FetchError,
-    FetchPolicy,
-    robots_tag_block,
-    sniff_image_type,
-)
+from pipelines.sources.fetcher import USER_AGENT, Fetcher, FetchError, FetchPolicy, sniff_image_type
+from pipelines.sources.robots_tags import robots_tag_block
 from tests.local_http import LocalSite, Reply, jpeg_reply, png_reply, serve, textured_image
 
 MAX_IMAGE_BYTES = 100_000

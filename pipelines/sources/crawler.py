@@ -20,14 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 from pipelines.records import IngestFailure
 from pipelines.sources.base import SourceItem
-from pipelines.sources.fetcher import (
-    BLOCKING_DIRECTIVES,
-    Fetcher,
-    FetchError,
-    FetchPolicy,
-    normalise_url,
-    robots_directives,
-)
+from pipelines.sources.fetcher import Fetcher, FetchError, FetchPolicy, normalise_url
+from pipelines.sources.robots_tags import BLOCKING_DIRECTIVES, robots_directives
 
 # Links to these are files, not pages: never fetched as pages.
 _NOT_PAGES = (

@@ -25,10 +25,9 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import requests
 
 from pipelines.images import media_type_of, sniff_format
+from pipelines.sources.robots_tags import response_robots_tags, robots_tag_block
 
 USER_AGENT = "PoseFramerBot/0.1 (pose reference image indexer; +https://github.com/poseframer)"
-# X-Robots-Tag directives that keep an image out of the index ("none" = noindex, nofollow).
-BLOCKING_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "none"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -36,10 +35,6 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 MAX_ROBOTS_BYTES = 512 * 1024
 _CHUNK = 64 * 1024
-# Directives of the X-Robots-Tag that carry a value after a colon, unlike a user-agent prefix.
-_VALUED_DIRECTIVES = frozenset(
-    {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
-)
 
 
 class FetchError(Exception):
@@ -115,32 +110,6 @@ def sniff_image_type(data: bytes) -> str | None:
     """The media type of a supported image format from its first bytes, or None."""
     fmt = sniff_format(data)
     return None if fmt is None else media_type_of(fmt)
-
-
-def robots_directives(values: list[str], token: str) -> set[str]:
-    """The X-Robots-Tag directives (lower case) that apply to our user agent.
-
-    Each header value is a comma-separated list; `agent: directive` scopes the directives after
-    it (up to the next agent, within that header) to that crawler.
-    """
-    found: set[str] = set()
-    for value in values:
-        agent: str | None = None
-        for part in value.split(","):
-            directive = part.strip().lower()
-            head, colon, rest = directive.partition(":")
-            if colon and head.strip() not in _VALUED_DIRECTIVES:
-                agent = head.strip()
-                directive = rest.strip()
-            if directive and agent in (None, "*", token):
-                found.add(directive)
-    return found
-
-
-def robots_tag_block(values: list[str], token: str) -> str | None:
-    """The X-Robots-Tag directive that forbids indexing for our user agent, if any."""
-    blocked = sorted(robots_directives(values, token) & BLOCKING_DIRECTIVES)
-    return blocked[0] if blocked else None
 
 
 def _retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -348,7 +317,7 @@ class Fetcher:
                     continue
                 if status != 200:
                     raise FetchError(f"HTTP {status}", status)
-                tags = _robots_tags(response)
+                tags = response_robots_tags(response)
                 if check is not None:
                     check(media_type(response.headers), response.headers, tags)
                 data = self._read(response, max_bytes, started)
@@ -404,20 +373,3 @@ class Fetcher:
             return json.loads(fetched.data)
         except ValueError:
             raise FetchError(f"invalid JSON from {url}") from None
-
-
-def robots_tags_of(headers: Any) -> list[str]:
-    """Every X-Robots-Tag header value, kept apart (an agent prefix scopes one header only)."""
-    getlist = getattr(headers, "getlist", None)
-    if getlist is not None:
-        return [str(v) for v in getlist("X-Robots-Tag")]
-    value = headers.get("X-Robots-Tag") if hasattr(headers, "get") else None
-    return [value] if value else []
-
-
-def _robots_tags(response: requests.Response) -> list[str]:
-    raw = getattr(response, "raw", None)
-    raw_headers = getattr(raw, "headers", None)
-    if raw_headers is not None and hasattr(raw_headers, "getlist"):
-        return robots_tags_of(raw_headers)
-    return robots_tags_of(response.headers)
