@@ -55,7 +55,7 @@ from pipelines.catalog import keypoint_models
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.render import STYLES
 from pipelines.pose.drawn.render import render as draw
-from pipelines.pose.drawn.train import HELD_OUT_HALF, is_training_file
+from pipelines.pose.drawn.training_data import HELD_OUT_HALF, is_training_file
 from pipelines.pose.keypoints import KeypointDetector
 
 CLIPART = Path("/usr/share/openclipart/png")
