@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval import detection_metrics, load_evalset, match_image
+from benchmarks.pose_eval_matching import detection_metrics, load_evalset, match_image
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image

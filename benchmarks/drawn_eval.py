@@ -42,13 +42,9 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval import (
-    count_people,
-    evalset_service,
-    extra_images,
-    index_evalset,
-    load_evalset,
-)
+from benchmarks.pose_eval import evalset_service, index_evalset
+from benchmarks.pose_eval_extra import count_people, extra_images
+from benchmarks.pose_eval_matching import load_evalset
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
 from pipelines.catalog import keypoint_models

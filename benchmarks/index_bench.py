@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -47,30 +45,23 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
-from PIL import Image, ImageOps
 
-from assets.definitions import build_definitions
 from assets.indexing import index_folder
 from assets.instance import open_instance
-from benchmarks.paths import evalset_dir
-from config.settings import Settings
+from benchmarks.clip_throughput import clip_throughput_mode, print_throughput
+from benchmarks.index_bench_setup import (
+    CLIP_CHOICES,
+    DEFAULT_SOURCE,
+    load_models,
+    machine,
+    make_settings,
+    prepare_images,
+)
 from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.pose.embedding import PoseEmbedder
 from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import Pose
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = evalset_dir() / "images"
-TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-CLIP_RETRIEVAL_A100 = 2500  # images/s, ViT-B/32, clip-retrieval's README
-CLIP_CHOICES = {
-    # name: (model, pretrained, config)
-    "vit-b-32-random": ("ViT-B-32", "random", None),  # the default model's real cost, offline
-    "tiny": ("poseframer-tiny-clip", "random", str(TINY_CLIP)),  # the tests' plumbing model
-}
 
 
 @dataclass(frozen=True)
@@ -90,51 +81,7 @@ class ModelCosts:
 # ---------------------------------------------------------------- images
 
 
-def variant(image: Image.Image, round_: int) -> Image.Image:
-    """A different but still natural picture of the same scene (so its bytes are new)."""
-    out = ImageOps.mirror(image) if round_ % 2 else image
-    inset = 0.04 * (1 + round_ // 2)
-    w, h = out.size
-    box = (round(w * inset), round(h * inset), round(w * (1 - inset)), round(h * (1 - inset)))
-    return out.crop(box)
-
-
-def prepare_images(folder: Path, count: int, source: Path | None) -> str:
-    """`count` distinct image files in `folder`; what they are, in words."""
-    folder.mkdir(parents=True)
-    files = (
-        sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if source is not None and source.is_dir()
-        else []
-    )
-    if not files:
-        rng = np.random.default_rng(0)
-        for i in range(count):
-            base = rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)
-            picture = Image.fromarray(base).resize((640, 480), Image.Resampling.BICUBIC)
-            picture.save(folder / f"synthetic-{i:04d}.jpg", quality=90)
-        return f"{count} synthetic 640x480 images (no evalset at {source})"
-    for i in range(count):
-        path = files[i % len(files)]
-        if i < len(files):
-            os.symlink(path.resolve(), folder / path.name)  # read in place, never copied
-        else:
-            upright, _ = decode_image(path.read_bytes())
-            variant(upright, i // len(files)).save(folder / f"v{i:04d}-{path.stem}.jpg", quality=92)
-    return f"{count} images from {source} ({min(count, len(files))} originals, the rest variants)"
-
-
 # ---------------------------------------------------------------- models
-
-
-def load_models(settings: Settings) -> tuple[KeypointDetector, PoseEmbedder, ClipEncoder]:
-    """The instances the indexing resources hand the assets (the registries cache them)."""
-    resources: dict[str, Any] = dict(build_definitions(settings).resources or {})
-    return (
-        resources["keypoint_model"].get(),
-        resources["pose_model"].get(),
-        resources["clip_model"].get(),
-    )
 
 
 def measure_models(
@@ -298,22 +245,6 @@ def step_seconds(home: Path) -> dict[str, float]:
     return durations
 
 
-def make_settings(args: argparse.Namespace, home: Path) -> Settings:
-    if args.clip == "env":
-        env = Settings.from_env().models
-        model, pretrained, config = env.clip_model, env.clip_pretrained, env.clip_config
-    else:
-        model, pretrained, config = CLIP_CHOICES[args.clip]
-    return Settings.of(
-        home=home,
-        clip_model=model,
-        clip_pretrained=pretrained,
-        clip_config=config,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
-
-
 def print_pipeline(result: dict[str, Any]) -> None:
     print(f"{result['source']}; CLIP {result['clip_model']} on {result['device']}")
     if not result["clip_available"]:
@@ -348,107 +279,7 @@ def print_pipeline(result: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- CLIP throughput mode
 
 
-def clip_throughput_mode(args: argparse.Namespace) -> dict[str, Any]:
-    import open_clip
-    import torch
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.fp16 and not device.startswith("cuda"):
-        raise SystemExit("--fp16 needs a CUDA device")
-    model_name = CLIP_CHOICES["vit-b-32-random"][0] if args.clip != "tiny" else "ViT-B-32"
-    torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
-    model.eval()
-    result: dict[str, Any] = {
-        "mode": "clip-throughput",
-        "clip_model": f"{model_name} (random weights: speed only)",
-        "device": device,
-        "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
-        "batch_size": args.throughput_batch,
-        "clip_retrieval_a100_images_per_s": CLIP_RETRIEVAL_A100,
-    }
-    dtypes = [("fp32", torch.float32)] + ([("fp16", torch.float16)] if args.fp16 else [])
-    for label, dtype in dtypes:
-        tower = model.to(dtype)
-        batch = torch.randn(args.throughput_batch, 3, 224, 224, device=device, dtype=dtype)
-        with torch.inference_mode():
-            for _ in range(3):
-                tower.encode_image(batch)
-            synchronize(device)
-            done, started = 0, time.perf_counter()
-            while time.perf_counter() - started < args.throughput_seconds:
-                tower.encode_image(batch)
-                done += len(batch)
-            synchronize(device)
-        result[f"clip_images_per_s_{label}"] = round(done / (time.perf_counter() - started), 1)
-
-    # What feeds the tower: decode + preprocess of real images on one CPU core.
-    root = Path(tempfile.mkdtemp(prefix="poseframer-clip-bench-"))
-    try:
-        prepare_images(root / "images", args.images, args.source)
-        files = sorted((root / "images").iterdir())
-        started = time.perf_counter()
-        images = [decode_image(p.read_bytes())[0] for p in files]
-        decode_s = time.perf_counter() - started
-        started = time.perf_counter()
-        for image in images:
-            preprocess(image)
-        preprocess_s = time.perf_counter() - started
-
-        settings = make_settings(args, root / "home")
-        detector, embedder, _ = load_models(settings)
-        detector.detect(images[0])
-        started = time.perf_counter()
-        poses = [pose for image in images for pose in detector.detect(image)]
-        keypoints_s = time.perf_counter() - started
-        started = time.perf_counter()
-        for pose in poses * max(1, 2000 // max(1, len(poses))):
-            embedder.embed(pose)
-        embed_n = len(poses) * max(1, 2000 // max(1, len(poses)))
-        embed_s = time.perf_counter() - started
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    result.update(
-        decode_images_per_s_one_core=round(len(images) / decode_s, 1),
-        preprocess_images_per_s_one_core=round(len(images) / preprocess_s, 1),
-        keypoint_images_per_s=round(len(images) / keypoints_s, 2),
-        poses_per_s=round(len(poses) / keypoints_s, 2),
-        pose_embeddings_per_s=round(embed_n / embed_s, 1),
-        machine=machine(),
-    )
-    return result
-
-
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
-def print_throughput(result: dict[str, Any]) -> None:
-    print(f"CLIP {result['clip_model']} on {result['device']} {result['gpu'] or ''}")
-    for key in ("clip_images_per_s_fp32", "clip_images_per_s_fp16"):
-        if key in result:
-            share = 100 * result[key] / CLIP_RETRIEVAL_A100
-            print(f"{key:<36}{result[key]:>10}  ({share:.0f}% of clip-retrieval's A100 figure)")
-    for key in (
-        "decode_images_per_s_one_core",
-        "preprocess_images_per_s_one_core",
-        "keypoint_images_per_s",
-        "poses_per_s",
-        "pose_embeddings_per_s",
-    ):
-        print(f"{key:<36}{result[key]:>10}")
-
-
 # ---------------------------------------------------------------- main
-
-
-def machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:

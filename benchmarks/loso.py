@@ -47,17 +47,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pose_eval import (
-    DEFAULT_EVALSET,
-    DEFAULT_EXTRA_LIMIT,
+from benchmarks.pose_eval import DEFAULT_EVALSET, format_cell, machine
+from benchmarks.pose_eval_extra import DEFAULT_EXTRA_LIMIT, count_people, extra_images
+from benchmarks.pose_eval_matching import (
     SourceCounts,
-    count_people,
     counts_by_source,
     detect_evalset,
-    extra_images,
-    format_cell,
     load_evalset,
-    machine,
     pooled,
     rounded,
 )

@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -179,6 +180,111 @@ def serve(workdir: Path) -> int:
 # --------------------------------------------------------------------------- driver
 
 
+def build(store: Any, rows: int, seed: int) -> tuple[Any, list[str], VectorColumns, dict[str, Any]]:
+    """Publish `rows` synthetic rows; the publication, its row ids in scan order, the same
+    vectors in that order (for brute force), and the timings and index description."""
+    start = time.perf_counter()
+    tables, poses, masks, clips = [], [], [], []
+    for table, pose, mask, clip in synthetic_rows(rows, seed):
+        tables.append(table)
+        poses.append(pose)
+        masks.append(mask)
+        clips.append(clip)
+    generate_s = time.perf_counter() - start
+    pose_all, mask_all, clip_all = (
+        np.concatenate(poses),
+        np.concatenate(masks),
+        np.concatenate(clips),
+    )
+    del poses, clips
+    start = time.perf_counter()
+    publication = publish_search_rows(
+        store, ["bench"], pa.concat_tables(tables), POSE_DIM, CLIP_DIM, "bench-framing"
+    )
+    publish_s = time.perf_counter() - start
+    del tables
+    meta_path = Path(version_dir(store.files()[1], publication.version)) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    # The server numbers rows in the table's scan order: the row ids say which is which.
+    ids = store.search_column_at(publication.version, "id").to_pylist()
+    order = {row_id: i for i, row_id in enumerate(ids)}
+    generated_ids = [f"img{i:08d}:{'0' if m else '-'}" for i, m in enumerate(mask_all)]
+    position = np.array([order[g] for g in generated_ids])
+    columns = VectorColumns(
+        np.empty_like(pose_all), np.empty_like(mask_all), np.empty_like(clip_all),
+        np.ones(len(ids), bool),
+    )  # fmt: skip
+    columns.pose[position], columns.pose_mask[position] = pose_all, mask_all
+    columns.clip[position] = clip_all
+    timings = {"generate_s": generate_s, "publish_s": publish_s, "meta": meta}
+    return publication, ids, columns, timings
+
+
+def make_queries(
+    columns: VectorColumns, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """λ in [0.2, 0.8], a pose near a stored person's, another row's CLIP vector."""
+    rng = np.random.default_rng(seed + 1)
+    posed = np.flatnonzero(columns.pose_mask)
+    lams = rng.uniform(0.2, 0.8, count).astype(np.float32)
+    base = columns.pose[posed[rng.integers(0, posed.size, count)]]
+    pose_q = base + 0.05 * rng.normal(size=base.shape).astype(np.float32)
+    pose_q /= np.linalg.norm(pose_q, axis=1, keepdims=True)
+    clip_q = columns.clip[rng.integers(0, len(columns.clip_mask), count)].copy()
+    return lams, pose_q, clip_q
+
+
+def exact_answers(
+    columns: VectorColumns, ids: list[str], calibration: Calibration, queries: tuple[Any, ...]
+) -> tuple[list[set[str]], list[float]]:
+    """Each query's exact top 10 by brute force, and its time in ms."""
+    truth: list[set[str]] = []
+    brute: list[float] = []
+    for lam, p, c in zip(*queries, strict=True):
+        t = time.perf_counter()
+        exact = hybrid_search(
+            columns, p[None, :], c, float(lam), 10,
+            pose_calibration=calibration.pose, clip_calibration=calibration.clip,
+        )  # fmt: skip
+        brute.append((time.perf_counter() - t) * 1000)
+        truth.append({ids[int(r)] for r in exact.rows})
+    return truth, brute
+
+
+def summary(
+    args: argparse.Namespace,
+    server: dict[str, Any],
+    truth: list[set[str]],
+    brute: list[float],
+    timings: dict[str, Any],
+) -> dict[str, Any]:
+    recalls = [len(set(got) & want) / 10 for got, want in zip(server["ids"], truth, strict=True)]
+    latencies = server["latencies_ms"]
+    p50, p99 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
+    brute_p50 = float(np.percentile(brute, 50))
+    meta = timings["meta"]
+    return {
+        "rows": args.rows,
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "recall10": round(float(np.mean(recalls)), 4),
+        "min_recall10": round(float(np.min(recalls)), 2),
+        "brute_p50_ms": round(brute_p50, 2),
+        "speedup": round(brute_p50 / p50, 1),
+        "index_build_s": round(float(meta["build_s"]), 1),
+        "publish_s": round(timings["publish_s"], 1),
+        "generate_s": round(timings["generate_s"], 1),
+        "snapshot_load_s": round(float(server["load_s"]), 1),
+        "rss_mb": round(float(server["rss_mb"])),
+        "rss_before_load_mb": round(float(server["rss_before_load_mb"])),
+        "index": f"IVF{meta['lists']},SQ8 per side, nprobe ≥ {server['nprobe']}",
+        "pool_p50": int(np.percentile(server["pools"], 50)),
+        "pool_max": int(max(server["pools"])),
+        "queries": args.queries,
+        "seed": args.seed,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -195,66 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="poseframer-search-bench-"))
     try:
         store = Store(workdir / "lancedb", workdir / "blobs", ann_min_rows=0)  # always indexed
-        start = time.perf_counter()
-        tables, poses, masks, clips = [], [], [], []
-        for table, pose, mask, clip in synthetic_rows(args.rows, args.seed):
-            tables.append(table)
-            poses.append(pose)
-            masks.append(mask)
-            clips.append(clip)
-        generate_s = time.perf_counter() - start
-        pose_all, mask_all, clip_all = (
-            np.concatenate(poses),
-            np.concatenate(masks),
-            np.concatenate(clips),
-        )
-        del poses, clips
-        start = time.perf_counter()
-        publication = publish_search_rows(
-            store, ["bench"], pa.concat_tables(tables), POSE_DIM, CLIP_DIM, "bench-framing"
-        )
-        publish_s = time.perf_counter() - start
-        del tables
-        fs_root = store.files()[1]
-        meta_path = Path(version_dir(fs_root, publication.version)) / "meta.json"
-        meta = json.loads(meta_path.read_text())
-        # The server numbers rows in the table's scan order: the row ids say which is which.
-        ids = store.search_column_at(publication.version, "id").to_pylist()
-        order = {row_id: i for i, row_id in enumerate(ids)}
-        generated_ids = [
-            f"img{i:08d}:{'0' if m else '-'}" for i, m in enumerate(mask_all)
-        ]  # fmt: skip
-        position = np.array([order[g] for g in generated_ids])
-        columns = VectorColumns(
-            np.empty_like(pose_all), np.empty_like(mask_all), np.empty_like(clip_all),
-            np.ones(len(ids), bool),
-        )  # fmt: skip
-        columns.pose[position], columns.pose_mask[position] = pose_all, mask_all
-        columns.clip[position] = clip_all
-        del pose_all, clip_all
-
-        rng = np.random.default_rng(args.seed + 1)
-        posed = np.flatnonzero(columns.pose_mask)
-        lams = rng.uniform(0.2, 0.8, args.queries).astype(np.float32)
-        base = columns.pose[posed[rng.integers(0, posed.size, args.queries)]]
-        pose_q = base + 0.05 * rng.normal(size=base.shape).astype(np.float32)
-        pose_q /= np.linalg.norm(pose_q, axis=1, keepdims=True)
-        clip_q = columns.clip[rng.integers(0, len(ids), args.queries)].copy()
-        np.savez(workdir / "queries.npz", lam=lams, pose=pose_q, clip=clip_q)
-
-        calibration: Calibration = publication.calibration
-        truth: list[set[str]] = []
-        brute: list[float] = []
-        for lam, p, c in zip(lams, pose_q, clip_q, strict=True):
-            t = time.perf_counter()
-            exact = hybrid_search(
-                columns, p[None, :], c, float(lam), 10,
-                pose_calibration=calibration.pose, clip_calibration=calibration.clip,
-            )  # fmt: skip
-            brute.append((time.perf_counter() - t) * 1000)
-            truth.append({ids[int(r)] for r in exact.rows})
+        publication, ids, columns, timings = build(store, args.rows, args.seed)
+        queries = make_queries(columns, args.queries, args.seed)
+        np.savez(workdir / "queries.npz", lam=queries[0], pose=queries[1], clip=queries[2])
+        truth, brute = exact_answers(columns, ids, publication.calibration, queries)
         del columns
-
         subprocess.run(
             [sys.executable, "-m", "benchmarks.search_bench", "--serve", str(workdir)], check=True
         )
@@ -262,32 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    recalls = [len(set(got) & want) / 10 for got, want in zip(server["ids"], truth, strict=True)]
-    latencies = server["latencies_ms"]
-    p50, p99 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
-    brute_p50 = float(np.percentile(brute, 50))
-    result = {
-        "rows": args.rows,
-        "p50_ms": round(p50, 2),
-        "p99_ms": round(p99, 2),
-        "recall10": round(float(np.mean(recalls)), 4),
-        "min_recall10": round(float(np.min(recalls)), 2),
-        "brute_p50_ms": round(brute_p50, 2),
-        "speedup": round(brute_p50 / p50, 1),
-        "index_build_s": round(float(meta["build_s"]), 1),
-        "publish_s": round(publish_s, 1),
-        "generate_s": round(generate_s, 1),
-        "snapshot_load_s": round(float(server["load_s"]), 1),
-        "rss_mb": round(float(server["rss_mb"])),
-        "rss_before_load_mb": round(float(server["rss_before_load_mb"])),
-        "index": f"IVF{meta['lists']},SQ8 per side, nprobe ≥ {server['nprobe']}",
-        "pool_p50": int(np.percentile(server["pools"], 50)),
-        "pool_max": int(max(server["pools"])),
-        "queries": args.queries,
-        "seed": args.seed,
-    }
-    print_report(result, width=44)
+    print_report(summary(args, server, truth, brute, timings), width=44)
     return 0
 
 

@@ -11,17 +11,19 @@ from PIL import Image
 
 from benchmarks import loso
 from benchmarks.loso import Variant, choose_variant, leave_one_source_out, objective
-from benchmarks.pose_eval import (
+from benchmarks.pose_eval_extra import (
     CeilingRecord,
+    ceiling_metrics,
+    ceiling_split,
+    extra_images,
+    ground_truth_roi,
+)
+from benchmarks.pose_eval_matching import (
     EvalImage,
     Person,
     SourceCounts,
-    ceiling_metrics,
-    ceiling_split,
     counts_by_source,
     detection_metrics,
-    extra_images,
-    ground_truth_roi,
     labelled_joints,
     match_image,
     pooled,
