@@ -36,13 +36,13 @@ from assets.resources import (
     StoreResource,
 )
 from pipelines.clip.encoder import ClipUnavailableError
+from pipelines.clip.prompts import calibration_queries
 from pipelines.indexing import (
     ImageAnalysis,
     analyse_images,
     classify_framing,
     embed_poses,
 )
-from pipelines.retrieval.calibration import calibration_queries
 from pipelines.sources.dedupe import NearDuplicateIndex
 from storage.publishing import publish_search_rows
 from storage.records import FramingRecord, PoseVector

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import ImageOps
 
 from pipelines.clip.encoder import ClipEncoder
+from pipelines.errors import QueryError
 from pipelines.images import decode_image
 from pipelines.pose.embedding import PoseEmbedder
 from pipelines.pose.figure_geometry import share_head
@@ -23,10 +24,6 @@ from pipelines.records import (
     Pose,
     swap_sides,
 )
-
-
-class QueryError(ValueError):
-    """The query cannot be answered as asked; the message says why and what to do."""
 
 
 class NoFigureFoundError(QueryError):

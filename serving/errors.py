@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from pipelines.clip.encoder import ClipUnavailableError
+from pipelines.errors import QueryError
 from pipelines.images import ImageDecodeError
-from pipelines.query import ImageDataError, ImageTooLargeError, QueryError
+from pipelines.query import ImageDataError, ImageTooLargeError
 from serving.query_models import ModelMismatchError, SearchUnavailableError
 from serving.search_service import NOTHING_PUBLISHED_RETRY_S, ResultNotFoundError
 from storage.records import NothingPublishedError, VersionNotFoundError

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.errors import QueryError
 from pipelines.images import decode_image
 from pipelines.pose.embedding import PoseEmbedder
 from pipelines.pose.keypoints import KeypointDetector, pose_from_keypoint_list
 from pipelines.query import (
-    QueryError,
     figure_from_image,
     focus_joints,
     focus_pose,

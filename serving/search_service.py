@@ -21,13 +21,9 @@ import numpy as np
 import pyarrow.compute as pc
 
 from config.settings import Settings
+from pipelines.errors import QueryError
 from pipelines.images import DISPLAY_SIZE, ImageDecodeError, decode_image, rendition
-from pipelines.query import (
-    ImageDataError,
-    ImageTooLargeError,
-    QueryError,
-    pose_vector,
-)
+from pipelines.query import ImageDataError, ImageTooLargeError, pose_vector
 from pipelines.records import Pose
 from pipelines.retrieval.paging import Cursor, Hit, PageRules, RowFilter, page
 from pipelines.retrieval.ranking import RankQuery, rank

@@ -97,7 +97,7 @@ def test_each_published_version_carries_its_calibration(indexed_home) -> None:  
 
 def test_the_calibration_queries_are_asked_of_the_index_clip_model_only() -> None:
     from pipelines.catalog import clip_models
-    from pipelines.retrieval.calibration import CALIBRATION_PROMPTS, calibration_queries
+    from pipelines.clip.prompts import CALIBRATION_PROMPTS, calibration_queries
     from tests.conftest import TINY_CLIP_SETTINGS
 
     encoder = clip_models.load(

@@ -80,11 +80,15 @@ BANNED = [
     ("config", "from serving.app import create_app"),
     ("poseframer", "import torch"),
     ("poseframer", "from lancedb.table import Table"),
+    ("pipelines/retrieval", "from pipelines.pose.keypoints import KeypointDetector"),
+    ("pipelines/retrieval", "from pipelines.clip import encoder"),
+    ("pipelines/retrieval", "import torch"),
 ]
 
 PERMITTED = [
     ("pipelines", "import numpy\nimport torch\nfrom PIL import Image\nimport mediapipe"),
     ("pipelines", "from pipelines.records import Pose"),
+    ("pipelines/retrieval", "import faiss\nimport pyarrow\nfrom pipelines.records import Pose"),
     ("storage", "import lancedb\nimport pyarrow\nfrom pipelines.records import Pose"),
     (
         "assets",

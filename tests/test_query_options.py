@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.query import JOINT_GROUPS, QueryError, focus_joints, focus_pose, mirror_pose
+from pipelines.errors import QueryError
+from pipelines.query import JOINT_GROUPS, focus_joints, focus_pose, mirror_pose
 from pipelines.records import COCO17_INDEX, COCO17_NAMES, Pose
 from serving.app import create_app
 from tests.conftest import make_settings

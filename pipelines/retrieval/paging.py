@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.query import QueryError
+from pipelines.errors import QueryError
 from pipelines.retrieval.ranking import Ranking
 from pipelines.retrieval.searchable import Searchable
 
