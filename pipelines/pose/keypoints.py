@@ -123,14 +123,6 @@ class MediaPipePoseDetector(KeypointDetector):
         self.min_detection_confidence = min_detection_confidence
         self.model_complexity = model_complexity
         self.retry_padding = retry_padding
-        self.min_pose_score = min_pose_score
-        self.max_people = max_people
-        self.min_person_score = min_person_score
-        self.min_person_presence = min_person_presence
-        self.nms_iou = nms_iou
-        self.tiles = tiles
-        self.search_rounds = search_rounds
-        self.duplicate_distance = duplicate_distance
         self.hands = hands
         self.min_face_evidence = min_face_evidence
         self.min_body_evidence = min_body_evidence
@@ -139,6 +131,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self.stick_figures = stick_figures
         self._drawn = committed_reader() if drawn_model else None
         self._hand_finder = HandFinder() if hands else None
+        # The multi-person search holds its own options (max_people, min_pose_score, ...).
         self._search = PeopleSearch(
             self.variant, min_pose_score, max_people, min_person_score, min_person_presence,
             nms_iou, tiles, search_rounds, duplicate_distance,
@@ -157,16 +150,17 @@ class MediaPipePoseDetector(KeypointDetector):
             version = metadata.version("mediapipe")
         except metadata.PackageNotFoundError:
             version = "missing"
+        search = self._search
         options = (
             f"conf={self.min_detection_confidence:g},retry_padding={self.retry_padding:g},"
-            f"min_pose_score={self.min_pose_score:g}"
+            f"min_pose_score={search.min_pose_score:g}"
         )
-        if self.max_people > 1:
+        if search.max_people > 1:
             options += (
-                f",people={self.max_people},person_score={self.min_person_score:g},"
-                f"presence={self.min_person_presence:g},nms_iou={self.nms_iou:g},"
-                f"tiles={self.tiles},rounds={self.search_rounds},"
-                f"duplicate={self.duplicate_distance:g}"
+                f",people={search.max_people},person_score={search.min_person_score:g},"
+                f"presence={search.min_person_presence:g},nms_iou={search.nms_iou:g},"
+                f"tiles={search.tiles},rounds={search.search_rounds},"
+                f"duplicate={search.duplicate_distance:g}"
             )
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
@@ -223,7 +217,7 @@ class MediaPipePoseDetector(KeypointDetector):
                 found[:, 0] = (found[:, 0] * padded.width - border) / image.width
                 found[:, 1] = (found[:, 1] * padded.height - border) / image.height
                 landmarks = found
-        pose = accepted_pose(landmarks, image, self.min_pose_score)
+        pose = accepted_pose(landmarks, image, self._search.min_pose_score)
         return [] if pose is None else [pose]
 
     def _humans(
@@ -262,7 +256,7 @@ class MediaPipePoseDetector(KeypointDetector):
         views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
         people: list[Pose] = []
         for view in views:
-            found = self._every_person(view) if self.max_people > 1 else []
+            found = self._every_person(view) if self._search.max_people > 1 else []
             people = self._search.merged(people, self._humans(found, views[-1], drawn))
         if not people:
             for view in views:
