@@ -7,6 +7,7 @@ and a permitted one is not.
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -138,3 +139,70 @@ def test_every_layer_folder_has_its_rules() -> None:
         text = (REPO / layer / "ruff.toml").read_text(encoding="utf-8")
         assert 'extend = "../pyproject.toml"' in text, layer
         assert "banned-api" in text, layer
+
+
+PACKAGES = ("pipelines", "storage", "config", "assets", "serving", "poseframer", "benchmarks")
+
+
+def module_imports(root: Path = REPO) -> dict[str, set[str]]:
+    """Each project module and the project modules it imports when it is imported (module
+    level; imports inside functions and `if TYPE_CHECKING:` blocks run later or never)."""
+    modules: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles of `graph` (its strongly connected components of more than one module)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return cycles
+
+
+def test_no_project_module_imports_itself_back() -> None:
+    graph = module_imports()
+    assert len(graph) > 100 and graph["storage.publishing"] >= {"pipelines.retrieval.ann"}
+    assert import_cycles(graph) == []
+
+
+def test_an_import_cycle_is_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
