@@ -225,15 +225,13 @@ def pose_embeddings(
     db = store.get()
     embedder = pose_model.get()
     batches = list(context.partition_keys)
-    vectors = embed_poses(embedder, db.keypoints_for_batches(batches))
-    # A NaN/inf vector cannot be scored: it is stored as "no vector", and said loudly.
-    non_finite = sum(1 for *_, v in vectors if v is not None and not np.isfinite(v).all())
-    if non_finite:
+    embedded = embed_poses(embedder, db.keypoints_for_batches(batches))
+    vectors, non_finite = embedded.vectors, embedded.non_finite
+    if non_finite:  # stored as "no vector", and said loudly
         context.log.error(
             f"pose model {embedder.model_id} gave {non_finite} vectors with NaN/inf values; "
             "they are stored without a vector"
         )
-        vectors = [(i, p, v if v is None or np.isfinite(v).all() else None) for i, p, v in vectors]
     version = db.replace_pose_embeddings(
         batches,
         embedder.model_id,

@@ -68,15 +68,25 @@ def classify_framing(
     ]
 
 
-def embed_poses(
-    embedder: PoseEmbedder, keypoints: Sequence[ImageKeypoints]
-) -> list[tuple[str, int, FloatArray | None]]:
-    """`(image_id, person_index, vector or None)` for every person."""
-    return [
-        (kp.image_id, index, embedder.embed(pose))
-        for kp in keypoints
-        for index, pose in enumerate(kp.people)
-    ]
+@dataclass(frozen=True)
+class PoseVectors:
+    """`(image_id, person_index, vector or None)` for every person, and how many vectors the
+    model gave with NaN/inf values (stored as "no vector": they cannot be scored)."""
+
+    vectors: list[tuple[str, int, FloatArray | None]]
+    non_finite: int = 0
+
+
+def embed_poses(embedder: PoseEmbedder, keypoints: Sequence[ImageKeypoints]) -> PoseVectors:
+    """Every person's pose vector; a vector with NaN/inf values becomes None (and is counted)."""
+    vectors, non_finite = [], 0
+    for kp in keypoints:
+        for index, pose in enumerate(kp.people):
+            vector = embedder.embed(pose)
+            if vector is not None and not np.isfinite(vector).all():
+                vector, non_finite = None, non_finite + 1
+            vectors.append((kp.image_id, index, vector))
+    return PoseVectors(vectors, non_finite)
 
 
 @dataclass(frozen=True)

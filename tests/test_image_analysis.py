@@ -216,3 +216,27 @@ def test_source_items_decode_on_threads_in_order() -> None:
     assert decoded == [e if isinstance(e, IngestFailure) else decode_item(e) for e in items]
     assert isinstance(decoded[3], IngestFailure) and "empty" in decoded[3].reason
     assert decoded[5] is items[5]
+
+
+def test_a_pose_vector_with_nan_is_stored_as_no_vector_and_counted() -> None:
+    from pipelines.pose.embedding import PoseEmbedder
+    from pipelines.records import ImageKeypoints
+
+    class HalfBroken(PoseEmbedder):
+        name = "half-broken"
+        model_id = "half-broken"
+        dim = 2
+
+        def embed_array(self, keypoints: object) -> tuple[FloatArray, np.ndarray]:
+            raise AssertionError("not used: embed is")
+
+        def embed(self, pose: Pose) -> FloatArray | None:
+            x = float(pose.array()[0, 0])
+            return np.array([np.nan if x > 150 else 1.0, 0.0], np.float32)
+
+    people = [make_pose(STANDING), make_pose({k: (x + 200, y) for k, (x, y) in STANDING.items()})]
+    found = indexing.embed_poses(HalfBroken(), [ImageKeypoints("img", "kp", tuple(people))])
+    assert found.non_finite == 1
+    assert [(i, p) for i, p, _ in found.vectors] == [("img", 0), ("img", 1)]
+    vectors = [v for *_, v in found.vectors]
+    assert vectors[1] is None and vectors[0] is not None and np.isfinite(vectors[0]).all()
