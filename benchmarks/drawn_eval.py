@@ -1,7 +1,7 @@
 """Drawn figures: the keypoint reader before and after a change, in one run.
 
     python -m benchmarks.drawn_eval [--renders 150] [--clipart /usr/share/openclipart/png]
-        [--evalset DIR] [--no-retrieval]
+        [--evalset DIR] [--no-retrieval] [--skip-baseline] [--weights OTHER.pt ...]
 
 Baseline: the `mediapipe` backend without the drawn-figure model (`drawn_model=False`:
 BlazePose and the stick-figure reader, as before the model); now: the default backend;
@@ -25,6 +25,9 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
   read, of all of `people/` (drawn people of every kind, some only faces or hands), and of
   `animals/` and `food/` (nobody there) in which one is; for `people/`, `animals/` and
   `food/` also over the half the model never trained on (`_held_out`).
+With `--weights OTHER.pt` (repeatable), other drawn-figure weights (a retraining) are read
+as `now` and `model` are, in the same run (`now_OTHER`, `model_OTHER`): the keypoint
+backends take them as `drawn_weights` and `weights`.
 Last line: one JSON object (`benchmarks.report.print_report`).
 """
 
@@ -194,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=150, help="images per clip-art folder")
     parser.add_argument("--evalset", type=Path, default=None)
     parser.add_argument("--no-retrieval", action="store_true")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        action="append",
+        default=[],
+        help="other drawn-figure weights, read as `now` and `model` are (columns now_<name>, "
+        "model_<name>): before and after a retraining in one run",
+    )
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out `baseline`")
     args = parser.parse_args(argv)
     evalset = args.evalset or evalset_dir()
     has_evalset = evalset is not None and (evalset / "annotations.json").is_file()
@@ -204,11 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
     ranker = Retrieval(evalset) if has_evalset and not args.no_retrieval else None
     result: dict[str, Any] = {}
-    readers: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    readers: list[tuple[str, str, dict[str, Any]]] = [
         ("baseline", "mediapipe", {"hands": False, "drawn_model": False}),
         ("now", "mediapipe", {"hands": False}),
         ("model", "drawn", {}),
-    )
+    ][1 if args.skip_baseline else 0 :]
+    for weights in args.weights:
+        readers += [
+            (f"now_{weights.stem}", "mediapipe", {"hands": False, "drawn_weights": str(weights)}),
+            (f"model_{weights.stem}", "drawn", {"weights": str(weights)}),
+        ]
     for label, backend, options in readers:
         detector = keypoint_models.load(backend, **options)
         started = time.perf_counter()

@@ -139,6 +139,28 @@ def test_the_keypoint_reader_says_which_drawn_model_it_uses() -> None:
     assert keypoint_models.load("drawn").model_id.startswith("drawn-figure(drawn-v1-")
 
 
+def test_other_drawn_figure_weights_are_read_and_named(tmp_path: Path) -> None:
+    """A retraining is compared with the committed weights by naming its file: the reader
+    uses it, and the keypoint model id says so (an index built with it is another model's)."""
+    from pipelines.pose.drawn.reader import WEIGHTS
+
+    other = tmp_path / WEIGHTS.name  # the name is in the id too: here the same
+    other.write_bytes(WEIGHTS.read_bytes())
+    committed = keypoint_models.load("mediapipe", hands=False)
+    same = keypoint_models.load("mediapipe", hands=False, drawn_weights=str(other))
+    assert same.model_id == committed.model_id  # the same bytes: the same model
+    rng = np.random.default_rng(TEST_SEED + 4)
+    image, _ = drawn(sample_figure(rng), rng, "mannequin")
+    drawn_alone = keypoint_models.load("drawn", weights=str(other))
+    assert drawn_alone.detect(image) == keypoint_models.load("drawn").detect(image)
+    retrained = tmp_path / "retrained" / WEIGHTS.name  # other bytes (never loaded here)
+    retrained.parent.mkdir()
+    data = WEIGHTS.read_bytes()
+    retrained.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    changed = keypoint_models.load("mediapipe", hands=False, drawn_weights=str(retrained))
+    assert changed.model_id != committed.model_id
+
+
 def test_a_drawing_in_a_batch_gets_its_figure_and_medium(
     tmp_path: Path, index_settings_for: Any
 ) -> None:

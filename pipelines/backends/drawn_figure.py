@@ -9,9 +9,16 @@ with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image
 
-from pipelines.pose.drawn.reader import MIN_FIGURE, DrawnFigureReader, committed_reader
+from pipelines.pose.drawn.reader import (
+    MIN_FIGURE,
+    WEIGHTS,
+    DrawnFigureReader,
+    committed_reader,
+)
 from pipelines.pose.keypoints import KeypointDetector, keypoint_models
 from pipelines.records import Pose
 
@@ -20,11 +27,11 @@ from pipelines.records import Pose
 class DrawnFigureDetector(KeypointDetector):
     name = "drawn"
 
-    def __init__(self, min_figure: float = MIN_FIGURE) -> None:
+    def __init__(self, min_figure: float = MIN_FIGURE, weights: str | None = None) -> None:
         self._reader = (
             committed_reader()
-            if min_figure == MIN_FIGURE
-            else DrawnFigureReader(min_figure=min_figure)
+            if min_figure == MIN_FIGURE and weights is None
+            else DrawnFigureReader(Path(weights) if weights else WEIGHTS, min_figure=min_figure)
         )
 
     @property

@@ -6,13 +6,14 @@ import abc
 import math
 import threading
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from pipelines.pose.blazepose import accepted_pose
-from pipelines.pose.drawn.reader import DrawnReading, committed_reader
+from pipelines.pose.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
 from pipelines.pose.figure_geometry import head_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
@@ -115,6 +116,7 @@ class MediaPipePoseDetector(KeypointDetector):
         enhance_dark: bool = True,
         stick_figures: bool = True,
         drawn_model: bool = True,
+        drawn_weights: str | None = None,
     ) -> None:
         if max_people < 1:
             raise ValueError("max_people must be at least 1")
@@ -129,7 +131,11 @@ class MediaPipePoseDetector(KeypointDetector):
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
-        self._drawn = committed_reader() if drawn_model else None
+        self._drawn = (
+            (DrawnFigureReader(Path(drawn_weights)) if drawn_weights else committed_reader())
+            if drawn_model
+            else None
+        )
         self._hand_finder = HandFinder() if hands else None
         # The multi-person search holds its own options (max_people, min_pose_score, ...).
         self._search = PeopleSearch(
