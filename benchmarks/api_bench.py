@@ -33,10 +33,10 @@ import pyarrow as pa
 
 from benchmarks.live_server import live_server
 from benchmarks.load_bench import STANDING
+from benchmarks.paths import REPO
 from benchmarks.report import print_report
 from benchmarks.search_bench import CLIP_DIM, POSE_DIM, synthetic_rows
 
-REPO = Path(__file__).resolve().parents[1]
 BENCH_CLIP = REPO / "benchmarks" / "poseframer-bench-clip-512.json"
 BENCH_CLIP_MODEL = "poseframer-bench-clip-512"
 TEXTS = (

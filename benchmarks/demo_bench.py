@@ -30,7 +30,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.live_server import REPO, ServerError, free_port, stop, wait_healthy
+from benchmarks.live_server import ServerError, free_port, stop, wait_healthy
+from benchmarks.paths import REPO
 from benchmarks.report import print_report
 from pipelines.sources.base import CREDITS_FILE
 

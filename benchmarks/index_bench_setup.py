@@ -14,16 +14,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from assets.definitions import build_definitions
-from benchmarks.paths import evalset_dir
+from benchmarks.paths import TINY_CLIP, evalset_dir
 from config.settings import Settings
 from pipelines.clip.encoder import ClipEncoder
 from pipelines.images import decode_image
 from pipelines.pose.embedding import PoseEmbedder
 from pipelines.pose.keypoints import KeypointDetector
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = evalset_dir() / "images"
-TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CLIP_CHOICES = {
     # name: (model, pretrained, config)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.paths import REPO
 
 
 class ServerError(RuntimeError):

@@ -37,12 +37,10 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.live_server import live_server
-from benchmarks.paths import evalset_dir
+from benchmarks.paths import REPO, TINY_CLIP, evalset_dir
 from storage.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = evalset_dir() / "images"
-TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 # A person standing, arms down (COCO-17 order), used when the index holds nobody.
 STANDING = [

@@ -1,4 +1,4 @@
-"""Where the benchmarks and the real-data tests find the annotated evalset.
+"""Where the benchmarks find the project, the annotated evalset and the tiny CLIP config.
 
 `POSEFRAMER_EVALSET` names it; by default it is `../shared/data/evalset` beside the project
 root, where the development machines keep it (its licences forbid copying it into the repo).
@@ -11,6 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVALSET_ENV = "POSEFRAMER_EVALSET"
+# The tests' tiny random-weight CLIP config: plumbing only, never real search.
+TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 
 
 def evalset_dir() -> Path:

@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 from PIL import ImageOps
 
-from benchmarks.paths import evalset_dir
+from benchmarks.paths import TINY_CLIP, evalset_dir
 from benchmarks.pose_eval_extra import (
     DEFAULT_EXTRA_LIMIT,
     ceiling,
@@ -93,9 +93,7 @@ from benchmarks.pose_eval_matching import (
 from pipelines.catalog import keypoint_models, pose_models
 from pipelines.images import decode_image
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVALSET = evalset_dir()
-TINY_CLIP = REPO / "tests" / "fixtures" / "poseframer-tiny-clip.json"
 GOALS = {
     "pck02_photo": 0.85,
     "person_recall": 0.80,

@@ -18,29 +18,18 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from pipelines.retrieval.ann import FILES, SCAN_BATCH, AnnIndex
+from pipelines.retrieval.ann import FILES, AnnIndex
 
 ANN_DIR = "_poseframer_ann"
 
 
 def version_dir(root: str, version: int) -> str:
     return f"{root.rstrip('/')}/{ANN_DIR}/search/v{version}"
-
-
-def scan_batches(
-    table: Any, columns: list[str], batch: int = SCAN_BATCH
-) -> Iterator[pa.RecordBatch]:
-    """The rows of a (checked-out) LanceDB table in scan order, a batch at a time: the order
-    the index numbers its rows in, and the order `SearchSnapshot` loads them in."""
-    reader = table.search().select(columns).limit(None).to_batches(batch)
-    yield from reader
 
 
 def save_index(work: Path, fs: pafs.FileSystem, root: str, version: int) -> None:

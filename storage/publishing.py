@@ -46,8 +46,9 @@ def publish_search_rows(
     """Replace the batches' rows of the served table and publish that version (module doc);
     `text_queries` (typical text queries' CLIP vectors) calibrate its CLIP side."""
     version = store.write_search_rows(batch_ids, rows, pose_dim, clip_dim)
-    calibration = fit_calibration(*store.search_vector_sample(version), text_queries)
-    count = store.search_row_count(version)
+    sample = store.search_vector_sample(version)
+    calibration = fit_calibration(sample.pose, sample.clip, text_queries)
+    count = sample.rows
     if count >= store.ann_min_rows:
         try:
             fs, root = store.files()
@@ -55,15 +56,9 @@ def publish_search_rows(
             log.warning("no ANN index for version %s (exact search): %s", version, exc)
         else:
             log.info("building the ANN index of version %s (%s rows)", version, count)
-            schema, batches = store.search_batches_at(version, ["id", "pose_vector", "clip_vector"])
+            _, batches = store.search_batches_at(version, ["id", "pose_vector", "clip_vector"])
             with tempfile.TemporaryDirectory(prefix="poseframer-ann-") as tmp:
-                meta = build_index(
-                    batches,
-                    schema.field("pose_vector").type.list_size,
-                    schema.field("clip_vector").type.list_size,
-                    version,
-                    Path(tmp),
-                )
+                meta = build_index(batches, pose_dim, clip_dim, version, Path(tmp))
                 save_index(Path(tmp), fs, root, version)
             log.info("ANN index of version %s built in %.1f s", version, meta.build_s)
     return store.record_publication(version, batch_ids, framing_model, calibration)

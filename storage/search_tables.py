@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from pipelines.retrieval.ann import SCAN_BATCH
 from pipelines.retrieval.calibration import Calibration
 from storage import schemas
-from storage.ann_files import scan_batches
 from storage.records import (
     NothingPublishedError,
     Publication,
@@ -27,6 +28,30 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 CALIBRATION_ROWS = 20_000
+
+
+def publication_tag(version: int) -> str:
+    """The tag a published version of the search table carries."""
+    return f"publish-{version}"
+
+
+def scan_batches(
+    table: Any, columns: list[str], batch: int = SCAN_BATCH
+) -> Iterator[pa.RecordBatch]:
+    """The rows of a (checked-out) LanceDB table in scan order, a batch at a time: the order
+    the index numbers its rows in, and the order `SearchSnapshot` loads them in."""
+    reader = table.search().select(columns).limit(None).to_batches(batch)
+    yield from reader
+
+
+@dataclass(frozen=True)
+class VectorSample:
+    """Vectors of rows spread evenly over a version of the search table (those that have one),
+    and how many rows the version holds."""
+
+    pose: np.ndarray
+    clip: np.ndarray
+    rows: int
 
 
 def _vectors(table: pa.Table, column: str) -> np.ndarray:
@@ -55,20 +80,23 @@ class SearchTables(TableAccess):
             rows = pa.Table.from_pylist(rows, schema=schema)
         version = self._replace_batches(T_SEARCH, schema, "id", batch_ids, rows)
         table = self.db.open_table(T_SEARCH)
-        tag = f"publish-{version}"
+        tag = publication_tag(version)
         if tag not in table.tags.list():
             table.tags.create(tag, version)
         return version
 
-    def search_vector_sample(
-        self, version: int, rows: int = CALIBRATION_ROWS
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The pose and CLIP vectors (rows that have one) of about `rows` rows spread evenly
-        over the served table at `version`, streamed: a million-row table is never held whole
-        for its calibration."""
+    def _search_at(self, version: int) -> Any:
+        """The search table checked out at `version`."""
         table = self.db.open_table(T_SEARCH)
         table.checkout(version)
-        stride = max(1, -(-int(table.count_rows()) // rows))
+        return table
+
+    def search_vector_sample(self, version: int, rows: int = CALIBRATION_ROWS) -> VectorSample:
+        """The pose and CLIP vectors of about `rows` rows spread evenly over the served table at
+        `version`, streamed: a million-row table is never held whole for its calibration."""
+        table = self._search_at(version)
+        total = int(table.count_rows())
+        stride = max(1, -(-total // rows))
         parts = []
         seen = 0
         for batch in scan_batches(table, ["pose_vector", "clip_vector"]):
@@ -76,9 +104,10 @@ class SearchTables(TableAccess):
             parts.append(batch.take(pa.array(range(first, batch.num_rows, stride), pa.int64())))
             seen += batch.num_rows
         if not parts:
-            return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+            empty = np.zeros((0, 0), np.float32)
+            return VectorSample(empty, empty, total)
         sample = pa.Table.from_batches(parts)
-        return _vectors(sample, "pose_vector"), _vectors(sample, "clip_vector")
+        return VectorSample(_vectors(sample, "pose_vector"), _vectors(sample, "clip_vector"), total)
 
     def record_publication(
         self,
@@ -93,9 +122,9 @@ class SearchTables(TableAccess):
         in the batches just written: while a re-index is half done, two pose models show up
         (comma-joined) and the service refuses to mix them.
         """
-        table = self.db.open_table(T_SEARCH)
-        table.checkout(version)
-        models = table.search().select(["keypoint_model", "pose_model", "clip_model"])
+        models = (
+            self._search_at(version).search().select(["keypoint_model", "pose_model", "clip_model"])
+        )
         models = models.limit(None).to_arrow()
 
         def distinct(column: str) -> str | None:
@@ -104,7 +133,7 @@ class SearchTables(TableAccess):
 
         publication = Publication(
             version=version,
-            tag=f"publish-{version}",
+            tag=publication_tag(version),
             published_at=utc_now(),
             batches=tuple(batch_ids),
             rows=models.num_rows,
@@ -183,19 +212,13 @@ class SearchTables(TableAccess):
         A version published before the provenance columns existed gets them as nulls, so
         readers see one set of columns whatever the version.
         """
-        table = self.db.open_table(T_SEARCH)
-        table.checkout(version)
+        table = self._search_at(version)
         columns = [n for n in table.schema.names if n not in without]
         rows = table.search().select(columns).limit(None).to_arrow()
         for f in schemas.PROVENANCE:
             if f.name not in rows.schema.names:
                 rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
         return rows
-
-    def search_row_count(self, version: int) -> int:
-        table = self.db.open_table(T_SEARCH)
-        table.checkout(version)
-        return int(table.count_rows())
 
     def search_column_at(self, version: int, name: str) -> pa.ChunkedArray:
         """One column of the served table at `version`, in scan order."""
@@ -207,6 +230,5 @@ class SearchTables(TableAccess):
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The served table's schema at `version`, and `columns` of its rows in scan order, a
         batch at a time (large vector columns are never held whole)."""
-        table = self.db.open_table(T_SEARCH)
-        table.checkout(version)
+        table = self._search_at(version)
         return table.schema, scan_batches(table, list(columns))

@@ -86,6 +86,11 @@ class MediaPipePoseDetector(KeypointDetector):
     32, with one false person on one of the 11 images without people; `min_person_score` 0.5
     matched 31 with two, 0.3 let in a dozen.
 
+    `drawn_weights` names other drawn-figure weights (a retraining, compared with
+    `benchmarks.drawn_eval --weights`); they read the drawings this detector reads, but the
+    medium stored at ingest and a query's mirror default keep the committed weights
+    (`pipelines.pose.medium`): to serve other weights, replace the committed file.
+
     With `hands` (the default) every person's hands are added as extras `left_hand_0` …
     `left_hand_20` and `right_hand_0` … `right_hand_20` (MediaPipe's 21 hand landmarks, scored
     by the hand model's presence), found from the pose's wrists as MediaPipe's holistic graph

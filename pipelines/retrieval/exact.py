@@ -41,6 +41,14 @@ class ScoredRows:
     pose_variant: npt.NDArray[np.int64]  # which pose query variant matched best (0: the first)
 
 
+def weighted_sides(has_pose: bool, has_clip: bool, lam: float) -> tuple[bool, bool]:
+    """Which similarities carry weight in a query with a pose (`has_pose`), a CLIP vector
+    (`has_clip`) or both, at λ: with both, λ = 1 leaves CLIP out and λ = 0 the pose."""
+    use_pose = has_pose and (not has_clip or lam > 0.0)
+    use_clip = has_clip and (not has_pose or lam < 1.0)
+    return use_pose, use_clip
+
+
 def hybrid_search(
     columns: VectorColumns,
     pose_query: FloatArray | None,
@@ -88,8 +96,7 @@ def hybrid_search(
         clip_sim = np.where(columns.clip_mask, columns.clip @ clip_query, 0.0).astype(np.float32)
     # At λ = 1 (or 0) the other side has no weight: a row lacking the weighted vector has no
     # similarity to rank by, so it is no candidate (rather than scoring 0 above negatives).
-    use_pose = pose_query is not None and (clip_query is None or lam > 0.0)
-    use_clip = clip_query is not None and (pose_query is None or lam < 1.0)
+    use_pose, use_clip = weighted_sides(pose_query is not None, clip_query is not None, lam)
     if use_pose and use_clip:
         candidates &= columns.pose_mask | columns.clip_mask
     elif use_pose:

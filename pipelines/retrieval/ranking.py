@@ -29,7 +29,13 @@ import numpy.typing as npt
 from pipelines.records import FloatArray
 from pipelines.retrieval.ann import SCAN_BATCH as SCAN
 from pipelines.retrieval.calibration import Affine
-from pipelines.retrieval.exact import RESCORE_POOL, ScoredRows, VectorColumns, hybrid_search
+from pipelines.retrieval.exact import (
+    RESCORE_POOL,
+    ScoredRows,
+    VectorColumns,
+    hybrid_search,
+    weighted_sides,
+)
 from pipelines.retrieval.searchable import Searchable
 
 POOL_START = 1024  # a hybrid query's first pool per side; a one-sided query's is 1/8 of it
@@ -115,10 +121,8 @@ class RankQuery:
 
     @property
     def sides(self) -> tuple[bool, bool]:
-        """Which similarities carry weight (as in `hybrid_search`)."""
-        use_pose = self.pose is not None and (self.clip is None or self.lam > 0.0)
-        use_clip = self.clip is not None and (self.pose is None or self.lam < 1.0)
-        return use_pose, use_clip
+        """Which similarities carry weight (`weighted_sides`, as `hybrid_search` decides)."""
+        return weighted_sides(self.pose is not None, self.clip is not None, self.lam)
 
     def allowed_of(self, rows: Rows) -> npt.NDArray[np.bool_]:
         return np.ones(rows.size, dtype=bool) if self.allowed is None else self.allowed[rows]
