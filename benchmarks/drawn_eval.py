@@ -11,10 +11,12 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
 
 - `sticks_open` / `sticks_any`: stick figures of `benchmarks.stick_renders` (a renderer the
   model never trained on), limbs apart or crossing.
-- `stick` / `mannequin` / `contour`: `pipelines.pose.drawn.render`'s styles on poses sampled with a
-  seed no training run uses.
+- `stick` / `mannequin` / `contour` / `bean` / `child` / `traced`: `pipelines.pose.drawn.render`'s
+  styles on poses sampled with a seed no training run uses.
 - `gt_<style>`: the evalset's annotated photo people (≥ 10 labelled joints) drawn in each
   style: poses of real people, none of them in the training data.
+- `gt_photo_traced`: the same people traced from their photos (`benchmarks.traced`: the
+  outline and the edges inside it, where the selfie segmentation model sees the person).
   For each: `found` (the share read as a figure) and `pck02` (PCK@0.2 of the trunk over the
   drawn joints of those read, the better of the two left/right assignments).
 - `retrieval_top5_<style>`: the evalset indexed by the real job; each of those people whose
@@ -50,6 +52,7 @@ from benchmarks.pose_eval_extra import count_people, extra_images
 from benchmarks.pose_eval_matching import load_evalset
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
+from benchmarks.traced import traced_people
 from pipelines.catalog import keypoint_models
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.render import STYLES
@@ -214,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if has_evalset:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
+        gt["gt_photo_traced"] = traced_people(people, evalset)
     ranker = Retrieval(evalset) if has_evalset and not args.no_retrieval else None
     result: dict[str, Any] = {}
     readers: list[tuple[str, str, dict[str, Any]]] = [

@@ -217,5 +217,12 @@ def test_the_training_recipe_runs_and_its_weights_load(tmp_path: Path) -> None:
     stage = ["--weak", "--beans", "4", "--children", "4", "--init", str(out), "--check", "0"]
     assert main([*args, *stage, "--cache", str(tmp_path / "cache"), "--out", str(third)]) == 0
     assert DrawnFigureReader(third).read(image).pose is not None
+    # The fourth, from the third's: tracings of painted bodies, the clip art's line versions.
+    fourth = tmp_path / "fourth.pt"
+    stage = [*stage[:-4], "--traced", "4", "--init", str(third), "--check", "0"]
+    assert main([*args, *stage, "--cache", str(tmp_path / "cache"), "--out", str(fourth)]) == 0
+    assert DrawnFigureReader(fourth).read(image).pose is not None
     with pytest.raises(SystemExit):  # its figures come together, on the second stage's data
         main([*args, "--beans", "4", "--out", str(third)])
+    with pytest.raises(SystemExit):  # the tracings come on the third stage's data
+        main([*args, "--weak", "--traced", "4", "--out", str(fourth)])

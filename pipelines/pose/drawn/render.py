@@ -13,6 +13,9 @@ drawn-figure reader.
   limbs single lines or outlined tubes, round hands and feet.
 - `contour`: the outline of the body's volume (tapered limbs, a trunk, a head), as traced
   from a photo; or the filled silhouette; or the outline with the limbs in front drawn over.
+- `traced`: a line drawing traced from a photo: the body painted clothed (shirt, trousers,
+  skin, hair, shoes, folds, patterns, light from one side) and traced, its outline and the
+  edges inside it (`pipelines.pose.drawn.tracing`), with gaps where the pen lifted.
 
 Every style varies stroke width, ink darkness (pencil to marker), paper, blur and noise, may
 cut the figure at the canvas edge, and may add clutter strokes (a ground line, scribbles,
@@ -29,8 +32,9 @@ from PIL import Image, ImageDraw, ImageFilter
 from pipelines.pose.drawn.figures import JOINTS, Figure
 from pipelines.pose.drawn.strokes import face, polygon_ellipse, stroke
 from pipelines.pose.drawn.styles import bean, child, contour, mannequin, stick
+from pipelines.pose.drawn.tracing import traced
 
-STYLES = ("stick", "mannequin", "contour", "bean", "child")
+STYLES = ("stick", "mannequin", "contour", "bean", "child", "traced")
 # The styles a render picks among when none is asked for, and how often: the first two training
 # stages' drawings (the third adds `bean` figures of its own, `pipelines.pose.drawn.train`).
 MIXED_STYLES, MIXED_SHARES = STYLES[:3], (0.4, 0.33, 0.27)
@@ -57,6 +61,8 @@ def render(
         bean(ImageDraw.Draw(ink), placed, rng, width)
     elif style == "child":
         ink = child(ink, placed, rng, width)
+    elif style == "traced":
+        ink = traced(ink, placed, rng, width)
     else:
         ink = contour(ink, placed, rng, width)
     if rng.random() < 0.35:

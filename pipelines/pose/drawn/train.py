@@ -7,7 +7,12 @@
         --weak --beans 8000 --children 8000 --init STAGE2 --check 0
 
 (`make drawn-model` runs the three with the committed weights' settings; the last writes
-`pipelines/pose/drawn/weights/drawn-v1.pt`.)
+`pipelines/pose/drawn/weights/drawn-v1.pt`.) A fourth stage was tried and not kept (the
+README's drawn-figures section says why); it is rebuilt from the committed weights by
+
+    python -m pipelines.pose.drawn.train --renders 64000 --steps 1200 --seed 7 --lr 3e-4 \
+        --weak --beans 8000 --children 8000 --traced 8000 \
+        --init pipelines/pose/drawn/weights/drawn-v1.pt --check 0 --out STAGE4
 
 Data recipe, all generated or public domain, nothing from the evalset; Open Clip Art
 (Debian's `openclipart-png`) folders `animals/`, `food/` and `people/` are split in two by
@@ -26,9 +31,12 @@ starting from stage one's weights. Stage three (`--beans` and `--children`, `CHI
 adds bean figures and children's drawings of people (`render`'s `bean` and `child` styles,
 seeds of their own) and, as their look-alikes with nobody in them, drawn four-legged animals
 (`quadruped`), half of them with a child's-drawing face, to stage two's data, from stage
-two's weights. Each image is flipped at random. Loss: heatmap MSE over
-the labelled joints, the better of the two left/right assignments, plus the figure output's
-binary cross-entropy; AdamW, 200 warm-up steps, cosine decay.
+two's weights. The tried stage four (`--traced`, `TRACED_MIX`) adds line drawings traced
+from painted bodies (`render`'s `traced` style) and the line versions of the clip art
+(`line_versions`: the drawn people's edges with their joints, the drawings without people as
+nobody), to stage three's data, from stage three's weights. Each image is flipped at random. Loss:
+heatmap MSE over the labelled joints, the better of the two left/right assignments, plus the
+figure output's binary cross-entropy; AdamW, 200 warm-up steps, cosine decay.
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ from pipelines.pose.drawn.model import DrawnPoseNet
 from pipelines.pose.drawn.render import render
 from pipelines.pose.drawn.training_data import (
     CLIPART,
+    line_versions,
     prepare,
     prepare_beans,
     prepare_children,
+    prepare_traced,
     prepare_weak,
 )
 
@@ -105,6 +115,20 @@ CHILD_MIX = (
     ("people", 3, 1.0),
     ("humans", 5, 1.0),
     ("nobody", 5, 0.0),
+    ("quadrupeds", 1, 0.0),
+    ("faced", 1, 0.0),
+    ("scribbles", 1, 0.0),
+)
+TRACED_MIX = (
+    ("drawn", 8, 1.0),
+    ("beans", 2, 1.0),
+    ("children", 2, 1.0),
+    ("traced", 4, 1.0),
+    ("people", 2, 1.0),
+    ("people_lines", 1, 1.0),
+    ("humans", 3, 1.0),
+    ("nobody", 6, 0.0),
+    ("nobody_lines", 1, 0.0),
     ("quadrupeds", 1, 0.0),
     ("faced", 1, 0.0),
     ("scribbles", 1, 0.0),
@@ -173,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument("--beans", type=int, default=0, help="the third stage's bean figures")
     parser.add_argument("--children", type=int, default=0, help="… and children's drawings")
+    parser.add_argument(
+        "--traced", type=int, default=0, help="the fourth stage's tracings (with the third's data)"
+    )
     parser.add_argument("--check", type=int, default=300, help="held-out renders to score")
     parser.add_argument(
         "--out", type=Path, default=Path("pipelines/pose/drawn/weights/drawn-v1.pt")
@@ -180,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.beans) != bool(args.children) or (args.children and not args.weak):
         parser.error("the third stage takes --weak, --beans and --children together")
+    if args.traced and not args.children:
+        parser.error("the fourth stage (--traced) takes the third stage's data too")
     torch.manual_seed(args.seed)
     data = prepare(args.cache, args.renders, args.seed, args.clipart)
     if args.weak:
@@ -188,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         data.update(prepare_beans(args.cache, args.beans, args.seed))
     if args.children:
         data.update(prepare_children(args.cache, args.children, args.seed))
+    if args.traced:
+        data.update(prepare_traced(args.cache, args.traced, args.seed))
+        data["people_lines"] = line_versions(data["people"])
+        data["people_lines_joints"] = data["people_joints"]
+        data["nobody_lines"] = line_versions(data["nobody"])
     net = DrawnPoseNet(args.width)
     if args.init is not None:
         saved = torch.load(args.init, map_location="cpu", weights_only=True)
@@ -199,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     started, running = time.perf_counter(), 0.0
-    mix = CHILD_MIX if args.children else WEAK_MIX if args.weak else FIRST_MIX
+    mix = (
+        TRACED_MIX
+        if args.traced
+        else CHILD_MIX
+        if args.children
+        else WEAK_MIX
+        if args.weak
+        else FIRST_MIX
+    )
     stream = batches(data, np.random.default_rng(args.seed), mix)
     for step in range(1, args.steps + 1):
         x, joints, figure = next(stream)

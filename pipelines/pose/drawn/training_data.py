@@ -182,11 +182,29 @@ def prepare_children(cache: Path, count: int, seed: int) -> dict[str, np.ndarray
     return _figures_and_animals(cache, ("children", "child", "faced"), count, seed, 9_000_000)
 
 
+def prepare_traced(cache: Path, count: int, seed: int) -> dict[str, np.ndarray]:
+    """`count` line drawings traced from painted bodies (`render`'s `traced` style), seeds
+    apart from the others', rendered once; no look-alikes of their own (the fourth stage's
+    are the line versions of the drawings without people, `line_versions`)."""
+    return _figures_and_animals(cache, ("traced", "traced", None), count, seed, 11_000_000)
+
+
+def line_versions(images: np.ndarray) -> np.ndarray:
+    """Each model input (ink as bytes) traced: the edges of its shapes as thin lines. Clip
+    art's filled drawings become line art with the same joints (people) or nobody."""
+    import cv2
+
+    out = np.zeros_like(images)
+    for i, image in enumerate(images):
+        out[i] = np.where(cv2.Canny(cv2.GaussianBlur(image, (3, 3), 0.8), 40, 100) > 0, 255, 0)
+    return out
+
+
 def _figures_and_animals(
-    cache: Path, names: tuple[str, str, str], count: int, seed: int, offset: int
+    cache: Path, names: tuple[str, str, str | None], count: int, seed: int, offset: int
 ) -> dict[str, np.ndarray]:
     """`count` renders in one style and `count // 2` drawn animals (with faces when the
-    animals' key is "faced"), cached as `<key>-<count>-<seed>.npz`."""
+    animals' key is "faced"; none without a key), cached as `<key>-<count>-<seed>.npz`."""
     key, style, animals_key = names
     path = cache / f"{key}-{count}-{seed}.npz"
     if not path.is_file():
@@ -195,17 +213,17 @@ def _figures_and_animals(
         with get_context("spawn").Pool(2) as pool:  # spawned: see `prepare`
             figures = pool.imap(functools.partial(_render_one, style=style), seeds, 256)
             drawn = [r for r in figures if r is not None]
-            animals = [q for q in pool.imap(animal, seeds[: count // 2], 256) if q is not None]
+            wanted = seeds[: count // 2] if animals_key else []
+            animals = [q for q in pool.imap(animal, wanted, 256) if q is not None]
             pool.close()
             pool.join()
-        np.savez(
-            path,
-            **{
-                key: np.stack([d[0] for d in drawn]),
-                f"{key}_joints": np.stack([d[1] for d in drawn]),
-                animals_key: np.stack(animals),
-            },
-        )
+        arrays = {
+            key: np.stack([d[0] for d in drawn]),
+            f"{key}_joints": np.stack([d[1] for d in drawn]),
+        }
+        if animals_key:
+            arrays[animals_key] = np.stack(animals)
+        np.savez(path, **arrays)
     with np.load(path) as saved:
         return {name: saved[name] for name in saved.files}
 

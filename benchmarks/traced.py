@@ -1,0 +1,98 @@
+"""Line drawings traced from photos, for `benchmarks.drawn_eval`: the evalset's photo people
+traced the way an artist traces a reference, their outline and the lines inside it.
+
+Each person (≥ 10 labelled joints, a shoulder and a hip among them) is cut from the photo in
+a square around their labelled joints; the mediapipe wheel's selfie segmentation model (a
+real model, offline) says which pixels are the person; the tracing is the outline of that
+region and the photo's edges inside it (Canny on the smoothed luminance: folds, hair, face,
+the limbs' own edges: `pipelines.pose.drawn.tracing.trace_lines`, the tracing the `traced`
+training style makes of painted bodies), drawn in dark strokes on white paper. Not a human
+tracing: a human leaves out texture and closes the outline where the photo has no edge, and
+the model trained on the same tracing of painted bodies. The figures measure
+how the reader copes with a real person's outline full of interior lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from benchmarks.stick_renders import StickRender
+from pipelines.pose.drawn.tracing import trace_lines
+from pipelines.pose.wheel_models import WheelModel
+
+SEGMENTATION = "selfie_segmentation/selfie_segmentation.tflite"
+SEGMENTATION_INPUT = 256
+MARGIN = 0.25  # of the labelled joints' box, each side
+MIN_PERSON_SHARE = 0.03  # a mask smaller than this share of the square: nobody to trace
+PAPER = 400  # a small person is traced enlarged to at least this many pixels, as on paper
+SHOULDERS, HIPS = (5, 6), (11, 12)
+
+_segmenter = WheelModel(SEGMENTATION)
+
+
+def person_mask(crop: Image.Image) -> npt.NDArray[np.bool_]:
+    """The pixels of `crop` the selfie segmentation model takes for a person."""
+    tensor = np.asarray(crop.convert("RGB").resize((SEGMENTATION_INPUT,) * 2), np.float64) / 255.0
+    outputs = _segmenter(tensor[None])
+    probability = next(iter(outputs.values()))[0, :, :, 0]
+    resized = cv2.resize(probability.astype(np.float32), crop.size, interpolation=cv2.INTER_LINEAR)
+    return np.asarray(resized > 0.5)
+
+
+def trace(crop: Image.Image, mask: npt.NDArray[np.bool_]) -> Image.Image:
+    """Dark strokes on white: the mask's outline and the photo's edges inside it."""
+    lines: np.ndarray = trace_lines(np.asarray(crop.convert("L")), mask).astype(np.uint8)
+    width = max(1, round(crop.size[0] / 300))
+    if width > 1:
+        lines = cv2.dilate(lines, np.ones((width, width), np.uint8))
+    page = np.where(lines > 0, 30, 255).astype(np.uint8)
+    return Image.fromarray(page).convert("RGB")
+
+
+def traced(photo: Image.Image, keypoints: npt.NDArray[np.float64]) -> StickRender | None:
+    """`photo`'s person with these COCO-17 `keypoints` (pixels) traced, with the truth in the
+    tracing's pixels; None where the person cannot be traced (no shoulder or hip labelled,
+    or the segmentation finds nobody in the square)."""
+    labelled = keypoints[:, 2] > 0
+    if not labelled[list(SHOULDERS)].any() or not labelled[list(HIPS)].any():
+        return None
+    points = keypoints[labelled, :2]
+    low, high = points.min(axis=0), points.max(axis=0)
+    centre, side = (low + high) / 2, float((high - low).max()) * (1 + 2 * MARGIN)
+    left, top = (centre - side / 2).round().astype(int)
+    size = max(round(side), 16)
+    crop = photo.convert("RGB").crop((left, top, left + size, top + size))  # pads with black
+    scale = max(1.0, PAPER / size)
+    if scale > 1:
+        crop = crop.resize((round(size * scale),) * 2, Image.Resampling.BICUBIC)
+    mask = person_mask(crop)
+    if mask.mean() < MIN_PERSON_SHARE:
+        return None
+    truth = keypoints.astype(np.float64).copy()
+    truth[:, 0] = (truth[:, 0] - left) * scale
+    truth[:, 1] = (truth[:, 1] - top) * scale
+    truth[:, 2] = labelled.astype(np.float64)
+    neck = truth[[j for j in SHOULDERS if labelled[j]], :2].mean(axis=0)
+    hip = truth[[j for j in HIPS if labelled[j]], :2].mean(axis=0)
+    trunk = float(np.linalg.norm(neck - hip))
+    if trunk < 4:
+        return None
+    return StickRender(trace(crop, mask), truth, trunk)
+
+
+def traced_people(
+    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path
+) -> list[tuple[str, Image.Image, StickRender]]:
+    """(image file, tracing, truth) for each of `people` (evalset file, keypoints) traced."""
+    out = []
+    for file, keypoints in people:
+        with Image.open(evalset / file) as photo:
+            result = traced(photo, keypoints)
+        if result is not None:
+            out.append((file, result.image, result))
+    return out
