@@ -5,6 +5,8 @@ the model: `tests/test_drawn_figures.py`, over every style.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -70,3 +72,17 @@ def test_a_person_without_a_shoulder_or_a_hip_is_not_traced() -> None:
     keypoints = np.zeros((17, 3))
     keypoints[[0, 15, 16]] = [(50, 20, 2), (40, 90, 2), (60, 90, 2)]
     assert traced(Image.new("RGB", (100, 100)), keypoints) is None
+
+
+def test_the_evalsets_photo_people_are_traced_by_the_segmentation_model(evalset: Path) -> None:
+    from benchmarks.drawn_eval import evalset_people
+    from benchmarks.traced import traced_people
+
+    people = evalset_people(evalset)
+    cases = traced_people(people, evalset)
+    assert len(cases) >= 0.8 * len(people)  # the real model finds nearly every person
+    for _, image, truth in cases:
+        ink = np.asarray(image.convert("L")) < 128
+        assert 0.005 < ink.mean() < 0.35  # line art on paper, not a photo or a blank page
+        labelled = truth.truth[truth.truth[:, 2] > 0]
+        assert (labelled[:, :2] >= 0).all() and (labelled[:, :2] < image.size[0]).all()
