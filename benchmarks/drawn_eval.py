@@ -16,7 +16,11 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
 - `gt_<style>`: the evalset's annotated photo people (≥ 10 labelled joints) drawn in each
   style: poses of real people, none of them in the training data.
 - `gt_photo_traced`: the same people traced from their photos (`benchmarks.traced`: the
-  outline and the edges inside it, where the selfie segmentation model sees the person).
+  outline and the edges inside it, where the selfie segmentation model sees people);
+  `gt_photo_traced_alone`: the person alone (the segmented regions at their joints, short
+  bits of edge left out), as an artist tracing that person would.
+With `--only NAME` (repeatable), only those sets of drawings are read (the clip art only when
+`clipart` is named): a quick look at one style.
   For each: `found` (the share read as a figure) and `pck02` (PCK@0.2 of the trunk over the
   drawn joints of those read, the better of the two left/right assignments).
 - `retrieval_top5_<style>`: the evalset indexed by the real job; each of those people whose
@@ -209,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         "model_<name>): before and after a retraining in one run",
     )
     parser.add_argument("--skip-baseline", action="store_true", help="leave out `baseline`")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="read only these sets of drawings (e.g. gt_photo_traced; `clipart` for the clip art)",
+    )
     args = parser.parse_args(argv)
     evalset = args.evalset or evalset_dir()
     has_evalset = evalset is not None and (evalset / "annotations.json").is_file()
@@ -218,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
         gt["gt_photo_traced"] = traced_people(people, evalset)
+        gt["gt_photo_traced_alone"] = traced_people(people, evalset, alone=True)
+    if args.only:
+        cases = {k: v for k, v in cases.items() if k in args.only}
+        gt = {k: v for k, v in gt.items() if k in args.only}
+    read_clipart = args.clipart.is_dir() and (not args.only or "clipart" in args.only)
     ranker = Retrieval(evalset) if has_evalset and not args.no_retrieval else None
     result: dict[str, Any] = {}
     readers: list[tuple[str, str, dict[str, Any]]] = [
@@ -237,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, items in everything.items():
             for key, value in score(detector, items).items():
                 result[f"{label}_{name}_{key}"] = value
-        if args.clipart.is_dir():
+        if read_clipart:
             for key, value in clipart(detector, args.clipart, args.limit).items():
                 result[f"{label}_clipart_{key}_found"] = value
         if ranker is not None:

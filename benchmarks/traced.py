@@ -29,6 +29,8 @@ SEGMENTATION = "selfie_segmentation/selfie_segmentation.tflite"
 SEGMENTATION_INPUT = 256
 MARGIN = 0.25  # of the labelled joints' box, each side
 MIN_PERSON_SHARE = 0.03  # a mask smaller than this share of the square: nobody to trace
+MIN_LINE = 0.03  # `alone`: a bit of edge shorter than this share of the tracing's side goes
+JOINT_REACH = 0.02  # `alone`: a region this close to a labelled joint (share of the side) stays
 PAPER = 400  # a small person is traced enlarged to at least this many pixels, as on paper
 SHOULDERS, HIPS = (5, 6), (11, 12)
 
@@ -44,9 +46,14 @@ def person_mask(crop: Image.Image) -> npt.NDArray[np.bool_]:
     return np.asarray(resized > 0.5)
 
 
-def trace(crop: Image.Image, mask: npt.NDArray[np.bool_]) -> Image.Image:
-    """Dark strokes on white: the mask's outline and the photo's edges inside it."""
+def trace(crop: Image.Image, mask: npt.NDArray[np.bool_], alone: bool = False) -> Image.Image:
+    """Dark strokes on white: the mask's outline and the photo's edges inside it (`alone`:
+    without the short bits of edge a tracer would not draw)."""
     lines: np.ndarray = trace_lines(np.asarray(crop.convert("L")), mask).astype(np.uint8)
+    if alone:
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+        short = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < MIN_LINE * crop.size[0])
+        lines[np.isin(labels, short[short > 0])] = 0
     width = max(1, round(crop.size[0] / 300))
     if width > 1:
         lines = cv2.dilate(lines, np.ones((width, width), np.uint8))
@@ -54,10 +61,16 @@ def trace(crop: Image.Image, mask: npt.NDArray[np.bool_]) -> Image.Image:
     return Image.fromarray(page).convert("RGB")
 
 
-def traced(photo: Image.Image, keypoints: npt.NDArray[np.float64]) -> StickRender | None:
+def traced(
+    photo: Image.Image, keypoints: npt.NDArray[np.float64], alone: bool = False
+) -> StickRender | None:
     """`photo`'s person with these COCO-17 `keypoints` (pixels) traced, with the truth in the
     tracing's pixels; None where the person cannot be traced (no shoulder or hip labelled,
-    or the segmentation finds nobody in the square)."""
+    or the segmentation finds nobody in the square). Every person the segmentation sees in
+    the square is traced, as a tracer who traces the photo would; `alone`: only the
+    segmented regions that hold one of the person's labelled joints (people apart from them
+    left out, as a tracer who traces the person would; a neighbour who touches them stays),
+    without short bits of edge."""
     labelled = keypoints[:, 2] > 0
     if not labelled[list(SHOULDERS)].any() or not labelled[list(HIPS)].any():
         return None
@@ -77,22 +90,39 @@ def traced(photo: Image.Image, keypoints: npt.NDArray[np.float64]) -> StickRende
     truth[:, 0] = (truth[:, 0] - left) * scale
     truth[:, 1] = (truth[:, 1] - top) * scale
     truth[:, 2] = labelled.astype(np.float64)
+    if alone:
+        mask = _regions_with_joints(mask, truth[labelled, :2])
     neck = truth[[j for j in SHOULDERS if labelled[j]], :2].mean(axis=0)
     hip = truth[[j for j in HIPS if labelled[j]], :2].mean(axis=0)
     trunk = float(np.linalg.norm(neck - hip))
     if trunk < 4:
         return None
-    return StickRender(trace(crop, mask), truth, trunk)
+    return StickRender(trace(crop, mask, alone), truth, trunk)
+
+
+def _regions_with_joints(
+    mask: npt.NDArray[np.bool_], joints: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """The connected regions of `mask` within reach of one of the `joints` (x, y pixels)."""
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8))
+    reach = max(2, round(JOINT_REACH * mask.shape[0]))
+    held = set()
+    for x, y in joints.round().astype(int):
+        y0, x0 = max(0, y - reach), max(0, x - reach)
+        held |= set(np.unique(labels[y0 : y + reach + 1, x0 : x + reach + 1]).tolist())
+    held.discard(0)
+    return np.isin(labels, sorted(held))
 
 
 def traced_people(
-    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path
+    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path, alone: bool = False
 ) -> list[tuple[str, Image.Image, StickRender]]:
-    """(image file, tracing, truth) for each of `people` (evalset file, keypoints) traced."""
+    """(image file, tracing, truth) for each of `people` (evalset file, keypoints) traced
+    (`alone`: see `traced`)."""
     out = []
     for file, keypoints in people:
         with Image.open(evalset / file) as photo:
-            result = traced(photo, keypoints)
+            result = traced(photo, keypoints, alone)
         if result is not None:
             out.append((file, result.image, result))
     return out

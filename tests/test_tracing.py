@@ -68,6 +68,36 @@ def test_a_photo_person_is_traced_enlarged_with_their_joints_in_the_tracing(
     assert ink[top - 4 : top + 4, column].any() and not ink[top + 8 : top + 20, column].any()
 
 
+def test_a_person_traced_alone_leaves_their_neighbour_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        traced_module, "person_mask", lambda crop: np.asarray(crop.convert("L")) < 100
+    )
+    photo = Image.new("RGB", (200, 160), (220, 220, 220))
+    draw = ImageDraw.Draw(photo)
+    draw.rectangle((60, 40, 100, 130), fill=(40, 40, 40))  # the person
+    draw.rectangle((106, 40, 130, 130), fill=(40, 40, 40))  # a neighbour beside them
+    keypoints = np.zeros((17, 3))
+    keypoints[[5, 6, 11, 12, 15, 16]] = [
+        (65, 50, 2),
+        (95, 50, 2),
+        (70, 90, 2),
+        (90, 90, 2),
+        (70, 128, 2),
+        (90, 128, 2),
+    ]
+    both, alone = traced(photo, keypoints), traced(photo, keypoints, alone=True)
+    assert both is not None and alone is not None
+    scale = (both.truth[6, 0] - both.truth[5, 0]) / 30
+    column = int(both.truth[6, 0] + 20 * scale)  # inside the neighbour, 15 px from its right edge
+    row = int(both.truth[11, 1])
+    ink_both = np.asarray(both.image.convert("L")) < 128
+    ink_alone = np.asarray(alone.image.convert("L")) < 128
+    assert ink_both[row, column : column + int(20 * scale)].any()
+    assert not ink_alone[row, column : column + int(20 * scale)].any()
+    assert ink_alone[row, :column].any()  # the person's own outline stays
+    np.testing.assert_allclose(alone.truth, both.truth)
+
+
 def test_a_person_without_a_shoulder_or_a_hip_is_not_traced() -> None:
     keypoints = np.zeros((17, 3))
     keypoints[[0, 15, 16]] = [(50, 20, 2), (40, 90, 2), (60, 90, 2)]
