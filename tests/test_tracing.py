@@ -30,19 +30,16 @@ def test_a_tracing_keeps_the_outline_and_inner_edges_and_drops_the_background() 
     assert not lines[70:100, 50:110].any(), "a flat part of the body has no lines"
 
 
-def _person(keypoints: list[tuple[int, int, int]]) -> np.ndarray:
-    return np.array(keypoints, dtype=np.float64)
-
-
-def test_a_photo_person_is_traced_enlarged_with_their_joints_in_the_tracing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The segmentation model is the seam: here it says the person is the photo's dark shape.
+@pytest.fixture
+def dark_is_a_person(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The segmentation model is the seam: here it says the person is the photo's dark."""
     monkeypatch.setattr(
         traced_module, "person_mask", lambda crop: np.asarray(crop.convert("L")) < 100
     )
-    photo = Image.new("RGB", (160, 160), (220, 220, 220))
-    ImageDraw.Draw(photo).rectangle((60, 40, 100, 130), fill=(40, 40, 40))
+
+
+def _standing() -> np.ndarray:
+    """A person standing in the box (60, 40)–(100, 130): shoulders, hips, ankles labelled."""
     keypoints = np.zeros((17, 3))
     keypoints[[5, 6, 11, 12, 15, 16]] = [
         (65, 50, 2),
@@ -52,6 +49,14 @@ def test_a_photo_person_is_traced_enlarged_with_their_joints_in_the_tracing(
         (70, 128, 2),
         (90, 128, 2),
     ]
+    return keypoints
+
+
+@pytest.mark.usefixtures("dark_is_a_person")
+def test_a_photo_person_is_traced_enlarged_with_their_joints_in_the_tracing() -> None:
+    photo = Image.new("RGB", (160, 160), (220, 220, 220))
+    ImageDraw.Draw(photo).rectangle((60, 40, 100, 130), fill=(40, 40, 40))
+    keypoints = _standing()
     result = traced(photo, keypoints)
     assert result is not None
     assert min(result.image.size) >= PAPER  # a small person is traced at paper size
@@ -68,23 +73,13 @@ def test_a_photo_person_is_traced_enlarged_with_their_joints_in_the_tracing(
     assert ink[top - 4 : top + 4, column].any() and not ink[top + 8 : top + 20, column].any()
 
 
-def test_a_person_traced_alone_leaves_their_neighbour_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        traced_module, "person_mask", lambda crop: np.asarray(crop.convert("L")) < 100
-    )
+@pytest.mark.usefixtures("dark_is_a_person")
+def test_a_person_traced_alone_leaves_their_neighbour_out() -> None:
     photo = Image.new("RGB", (200, 160), (220, 220, 220))
     draw = ImageDraw.Draw(photo)
     draw.rectangle((60, 40, 100, 130), fill=(40, 40, 40))  # the person
     draw.rectangle((106, 40, 130, 130), fill=(40, 40, 40))  # a neighbour beside them
-    keypoints = np.zeros((17, 3))
-    keypoints[[5, 6, 11, 12, 15, 16]] = [
-        (65, 50, 2),
-        (95, 50, 2),
-        (70, 90, 2),
-        (90, 90, 2),
-        (70, 128, 2),
-        (90, 128, 2),
-    ]
+    keypoints = _standing()
     both, alone = traced(photo, keypoints), traced(photo, keypoints, alone=True)
     assert both is not None and alone is not None
     scale = (both.truth[6, 0] - both.truth[5, 0]) / 30
