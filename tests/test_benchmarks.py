@@ -55,3 +55,26 @@ def test_search_bench_runs_the_service_ranking_against_brute_force(
     assert result["rows"] == 3000
     assert 0.5 <= result["recall10"] <= 1.0
     assert result["p50_ms"] > 0 and result["rss_mb"] > 0
+
+
+def test_a_crowd_tiles_the_picture_and_moves_every_copys_people() -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from benchmarks.crowd_eval import tiled
+    from benchmarks.pose_eval_matching import EvalImage, Person
+
+    picture = Image.new("RGB", (200, 160), (200, 200, 200))
+    ImageDraw.Draw(picture).rectangle((40, 20, 80, 140), fill=(10, 10, 10))
+    keypoints = np.zeros((17, 3))
+    keypoints[5] = (50, 40, 2)
+    person = Person("a.jpg", "photo", keypoints, (40.0, 20.0, 40.0, 120.0))
+    crowd_image, crowd = tiled(EvalImage("a.jpg", "photo", "coco", (person,)), picture, 2)
+    assert crowd.size == (200, 160) and len(crowd_image.people) == 4
+    pixels = np.asarray(crowd.convert("L"))
+    for copy in crowd_image.people:
+        x, y, w, h = copy.bbox
+        assert (w, h) == (20.0, 60.0)
+        assert pixels[int(y + h / 2), int(x + w / 2)] < 50  # the copy's body is where its box is
+        assert tuple(copy.keypoints[5, :2]) == (x + 5, y + 10)  # the shoulder moved with it
+    assert {p.bbox[:2] for p in crowd_image.people} == {(20, 10), (120, 10), (20, 90), (120, 90)}

@@ -1,0 +1,129 @@
+"""Crowds of small people: each evalset photo tiled n × n at 1 / n of its size, read as is.
+
+    python -m benchmarks.crowd_eval [--evalset DIR] [--grid 2] [--tiles 2 3 4]
+
+Each copy keeps its annotated people (moved and scaled with it), so an image of four people
+becomes sixteen people at half their size, side by side: a crowd frame's small, many
+people, with the evalset's labels. Images with nobody are tiled too (false people). Read
+by the default keypoint reader with each detector tile grid of `--tiles` (the shipped
+default is 2), with room for every copy's people (`max_people`); and the untiled photos as
+the reference. Printed per setting: person recall, recall over people with ≥ 10 labelled
+joints, PCK@0.2, false people on the images with nobody, seconds per image, and the share of
+≥ 10-joint people that the person detector proposes a region for (`proposed_10plus`, its
+first round: what the landmark model is given to read). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from benchmarks.paths import evalset_dir
+from benchmarks.pose_eval_matching import (
+    MIN_JOINTS_10PLUS,
+    EvalImage,
+    detection_metrics,
+    labelled_joints,
+    load_evalset,
+    match_image,
+)
+from benchmarks.report import print_report
+from pipelines.catalog import keypoint_models
+from pipelines.images import decode_image
+from pipelines.pose.person_detection import PersonDetector
+
+FIGURES = ("person_recall", "person_recall_10plus", "pck02_photo", "false_people_on_negatives")
+
+
+def tiled(image: EvalImage, picture: Image.Image, grid: int) -> tuple[EvalImage, Image.Image]:
+    """`picture` as a `grid` × `grid` crowd of copies at 1 / `grid` of its size, and `image`'s
+    people in every copy."""
+    width, height = picture.size
+    small_w, small_h = width // grid, height // grid
+    small = picture.convert("RGB").resize((small_w, small_h), Image.Resampling.LANCZOS)
+    crowd = Image.new("RGB", (small_w * grid, small_h * grid))
+    sx, sy = small_w / width, small_h / height
+    people = []
+    for col in range(grid):
+        for row in range(grid):
+            dx, dy = col * small_w, row * small_h
+            crowd.paste(small, (dx, dy))
+            for person in image.people:
+                keypoints = person.keypoints.copy()
+                keypoints[:, 0] = keypoints[:, 0] * sx + dx
+                keypoints[:, 1] = keypoints[:, 1] * sy + dy
+                x, y, w, h = person.bbox
+                box = (x * sx + dx, y * sy + dy, w * sx, h * sy)
+                people.append(replace(person, keypoints=keypoints, bbox=box))
+    return replace(image, people=tuple(people)), crowd
+
+
+def proposed_share(detector: PersonDetector, crowds: list[tuple[EvalImage, Image.Image]]) -> float:
+    """The share of ≥ 10-joint people whose box centre lies in a proposed region no more
+    than 2.5 times their size."""
+    hits = total = 0
+    for image, picture in crowds:
+        regions = [c.roi().box() for c in detector.detect(picture)]
+        for person in image.people:
+            if labelled_joints(person.keypoints) < MIN_JOINTS_10PLUS:
+                continue
+            x, y, w, h = person.bbox
+            cx, cy, side = x + w / 2, y + h / 2, max(w, h)
+            total += 1
+            hits += any(
+                r[0] <= cx <= r[2] and r[1] <= cy <= r[3] and r[2] - r[0] < 2.5 * side
+                for r in regions
+            )
+    return round(hits / max(total, 1), 4)
+
+
+def read(crowds: list[tuple[EvalImage, Image.Image]], options: dict[str, Any]) -> dict[str, Any]:
+    detector = keypoint_models.load("mediapipe", hands=False, **options)
+    results, seconds = [], 0.0
+    for image, picture in crowds:
+        started = time.perf_counter()
+        found = detector.detect(picture)
+        seconds += time.perf_counter() - started
+        results.append(match_image(image, found))
+    metrics = detection_metrics(results)
+    out = {key: metrics[key] for key in FIGURES}
+    out["seconds_per_image"] = round(seconds / max(len(crowds), 1), 3)
+    out["annotated_people"] = metrics["annotated_people"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--evalset", type=Path, default=evalset_dir())
+    parser.add_argument("--grid", type=int, default=2, help="copies per side")
+    parser.add_argument("--tiles", type=int, nargs="+", default=[2, 3, 4])
+    args = parser.parse_args(argv)
+    if args.evalset is None or not (args.evalset / "annotations.json").is_file():
+        print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
+        return 2
+    photos = [image for image in load_evalset(args.evalset) if image.medium == "photo"]
+    pictures = [decode_image((args.evalset / image.file).read_bytes())[0] for image in photos]
+    room = args.grid**2 * max(len(image.people) for image in photos)
+    result: dict[str, Any] = {}
+    for key, value in read(list(zip(photos, pictures, strict=True)), {}).items():
+        result[f"photos_{key}"] = value
+    crowds = [tiled(i, p, args.grid) for i, p in zip(photos, pictures, strict=True)]
+    for tiles in args.tiles:
+        options = {"tiles": tiles, "max_people": max(10, room)}
+        for key, value in read(crowds, options).items():
+            result[f"crowd_tiles{tiles}_{key}"] = value
+        # The reader's own proposals (its detector's defaults, `PeopleSearch`'s room).
+        proposals = PersonDetector(min_score=0.4, max_people=3 * max(10, room), tiles=tiles)
+        result[f"crowd_tiles{tiles}_proposed_10plus"] = proposed_share(proposals, crowds)
+    print_report(result, width=12)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
