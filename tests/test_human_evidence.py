@@ -88,7 +88,7 @@ def test_the_face_models_see_no_face_in_paper_or_noise() -> None:
 def _detector_finding(pose: Pose, face: float, **options: object) -> MediaPipePoseDetector:
     """The real detector with its person search and face models replaced at their seams."""
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
-    detector._every_person = lambda image: [pose]  # type: ignore[method-assign]
+    detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
     if detector._faces is not None:
         detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
@@ -132,7 +132,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     pose = scaled_pose(0.95)
     seen: list[float] = []
 
-    def every_person(image: Image.Image) -> list[Pose]:
+    def every_person(image: Image.Image, drawn: bool = False) -> list[Pose]:
         mean = float(luminance(image).mean())
         seen.append(mean)
         return [pose] if mean > 0.3 else []  # only the brightened view shows the person
@@ -146,7 +146,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
 
     # Found in both views: one person, not two.
     detector = MediaPipePoseDetector(hands=False)
-    detector._every_person = lambda image: [pose]  # type: ignore[method-assign]
+    detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
 
 

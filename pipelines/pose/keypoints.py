@@ -26,7 +26,7 @@ from pipelines.pose.human_evidence import (
 )
 from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.pose.medium import read_medium
-from pipelines.pose.people_search import PeopleSearch
+from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, SMALL_PERSON, PeopleSearch
 from pipelines.pose.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
@@ -73,7 +73,12 @@ class MediaPipePoseDetector(KeypointDetector):
     The detector keys on faces, and someone in front often hides the person behind, so the
     search runs up to `search_rounds` times: the heads of the people found so far are
     painted over and the detector looks at the whole image again (the landmark model still
-    reads the untouched image). At most `max_people` are returned, largest and clearest first.
+    reads the untouched image). With `fine_tiles`, where a person found is small (their joints
+    span less than `SMALL_PERSON` of the image's height) the detector also reads a finer grid
+    (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): small people stand
+    near small people, below what the first grid sees (`benchmarks.crowd_eval`); photos of
+    large people or of nobody, and drawings, never get it. At most `max_people` are returned,
+    largest and clearest first.
 
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
@@ -115,6 +120,7 @@ class MediaPipePoseDetector(KeypointDetector):
         tiles: int = 2,
         search_rounds: int = 3,
         duplicate_distance: float = 0.1,
+        fine_tiles: bool = True,
         hands: bool = True,
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
@@ -145,7 +151,7 @@ class MediaPipePoseDetector(KeypointDetector):
         # The multi-person search holds its own options (max_people, min_pose_score, ...).
         self._search = PeopleSearch(
             self.variant, min_pose_score, max_people, min_person_score, min_person_presence,
-            nms_iou, tiles, search_rounds, duplicate_distance,
+            nms_iou, tiles, search_rounds, duplicate_distance, fine_tiles,
         )  # fmt: skip
         self._graph: Any = None
         # The MediaPipe graph keeps per-call state: one image at a time per instance.
@@ -173,6 +179,8 @@ class MediaPipePoseDetector(KeypointDetector):
                 f"tiles={search.tiles},rounds={search.search_rounds},"
                 f"duplicate={search.duplicate_distance:g}"
             )
+            if search.fine_tiles:
+                options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{SMALL_PERSON:g}"
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
         if self.enhance_dark:
@@ -254,9 +262,10 @@ class MediaPipePoseDetector(KeypointDetector):
             )
         ]
 
-    def _every_person(self, image: Image.Image) -> list[Pose]:
-        """One pose per person the detector finds, largest and clearest first."""
-        return self._search.every_person(image)
+    def _every_person(self, image: Image.Image, drawn: bool = False) -> list[Pose]:
+        """One pose per person the detector finds, largest and clearest first (in a drawing
+        without the finer grid: the drawn-figure model reads drawings)."""
+        return self._search.every_person(image, fine=not drawn)
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")
@@ -267,7 +276,7 @@ class MediaPipePoseDetector(KeypointDetector):
         views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
         people: list[Pose] = []
         for view in views:
-            found = self._every_person(view) if self._search.max_people > 1 else []
+            found = self._every_person(view, drawn) if self._search.max_people > 1 else []
             people = self._search.merged(people, self._humans(found, views[-1], drawn))
         if not people:
             for view in views:

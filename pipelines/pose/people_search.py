@@ -27,6 +27,13 @@ MAX_CANDIDATES_PER_PERSON = 3
 SAME_REGION_IOU = 0.85
 # Masking a found person's head: mid grey over its head box.
 MASK_FILL = (128, 128, 128)
+# Where a person found is small (their joints span less than SMALL_PERSON of the image's
+# height), others near them are likely small too, below what the detector sees at its tiles:
+# it reads a finer grid, FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image.
+# Only then: on photos of large people or of nobody, finer crops find parts and patterns.
+SMALL_PERSON = 0.3
+FINE_TILES = 4
+FINE_FRACTION = 0.35
 
 
 class PeopleSearch:
@@ -43,8 +50,10 @@ class PeopleSearch:
         tiles: int,
         search_rounds: int,
         duplicate_distance: float,
+        fine_tiles: bool = True,
     ) -> None:
         self.variant = variant
+        self.fine_tiles = fine_tiles
         self.min_pose_score = min_pose_score
         self.max_people = max_people
         self.min_person_score = min_person_score
@@ -94,8 +103,9 @@ class PeopleSearch:
         ]
         return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
 
-    def every_person(self, image: Image.Image) -> list[Pose]:
-        """One pose per person the detector finds, largest and clearest first."""
+    def every_person(self, image: Image.Image, fine: bool = True) -> list[Pose]:
+        """One pose per person the detector finds, largest and clearest first (`fine`: the
+        finer grid where a small person is found, when `fine_tiles` is on)."""
         rgb = np.ascontiguousarray(np.asarray(image))
         masked = image.copy()
         poses: list[Pose] = []
@@ -114,6 +124,16 @@ class PeopleSearch:
             draw = ImageDraw.Draw(masked)
             for pose in poses:
                 draw.rectangle(head_box(pose), fill=MASK_FILL)
+        if (
+            fine
+            and self.fine_tiles
+            and len(poses) < self.max_people
+            and any(_height(pose) < SMALL_PERSON * image.height for pose in poses)
+        ):
+            for person in self.person_detector().detect(masked, FINE_TILES, FINE_FRACTION):
+                self._read_region(rgb, image, person.roi(), read, poses)
+                if len(poses) == self.max_people:
+                    break
         return sorted(poses, key=prominence, reverse=True)[: self.max_people]
 
     def _read_region(
@@ -146,3 +166,10 @@ class PeopleSearch:
             for i in reversed(same[1:]):
                 del poses[i]
         return False
+
+
+def _height(pose: Pose) -> float:
+    """How tall the joints the landmark model sees (score ≥ 0.5) stand, in pixels."""
+    joints = pose.array()
+    seen = joints[joints[:, 2] >= 0.5, 1]
+    return float(seen.max() - seen.min()) if len(seen) >= 2 else 0.0

@@ -294,17 +294,21 @@ class PersonDetector:
         regressors, scores = outputs["Identity"], outputs["Identity_1"]
         return regressors.reshape(NUM_BOXES, -1), scores.reshape(NUM_BOXES)
 
-    def detect(self, image: Image.Image, tiles: int | None = None) -> list[PersonDetection]:
+    def detect(
+        self, image: Image.Image, tiles: int | None = None, fraction: float | None = None
+    ) -> list[PersonDetection]:
         """People in `image`, most prominent first, in pixels of `image`.
 
         With `tiles` > 1 the detector also reads a `tiles` × `tiles` grid of overlapping
-        crops, each `tile_fraction` of the image's width and height, where small people are
-        seen at a larger scale; candidates of every region then go through one NMS.
+        crops, each `fraction` (default `tile_fraction`) of the image's width and height,
+        where small people are seen at a larger scale; candidates of every region then go
+        through one NMS.
         """
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
         found = []
         grid = self.tiles if tiles is None else tiles
-        for region in tile_regions(image.width, image.height, grid, self.tile_fraction):
+        share = self.tile_fraction if fraction is None else fraction
+        for region in tile_regions(image.width, image.height, grid, share):
             tensor, transform = letterbox(rgb, region)
             regressors, raw_scores = self.raw_outputs(tensor)
             found.append(

@@ -1,0 +1,88 @@
+"""Small people in crowds: where a person found is small, the detector reads a finer grid of
+crops; photos of large people or of nobody, and drawings, never get it; the keypoint model
+id names it, so turning it on re-reads the index. (Its effect on real pictures is measured
+by `python -m benchmarks.crowd_eval`, not asserted here.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.pose.keypoints import MediaPipePoseDetector
+from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, PeopleSearch
+from pipelines.records import Pose
+
+
+class _Candidate:
+    def roi(self) -> None:
+        return None
+
+
+class _RecordingDetector:
+    """Proposes one region on the first call; records the grid each call asks for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Any]] = []
+
+    def detect(
+        self, image: Image.Image, tiles: int | None = None, fraction: float | None = None
+    ) -> list[_Candidate]:
+        self.calls.append((tiles, fraction))
+        return [_Candidate()] if len(self.calls) == 1 else []
+
+
+def _standing(height: float) -> Pose:
+    joints = np.zeros((17, 3))
+    joints[:, 0] = 200
+    joints[:, 1] = np.linspace(100, 100 + height, 17)
+    joints[:, 2] = 0.9
+    return Pose.from_array(joints)
+
+
+def _search(found: Pose, monkeypatch: pytest.MonkeyPatch, fine_tiles: bool = True) -> Any:
+    search = PeopleSearch("full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles)
+    detector = _RecordingDetector()
+    monkeypatch.setattr(search, "person_detector", lambda: detector)
+
+    def read(rgb: Any, image: Any, region: Any, read: list[Any], poses: list[Pose]) -> bool:
+        if poses:
+            return False
+        poses.append(found)
+        return True
+
+    monkeypatch.setattr(search, "_read_region", read)
+    return search, detector
+
+
+@pytest.mark.parametrize(
+    ("height", "fine", "fine_tiles", "finer"),
+    [
+        (60, True, True, True),  # a small person (60 of 400 pixels): look closer
+        (300, True, True, False),  # a large one: the first grid saw the people there are
+        (60, False, True, False),  # a drawing: never
+        (60, True, False, False),  # switched off
+    ],
+)
+def test_the_finer_grid_is_read_only_where_a_small_person_is_found(
+    monkeypatch: pytest.MonkeyPatch, height: float, fine: bool, fine_tiles: bool, finer: bool
+) -> None:
+    search, detector = _search(_standing(height), monkeypatch, fine_tiles)
+    people = search.every_person(Image.new("RGB", (400, 400)), fine=fine)
+    assert len(people) == 1
+    assert ((FINE_TILES, FINE_FRACTION) in detector.calls) is finer
+
+
+def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    search, detector = _search(_standing(60), monkeypatch)
+    monkeypatch.setattr(search, "_read_region", lambda *args: False)
+    assert search.every_person(Image.new("RGB", (400, 400))) == []
+    assert (FINE_TILES, FINE_FRACTION) not in detector.calls
+
+
+def test_the_keypoint_model_id_names_the_finer_grid() -> None:
+    on = MediaPipePoseDetector(hands=False).model_id
+    off = MediaPipePoseDetector(hands=False, fine_tiles=False).model_id
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}" in on and "fine=" not in off
