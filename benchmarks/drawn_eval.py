@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if has_evalset:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
-        gt["gt_photo_traced"] = traced_people(people, evalset)
-        gt["gt_photo_traced_alone"] = traced_people(people, evalset, alone=True)
+        gt["gt_photo_traced"], gt["gt_photo_traced_alone"] = traced_people(people, evalset)
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only}
         gt = {k: v for k, v in gt.items() if k in args.only}

@@ -65,12 +65,21 @@ def traced(
     photo: Image.Image, keypoints: npt.NDArray[np.float64], alone: bool = False
 ) -> StickRender | None:
     """`photo`'s person with these COCO-17 `keypoints` (pixels) traced, with the truth in the
-    tracing's pixels; None where the person cannot be traced (no shoulder or hip labelled,
-    or the segmentation finds nobody in the square). Every person the segmentation sees in
-    the square is traced, as a tracer who traces the photo would; `alone`: only the
-    segmented regions that hold one of the person's labelled joints (people apart from them
-    left out, as a tracer who traces the person would; a neighbour who touches them stays),
-    without short bits of edge."""
+    tracing's pixels (`alone`: see `tracings`); None where the person cannot be traced."""
+    both = tracings(photo, keypoints)
+    return None if both is None else both[alone]
+
+
+def tracings(
+    photo: Image.Image, keypoints: npt.NDArray[np.float64]
+) -> tuple[StickRender, StickRender] | None:
+    """`photo`'s person with these COCO-17 `keypoints` (pixels) traced two ways, from one
+    segmentation, with the truth in the tracing's pixels: every person the segmentation sees
+    in the square, as a tracer who traces the photo would; and alone, only the segmented
+    regions that hold one of the person's labelled joints (people apart from them left out,
+    as a tracer who traces the person would; a neighbour who touches them stays), without
+    short bits of edge. None where the person cannot be traced (no shoulder or hip
+    labelled, or the segmentation finds nobody in the square)."""
     labelled = keypoints[:, 2] > 0
     if not labelled[list(SHOULDERS)].any() or not labelled[list(HIPS)].any():
         return None
@@ -90,14 +99,16 @@ def traced(
     truth[:, 0] = (truth[:, 0] - left) * scale
     truth[:, 1] = (truth[:, 1] - top) * scale
     truth[:, 2] = labelled.astype(np.float64)
-    if alone:
-        mask = _regions_with_joints(mask, truth[labelled, :2])
     neck = truth[[j for j in SHOULDERS if labelled[j]], :2].mean(axis=0)
     hip = truth[[j for j in HIPS if labelled[j]], :2].mean(axis=0)
     trunk = float(np.linalg.norm(neck - hip))
     if trunk < 4:
         return None
-    return StickRender(trace(crop, mask, alone), truth, trunk)
+    person = _regions_with_joints(mask, truth[labelled, :2])
+    return (
+        StickRender(trace(crop, mask), truth, trunk),
+        StickRender(trace(crop, person, alone=True), truth, trunk),
+    )
 
 
 def _regions_with_joints(
@@ -114,15 +125,20 @@ def _regions_with_joints(
     return np.isin(labels, sorted(held))
 
 
+Traced = list[tuple[str, Image.Image, StickRender]]  # (image file, tracing, truth)
+
+
 def traced_people(
-    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path, alone: bool = False
-) -> list[tuple[str, Image.Image, StickRender]]:
-    """(image file, tracing, truth) for each of `people` (evalset file, keypoints) traced
-    (`alone`: see `traced`)."""
-    out = []
+    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path
+) -> tuple[Traced, Traced]:
+    """Each of `people` (evalset file, keypoints) that can be traced, traced from their photo
+    and traced alone (see `tracings`)."""
+    photo_traced: Traced = []
+    alone: Traced = []
     for file, keypoints in people:
         with Image.open(evalset / file) as photo:
-            result = traced(photo, keypoints, alone)
-        if result is not None:
-            out.append((file, result.image, result))
-    return out
+            both = tracings(photo, keypoints)
+        if both is not None:
+            photo_traced.append((file, both[0].image, both[0]))
+            alone.append((file, both[1].image, both[1]))
+    return photo_traced, alone

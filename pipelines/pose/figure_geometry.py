@@ -19,6 +19,13 @@ def prominence(pose: Pose) -> float:
     return float(extent[0] * extent[1]) * pose.score
 
 
+def seen_height(pose: Pose, min_score: float = 0.5) -> float:
+    """How tall the joints scored at least `min_score` stand, in the pose's pixels."""
+    joints = pose.array()
+    seen = joints[joints[:, 2] >= min_score, 1]
+    return float(seen.max() - seen.min()) if len(seen) >= 2 else 0.0
+
+
 def head_box(pose: Pose) -> tuple[float, float, float, float]:
     """A square around the head, about the size of BlazePose's detector box for it."""
     points = pose.array()[:, :2].astype(np.float64)

@@ -27,6 +27,7 @@ from pipelines.pose.human_evidence import (
 from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.pose.medium import read_medium
 from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, SMALL_PERSON, PeopleSearch
+from pipelines.pose.person_detection import PersonDetector
 from pipelines.pose.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 from pipelines.records import NUM_JOINTS, Pose
 from pipelines.registry import Registry
@@ -261,6 +262,11 @@ class MediaPipePoseDetector(KeypointDetector):
                 math.inf if faces_only else self.min_body_evidence,
             )
         ]
+
+    def person_detector(self) -> PersonDetector:
+        """The person detector whose regions the landmark model reads (its first round's
+        proposals are what `benchmarks.crowd_eval` counts)."""
+        return self._search.person_detector()
 
     def _every_person(self, image: Image.Image, drawn: bool = False) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first (in a drawing

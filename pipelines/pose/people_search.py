@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines.pose.blazepose import accepted_pose
-from pipelines.pose.figure_geometry import head_box, prominence, same_person
+from pipelines.pose.figure_geometry import head_box, prominence, same_person, seen_height
 from pipelines.pose.landmarks import LandmarkModel
 from pipelines.pose.person_detection import PersonDetector, Roi, box_iou_xyxy
 from pipelines.records import Pose
@@ -128,7 +128,7 @@ class PeopleSearch:
             fine
             and self.fine_tiles
             and len(poses) < self.max_people
-            and any(_height(pose) < SMALL_PERSON * image.height for pose in poses)
+            and any(seen_height(pose) < SMALL_PERSON * image.height for pose in poses)
         ):
             for person in self.person_detector().detect(masked, FINE_TILES, FINE_FRACTION):
                 self._read_region(rgb, image, person.roi(), read, poses)
@@ -166,10 +166,3 @@ class PeopleSearch:
             for i in reversed(same[1:]):
                 del poses[i]
         return False
-
-
-def _height(pose: Pose) -> float:
-    """How tall the joints the landmark model sees (score ≥ 0.5) stand, in pixels."""
-    joints = pose.array()
-    seen = joints[joints[:, 2] >= 0.5, 1]
-    return float(seen.max() - seen.min()) if len(seen) >= 2 else 0.0

@@ -130,7 +130,7 @@ def child(ink: Image.Image, f: Figure, rng: np.random.Generator, width: int) -> 
     if rng.random() < 0.35:  # the whole body one chubby outline
         mask = Image.new("L", ink.size, 0)
         shape = ImageDraw.Draw(mask)
-        for _, polygon in body_parts(f, rng, rng.uniform(1.5, 2.2))[3:]:
+        for _, polygon, _ in body_parts(f, rng, rng.uniform(1.5, 2.2))[3:]:
             shape.polygon(polygon, fill=255)
         trunk = polygon_ellipse(
             (p["neck"] + p["pelvis"]) / 2,
@@ -186,8 +186,12 @@ def child(ink: Image.Image, f: Figure, rng: np.random.Generator, width: int) -> 
     return ink
 
 
-def body_parts(f: Figure, rng: np.random.Generator, bulk: float) -> list[tuple[float, list[tuple]]]:
-    """(depth, polygon) of each body part, with widths in units of the trunk × `bulk`."""
+def body_parts(
+    f: Figure, rng: np.random.Generator, bulk: float
+) -> list[tuple[float, list[tuple], str]]:
+    """(depth, polygon, name) of each body part, with widths in units of the trunk × `bulk`:
+    "trunk", "pelvis", "head", then each limb segment by the joint it starts at (a
+    shoulder's upper arm, an elbow's forearm, a hip's thigh, a knee's shin)."""
     p, s, z = f.xy, f.trunk * bulk, f.depth
     axis = p["neck"] - p["pelvis"]
     angle = math.atan2(axis[1], axis[0]) + math.pi / 2
@@ -202,16 +206,19 @@ def body_parts(f: Figure, rng: np.random.Generator, bulk: float) -> list[tuple[f
                 0.36 * f.trunk,
                 angle,
             ),
+            "trunk",
         ),
         (
             z["pelvis"],
             polygon_ellipse(p["pelvis"], max(hip_w * 0.8, 0.2 * s), 0.2 * f.trunk, angle),
+            "pelvis",
         ),
         (
             z["nose"],
             polygon_ellipse(
                 p["nose"], f.head_radius * 0.85, f.head_radius * rng.uniform(1.0, 1.25), angle
             ),
+            "head",
         ),
     ]
     radii = {
@@ -226,13 +233,14 @@ def body_parts(f: Figure, rng: np.random.Generator, bulk: float) -> list[tuple[f
         for a, b in itertools.pairwise(limb):
             if a in p and b in p:
                 ra, rb = (radii[n.split("_")[1]] * s for n in (a, b))
-                parts.append(((z.get(a, 0) + z.get(b, 0)) / 2, capsule(p[a], p[b], ra, rb)))
+                depth = (z.get(a, 0) + z.get(b, 0)) / 2
+                parts.append((depth, capsule(p[a], p[b], ra, rb), a))
     return parts
 
 
 def mannequin(draw: ImageDraw.ImageDraw, f: Figure, rng: np.random.Generator, width: int) -> None:
     opaque, shaded = rng.random() < 0.65, rng.random() < 0.3
-    for _, polygon in sorted(body_parts(f, rng, rng.uniform(0.8, 1.3)), key=lambda d: d[0]):
+    for _, polygon, _ in sorted(body_parts(f, rng, rng.uniform(0.8, 1.3)), key=lambda d: d[0]):
         fill = int(rng.uniform(40, 160)) if shaded else 0
         draw.polygon(polygon, fill=fill if (opaque or shaded) else None, outline=255, width=width)
     if rng.random() < 0.5:
@@ -259,7 +267,7 @@ def contour(ink: Image.Image, f: Figure, rng: np.random.Generator, width: int) -
     mask = Image.new("L", ink.size, 0)
     draw = ImageDraw.Draw(mask)
     parts = body_parts(f, rng, rng.uniform(0.9, 1.4))
-    for _, polygon in parts:
+    for _, polygon, _ in parts:
         draw.polygon(polygon, fill=255)
     kind = rng.random()
     if kind < 0.3:
@@ -268,7 +276,7 @@ def contour(ink: Image.Image, f: Figure, rng: np.random.Generator, width: int) -
     if kind > 0.7:  # the limbs in front of the trunk drawn over it
         front = ImageDraw.Draw(outline)
         trunk_depth = parts[0][0]
-        for depth, polygon in parts[3:]:
+        for depth, polygon, _ in parts[3:]:
             if depth > trunk_depth:
                 front.polygon(polygon, fill=0, outline=255, width=width)
     return outline

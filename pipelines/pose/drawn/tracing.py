@@ -10,8 +10,6 @@ and traced that way, so the drawn-figure model learns outlines full of interior 
 
 from __future__ import annotations
 
-import itertools
-
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from pipelines.pose.drawn.figures import Figure
 from pipelines.pose.drawn.strokes import polygon_ellipse
-from pipelines.pose.drawn.styles import LIMBS, body_parts
+from pipelines.pose.drawn.styles import body_parts
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -42,16 +40,13 @@ def trace_lines(
     return np.asarray((edges & inside) | (outline > 0))
 
 
-def _part_names(f: Figure) -> list[str]:
-    """The group of each of `body_parts`' parts, in its order: trunk, pelvis, head, limbs."""
-    names = ["shirt", "trousers", "head"]
-    for limb in LIMBS:
-        for a, b in itertools.pairwise(limb):
-            if a in f.xy and b in f.xy:
-                upper = a.endswith(("shoulder", "hip"))
-                arm = "shoulder" in a or "elbow" in a
-                names.append(("sleeve" if upper else "forearm") if arm else "trousers")
-    return names
+def _clothing(part: str) -> str:
+    """What a body part (a name of `body_parts`) is painted as."""
+    if part in ("trunk", "head"):
+        return "shirt" if part == "trunk" else "head"
+    if part.endswith("shoulder"):
+        return "sleeve"
+    return "forearm" if part.endswith("elbow") else "trousers"  # the pelvis and the legs
 
 
 def _paint(
@@ -66,9 +61,8 @@ def _paint(
     mask = Image.new("L", size, 0)
     paint, cover = ImageDraw.Draw(picture), ImageDraw.Draw(mask)
     parts = body_parts(f, rng, rng.uniform(0.9, 1.5))
-    names = _part_names(f)
-    for (_, polygon), name in sorted(zip(parts, names, strict=False), key=lambda d: d[0][0]):
-        value = np.clip(tone[name] + rng.normal(0, 0.05), 0, 1)
+    for _, polygon, part in sorted(parts, key=lambda d: d[0]):
+        value = np.clip(tone[_clothing(part)] + rng.normal(0, 0.05), 0, 1)
         paint.polygon(polygon, fill=int(value * 255))
         cover.polygon(polygon, fill=255)
     for _ in range(int(rng.integers(0, 4))):  # loose clothes: a skirt, a coat's tail, a hood
