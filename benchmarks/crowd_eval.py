@@ -6,13 +6,15 @@ Each copy keeps its annotated people (moved and scaled with it), so an image of 
 becomes sixteen people at half their size, side by side: a crowd frame's small, many
 people, with the evalset's labels. Images with nobody are tiled too (false people). Read
 by the keypoint reader with each detector tile grid of `--tiles` (the shipped default is 2),
-with room for every copy's people (`max_people`), before (`fine_tiles=False`) and now (the
-finer grid where a small person is found, the default); and the untiled photos both ways
-as the reference. Printed per setting: person recall, recall over people with ≥ 10 labelled
-joints (also per source: no setting was searched on these crowds, so every source is
-held out), PCK@0.2, false people on the images with nobody, seconds per image, and the share of
-≥ 10-joint people that the person detector proposes a region for (`proposed_10plus`, its
-first round: what the landmark model is given to read). Last line: one JSON object.
+with room for every copy's people (`max_people`), in each of `SETTINGS`: without the finer
+grid where a small person is found (`fine_tiles=False`), before (that grid, but no face
+proposals: the defaults until 2026-12-06) and now (the defaults: faces propose people too);
+and the untiled photos each way as the reference. Printed per setting: person recall,
+recall over people with ≥ 10 labelled joints (also per source: no setting was searched on
+these crowds, so every source is held out), PCK@0.2, false people on the images with
+nobody, seconds per image, and the share of ≥ 10-joint people that the person detector
+proposes a region for (`proposed_10plus`, its first round: what the landmark model is given
+to read). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.person_detection import PersonDetector
 
 FIGURES = ("person_recall", "person_recall_10plus", "pck02_photo", "false_people_on_negatives")
+# The reader's settings compared, each against the one before it.
+SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("no_fine", {"fine_tiles": False, "face_proposals": False}),
+    ("before", {"face_proposals": False}),
+    ("now", {}),
+)
 
 
 def tiled(image: EvalImage, picture: Image.Image, grid: int) -> tuple[EvalImage, Image.Image]:
@@ -123,13 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     room = args.grid**2 * max(len(image.people) for image in photos)
     result: dict[str, Any] = {}
     untiled = list(zip(photos, pictures, strict=True))
-    for label, fine in (("before", False), ("now", True)):
-        for key, value in read(untiled, {"fine_tiles": fine})[0].items():
+    for label, setting in SETTINGS:
+        for key, value in read(untiled, setting)[0].items():
             result[f"photos_{label}_{key}"] = value
     crowds = [tiled(i, p, args.grid) for i, p in zip(photos, pictures, strict=True)]
     for tiles in args.tiles:
-        for label, fine in (("before", False), ("now", True)):
-            options = {"tiles": tiles, "max_people": max(10, room), "fine_tiles": fine}
+        for label, setting in SETTINGS:
+            options = {"tiles": tiles, "max_people": max(10, room), **setting}
             figures, reader = read(crowds, options)
             for key, value in figures.items():
                 result[f"crowd_tiles{tiles}_{label}_{key}"] = value

@@ -110,11 +110,20 @@ EVIDENCE_GRID: list[Variant] = [
     Variant("body_0.7", {"min_body_evidence": 0.7}),
     Variant("body_0.95", {"min_body_evidence": 0.95}),
 ]
+# Where people are proposed besides the person detector's first grid: the finer grid where a
+# small person is found, and the full-range face detector's faces.
+PROPOSAL_GRID: list[Variant] = [
+    Variant("defaults"),
+    Variant("faces_off", {"face_proposals": False}),
+    Variant("fine_off", {"fine_tiles": False}),
+    Variant("both_off", {"fine_tiles": False, "face_proposals": False}),
+]
 GRIDS: dict[str, list[Variant]] = {
     "default": DEFAULT_GRID,
     "thresholds": THRESHOLD_GRID,
     "detector": DETECTOR_GRID,
     "evidence": EVIDENCE_GRID,
+    "proposals": PROPOSAL_GRID,
 }
 
 # variant name → source → counts

@@ -43,7 +43,9 @@ def _standing(height: float) -> Pose:
 
 
 def _search(found: Pose, monkeypatch: pytest.MonkeyPatch, fine_tiles: bool = True) -> Any:
-    search = PeopleSearch("full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles)
+    search = PeopleSearch(
+        "full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, face_proposals=False
+    )
     detector = _RecordingDetector()
     monkeypatch.setattr(search, "person_detector", lambda: detector)
 
@@ -70,7 +72,7 @@ def test_the_finer_grid_is_read_only_where_a_small_person_is_found(
     monkeypatch: pytest.MonkeyPatch, height: float, fine: bool, fine_tiles: bool, finer: bool
 ) -> None:
     search, detector = _search(_standing(height), monkeypatch, fine_tiles)
-    people = search.every_person(Image.new("RGB", (400, 400)), fine=fine)
+    people = search.every_person(Image.new("RGB", (400, 400)), photo=fine)
     assert len(people) == 1
     assert ((FINE_TILES, FINE_FRACTION) in detector.calls) is finer
 

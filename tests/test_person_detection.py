@@ -732,14 +732,15 @@ def test_single_person_photos_still_give_their_person() -> None:
 @pytest.mark.evalset
 @requires_evalset
 def test_the_whole_image_path_still_answers_for_figures_the_detector_misses() -> None:
-    # On this Human-Art photo only the legacy graph finds the figure: recall must not drop.
-    # (A toy figurine: the human-evidence check then rejects it, so it is off here.)
+    # On this Human-Art photo the person detector proposes nobody and only the legacy graph
+    # finds the figure: recall must not drop. (A toy figurine: the human-evidence check then
+    # rejects it, so it is off here; the face detector proposes its face, so that is off too.)
     entry = _entry("humanart__000000005603.jpg")
     image, _ = decode_image(evalset_bytes(entry))
-    detector = keypoint_models.load("mediapipe", min_body_evidence=0.0)
+    detector = keypoint_models.load("mediapipe", min_body_evidence=0.0, face_proposals=False)
     assert detector._every_person(image) == []  # type: ignore[attr-defined]
     assert len(detector.detect(image)) == 1
-    assert keypoint_models.load("mediapipe").detect(image) == []
+    assert keypoint_models.load("mediapipe", face_proposals=False).detect(image) == []
 
 
 @pytest.mark.evalset

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from pipelines.pose.blazepose import accepted_pose
 from pipelines.pose.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
+from pipelines.pose.face_proposals import BODY_RADIUS, HIP_BELOW_FACE, MIN_FACE_SCORE
 from pipelines.pose.figure_geometry import head_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
@@ -78,8 +79,11 @@ class MediaPipePoseDetector(KeypointDetector):
     span less than `SMALL_PERSON` of the image's height) the detector also reads a finer grid
     (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): small people stand
     near small people, below what the first grid sees (`benchmarks.crowd_eval`); photos of
-    large people or of nobody, and drawings, never get it. At most `max_people` are returned,
-    largest and clearest first.
+    large people or of nobody, and drawings, never get it. With `face_proposals`, the
+    wheel's full-range face detector reads a photo and the same crops, and each face on
+    nobody found yet proposes the region of the body below it
+    (`pipelines.pose.face_proposals`); the reading is kept when its nose is on that face.
+    At most `max_people` are returned, largest and clearest first.
 
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
@@ -122,6 +126,7 @@ class MediaPipePoseDetector(KeypointDetector):
         search_rounds: int = 3,
         duplicate_distance: float = 0.1,
         fine_tiles: bool = True,
+        face_proposals: bool = True,
         hands: bool = True,
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
@@ -152,7 +157,7 @@ class MediaPipePoseDetector(KeypointDetector):
         # The multi-person search holds its own options (max_people, min_pose_score, ...).
         self._search = PeopleSearch(
             self.variant, min_pose_score, max_people, min_person_score, min_person_presence,
-            nms_iou, tiles, search_rounds, duplicate_distance, fine_tiles,
+            nms_iou, tiles, search_rounds, duplicate_distance, fine_tiles, face_proposals,
         )  # fmt: skip
         self._graph: Any = None
         # The MediaPipe graph keeps per-call state: one image at a time per instance.
@@ -182,6 +187,8 @@ class MediaPipePoseDetector(KeypointDetector):
             )
             if search.fine_tiles:
                 options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{SMALL_PERSON:g}"
+            if search.face_proposals:
+                options += f",faces=full{MIN_FACE_SCORE:g}|hip{HIP_BELOW_FACE:g}|r{BODY_RADIUS:g}"
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
         if self.enhance_dark:
@@ -271,7 +278,7 @@ class MediaPipePoseDetector(KeypointDetector):
     def _every_person(self, image: Image.Image, drawn: bool = False) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first (in a drawing
         without the finer grid: the drawn-figure model reads drawings)."""
-        return self._search.every_person(image, fine=not drawn)
+        return self._search.every_person(image, photo=not drawn)
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")

@@ -5,7 +5,9 @@ landmark model on that box's region. `PeopleSearch` runs the same two models dir
 (`pipelines.pose.person_detection`) for every candidate the detector keeps, over a grid of
 tiles where small people look bigger, and again with the heads of the people found so far
 painted over (the detector keys on faces, and someone in front often hides the person
-behind; the landmark model still reads the untouched image).
+behind; the landmark model still reads the untouched image). In photos, the wheel's
+full-range face detector proposes the people whose faces it finds and whom the person
+detector did not (`pipelines.pose.face_proposals`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines.pose.blazepose import accepted_pose
+from pipelines.pose.face_proposals import Face, FaceDetector
 from pipelines.pose.figure_geometry import head_box, prominence, same_person, seen_height
 from pipelines.pose.landmarks import LandmarkModel
-from pipelines.pose.person_detection import PersonDetector, Roi, box_iou_xyxy
+from pipelines.pose.person_detection import PersonDetector, Roi, box_iou_xyxy, tile_regions
 from pipelines.records import Pose
 
 # The detector proposes at most this many candidates per person asked for.
@@ -51,9 +54,11 @@ class PeopleSearch:
         search_rounds: int,
         duplicate_distance: float,
         fine_tiles: bool = True,
+        face_proposals: bool = True,
     ) -> None:
         self.variant = variant
         self.fine_tiles = fine_tiles
+        self.face_proposals = face_proposals
         self.min_pose_score = min_pose_score
         self.max_people = max_people
         self.min_person_score = min_person_score
@@ -64,6 +69,7 @@ class PeopleSearch:
         self.duplicate_distance = duplicate_distance
         self._people: PersonDetector | None = None
         self._landmark_model: LandmarkModel | None = None
+        self._faces: FaceDetector | None = None
         # The LiteRT models lock their own interpreters; this guards their lazy creation.
         self._build_lock = threading.Lock()
 
@@ -77,6 +83,12 @@ class PeopleSearch:
                     tiles=self.tiles,
                 )
             return self._people
+
+    def face_detector(self) -> FaceDetector:
+        with self._build_lock:
+            if self._faces is None:
+                self._faces = FaceDetector()
+            return self._faces
 
     def landmarker(self) -> LandmarkModel:
         with self._build_lock:
@@ -103,9 +115,10 @@ class PeopleSearch:
         ]
         return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
 
-    def every_person(self, image: Image.Image, fine: bool = True) -> list[Pose]:
-        """One pose per person the detector finds, largest and clearest first (`fine`: the
-        finer grid where a small person is found, when `fine_tiles` is on)."""
+    def every_person(self, image: Image.Image, photo: bool = True) -> list[Pose]:
+        """One pose per person the detectors find, largest and clearest first. In a `photo`
+        (drawings are the drawn-figure model's) also the finer grid where a small person is
+        found (`fine_tiles`) and the people the face detector proposes (`face_proposals`)."""
         rgb = np.ascontiguousarray(np.asarray(image))
         masked = image.copy()
         poses: list[Pose] = []
@@ -125,7 +138,7 @@ class PeopleSearch:
             for pose in poses:
                 draw.rectangle(head_box(pose), fill=MASK_FILL)
         if (
-            fine
+            photo
             and self.fine_tiles
             and len(poses) < self.max_people
             and any(seen_height(pose) < SMALL_PERSON * image.height for pose in poses)
@@ -134,7 +147,28 @@ class PeopleSearch:
                 self._read_region(rgb, image, person.roi(), read, poses)
                 if len(poses) == self.max_people:
                     break
+        if photo and self.face_proposals and len(poses) < self.max_people:
+            self._read_faces(rgb, image, read, poses)
         return sorted(poses, key=prominence, reverse=True)[: self.max_people]
+
+    def _read_faces(
+        self,
+        rgb: np.ndarray,
+        image: Image.Image,
+        read: list[tuple[float, float, float, float]],
+        poses: list[Pose],
+    ) -> None:
+        """The people whose faces the face detector finds (over the whole image and the
+        person detector's grids) and who are none of `poses` yet, into `poses` (in place)."""
+        share = self.person_detector().tile_fraction
+        regions = tile_regions(image.width, image.height, self.tiles, share)
+        regions += tile_regions(image.width, image.height, FINE_TILES, FINE_FRACTION)[1:]
+        for face in self.face_detector().detect(image, regions):
+            if any(face.is_at(pose.array()[0, :2]) for pose in poses if pose.array()[0, 2] > 0):
+                continue  # a person found already: their nose is on this face
+            self._read_region(rgb, image, face.person_region(), read, poses, face)
+            if len(poses) == self.max_people:
+                return
 
     def _read_region(
         self,
@@ -143,17 +177,19 @@ class PeopleSearch:
         region: Roi,
         read: list[tuple[float, float, float, float]],
         poses: list[Pose],
+        face: Face | None = None,
     ) -> bool:
         """Read the person in `region` into `poses` (in place); whether it is a new person.
 
         A region like one already read gives the same pose again and is skipped; of two
-        poses of one body the clearer stays, in the place of the first one seen.
+        poses of one body the clearer stays, in the place of the first one seen. A region
+        proposed by a `face` keeps only a person whose nose is on that face.
         """
         if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
             return False
         read.append(region.box())
         pose = accepted_pose(self.person_landmarks(rgb, region), image, self.min_pose_score)
-        if pose is None:
+        if pose is None or (face is not None and not face.is_at(pose.array()[0, :2])):
             return False
         same = [
             i for i, kept in enumerate(poses) if same_person(pose, kept, self.duplicate_distance)

@@ -139,20 +139,22 @@ def sigmoid_scores(raw: npt.ArrayLike, clip: float = SCORE_CLIP) -> FloatArray:
 def decode_boxes(
     raw: npt.ArrayLike, anchors: FloatArray, input_size: int = INPUT_SIZE
 ) -> tuple[FloatArray, FloatArray]:
-    """Regressors `(N, 12)` → boxes `(N, 4)` (x0, y0, x1, y1) and keypoints `(N, 4, 2)`.
+    """Regressors `(N, 4 + 2K)` → boxes `(N, 4)` (x0, y0, x1, y1) and keypoints `(N, K, 2)`.
 
     Both normalised to the model input. The regressors are offsets in input pixels from the
-    anchor centre: box centre x, y, width, height, then (x, y) of the 4 keypoints.
+    anchor centre: box centre x, y, width, height, then (x, y) of the K keypoints (4 for the
+    pose detector's alignment points, 6 for a face detector's eyes, nose, mouth and ears).
     """
-    values = np.asarray(raw, dtype=np.float64).reshape(-1, 4 + 2 * NUM_KEYPOINTS)
-    if values.shape[0] != anchors.shape[0]:
-        raise ValueError(f"{values.shape[0]} regressors for {anchors.shape[0]} anchors")
+    values = np.asarray(raw, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] != anchors.shape[0] or values.shape[1] % 2:
+        raise ValueError(f"regressors {values.shape} for {anchors.shape[0]} anchors")
     scaled = values / input_size
     cx = scaled[:, 0] + anchors[:, 0]
     cy = scaled[:, 1] + anchors[:, 1]
     w, h = scaled[:, 2], scaled[:, 3]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    keypoints = scaled[:, 4:].reshape(-1, NUM_KEYPOINTS, 2) + anchors[:, None, :]
+    keypoints = scaled[:, 4:].reshape(values.shape[0], (values.shape[1] - 4) // 2, 2)
+    keypoints = keypoints + anchors[:, None, :]
     return boxes, keypoints
 
 
@@ -208,7 +210,7 @@ def non_max_suppression(
         kept_scores.append(float(scores[best]))
         order = order[(overlap <= iou_threshold) & (order != best)]
     if not kept_boxes:
-        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_KEYPOINTS, 2))
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, *keypoints.shape[1:]))
     return np.stack(kept_boxes), np.asarray(kept_scores), np.stack(kept_keypoints)
 
 
@@ -352,7 +354,7 @@ def decode_candidates(
     of the candidates scoring at least `min_score`, in pixels of the whole image."""
     scores = sigmoid_scores(raw_scores)
     keep = scores >= min_score
-    boxes, keypoints = decode_boxes(regressors[keep], anchors[keep])
+    boxes, keypoints = decode_boxes(regressors[keep], anchors[keep], transform.input_size)
     corners = transform.to_image(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
     return corners, scores[keep], transform.to_image(keypoints)
 
