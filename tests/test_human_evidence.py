@@ -109,6 +109,19 @@ def test_in_a_drawing_the_face_check_does_not_apply() -> None:
     assert _detector_finding(scaled_pose(0.6), face=0.0).detect(drawing()) != []
 
 
+def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
+    # A dim photo is flat, so its statistics call it a drawing, and the drawn-figure model
+    # (ink on paper) is not asked: BlazePose's people there pass the photo test or go (a
+    # dim animal photo's animals).
+    dim = photo(brightness=0.12)
+    dim = Image.fromarray((np.asarray(dim) // 8 * 8).astype(np.uint8))  # a flat, dark frame
+    assert looks_drawn(dim) and float(luminance(dim).mean()) < 0.3
+    unclear = scaled_pose(0.6)
+    assert _detector_finding(unclear, face=0.1).detect(dim) == []
+    assert _detector_finding(unclear, face=0.9).detect(dim) == [unclear]
+    assert _detector_finding(scaled_pose(0.9), face=0.1).detect(dim) != []  # a clear body
+
+
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
     assert "human=face0.5|body0.85" in default and ",dim=" in default

@@ -199,7 +199,7 @@ class MediaPipePoseDetector(KeypointDetector):
             options += f",drawn={self._drawn.tag}"
             options += (
                 f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}|page{PAGE_SHARE:g}m{PAGE_GRAIN}"
-                ",prefer=model"
+                ",prefer=model,dark=human"
             )
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
@@ -311,11 +311,13 @@ class MediaPipePoseDetector(KeypointDetector):
         it sees one, BlazePose's people stay if they are several (the model reads one) or
         pass the photo test of a person (a face or a clearly seen body); otherwise the
         model's reading is the figure: on drawings it reads joints far better than BlazePose
-        (`benchmarks.drawn_eval`). A dark image is not what the model learnt (ink on paper;
-        and a dark photo is flat too): it is not asked there, and BlazePose's people, else
-        the stick figure read by its structure, are the drawing's figures.
+        (`benchmarks.drawn_eval`). A dark image is not what the model learnt (ink on paper),
+        and a dark photo is flat too: the model is not asked there, BlazePose's people who
+        pass the photo test of a person are its figures (a dim animal photo's animals do
+        not), else the stick figure read by its structure (chalk on a board).
         """
-        if reading is None and self._drawn is not None and not is_dark(rgb):
+        dark = is_dark(rgb)
+        if reading is None and self._drawn is not None and not dark:
             reading = self._drawn.read(rgb)
         if reading is not None:
             if not reading.shows_figure:
@@ -323,6 +325,8 @@ class MediaPipePoseDetector(KeypointDetector):
             if len(people) > 1 or self._humans(people, rgb, drawn=False):
                 return people
             return people if reading.pose is None else [reading.pose]
+        if dark:
+            people = self._humans(people, rgb, drawn=False)
         if people:
             return people
         # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
