@@ -13,7 +13,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pipelines.pose.blazepose import accepted_pose
-from pipelines.pose.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
+from pipelines.pose.drawn.reader import (
+    FIGURE_GAP,
+    FIGURE_SIZE,
+    DrawnFigureReader,
+    DrawnReading,
+    committed_reader,
+)
 from pipelines.pose.face_proposals import BODY_RADIUS, HIP_BELOW_FACE, MIN_FACE_SCORE
 from pipelines.pose.figure_geometry import head_box
 from pipelines.pose.hands import HandFinder
@@ -96,6 +102,10 @@ class MediaPipePoseDetector(KeypointDetector):
     32, with one false person on one of the 11 images without people; `min_person_score` 0.5
     matched 31 with two, 0.3 let in a dozen.
 
+    With `several_figures` (the default), a drawing whose ink falls into groups drawn apart
+    is read group by group, and every group the drawn-figure model sees a figure in is a
+    figure (`benchmarks.drawn_pairs`); otherwise a drawing gives the model one figure.
+
     `drawn_weights` names other drawn-figure weights (a retraining, compared with
     `benchmarks.drawn_eval --weights`); they read the drawings this detector reads, but the
     medium stored at ingest and a query's mirror default keep the committed weights
@@ -133,6 +143,7 @@ class MediaPipePoseDetector(KeypointDetector):
         enhance_dark: bool = True,
         stick_figures: bool = True,
         drawn_model: bool = True,
+        several_figures: bool = True,
         drawn_weights: str | None = None,
     ) -> None:
         if max_people < 1:
@@ -148,6 +159,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
+        self.several_figures = several_figures
         self._drawn = (
             (DrawnFigureReader(Path(drawn_weights)) if drawn_weights else committed_reader())
             if drawn_model
@@ -201,6 +213,8 @@ class MediaPipePoseDetector(KeypointDetector):
                 f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}|page{PAGE_SHARE:g}m{PAGE_GRAIN}"
                 ",prefer=model,dark=human"
             )
+            if self.several_figures:
+                options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -308,13 +322,17 @@ class MediaPipePoseDetector(KeypointDetector):
 
         Where the model sees no human figure, only BlazePose's people with a human face stay
         (a photo taken for a drawing keeps its people; BlazePose's drawn animals go). Where
-        it sees one, BlazePose's people stay if they are several (the model reads one) or
-        pass the photo test of a person (a face or a clearly seen body); otherwise the
-        model's reading is the figure: on drawings it reads joints far better than BlazePose
-        (`benchmarks.drawn_eval`). A dark image is not what the model learnt (ink on paper),
-        and a dark photo is flat too: the model is not asked there, BlazePose's people who
-        pass the photo test of a person are its figures (a dim animal photo's animals do
-        not), else the stick figure read by its structure (chalk on a board).
+        it sees one, BlazePose's people stay if they are several or pass the photo test of a
+        person (a face or a clearly seen body); otherwise the model's reading is the figure:
+        on drawings it reads joints far better than BlazePose (`benchmarks.drawn_eval`).
+        With `several_figures`, figures drawn apart (separate groups of ink the model sees
+        a figure in, `DrawnFigureReader.read_figures`) are each read, and where they
+        outnumber BlazePose's people they are the drawing's figures (`benchmarks.drawn_pairs`).
+
+        A dark image is not what the model learnt (ink on paper), and a dark photo is flat
+        too: the model is not asked there, BlazePose's people who pass the photo test of a
+        person are its figures (a dim animal photo's animals do not), else the stick figure
+        read by its structure (chalk on a board).
         """
         dark = is_dark(rgb)
         if reading is None and self._drawn is not None and not dark:
@@ -322,9 +340,17 @@ class MediaPipePoseDetector(KeypointDetector):
         if reading is not None:
             if not reading.shows_figure:
                 return self._humans(people, rgb, drawn=False, faces_only=True)
-            if len(people) > 1 or self._humans(people, rgb, drawn=False):
+            if reading.pose is None or self._drawn is None:
+                figures = []
+            elif self.several_figures:
+                figures = [r.pose for r in self._drawn.read_figures(rgb) if r.pose is not None]
+            else:
+                figures = [reading.pose]
+            if len(figures) <= max(len(people), 1) and (
+                len(people) > 1 or self._humans(people, rgb, drawn=False)
+            ):
                 return people
-            return people if reading.pose is None else [reading.pose]
+            return figures or people
         if dark:
             people = self._humans(people, rgb, drawn=False)
         if people:

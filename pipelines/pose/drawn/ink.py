@@ -36,16 +36,47 @@ def ink_of(grey: np.ndarray) -> np.ndarray:
     return np.abs(grey - float(np.median(border))).astype(np.float32)
 
 
-def ink_crop(grey: np.ndarray) -> tuple[np.ndarray, Crop] | None:
-    """The model's input for a grey drawing in [0, 1] (H, W), or None without ink."""
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Which pixels of an `ink_of` map (H, W) are ink, as 0 / 1 (uint8): far enough from the
+    paper's grey, beyond its grain, and not a lone pixel."""
     import cv2
 
-    ink = ink_of(grey)
     border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
     noise = 1.4826 * float(np.median(border))  # the paper's grain, from the border
     mask = (ink > max(INK, 5 * noise)).astype(np.uint8)
     # A lone pixel is grain, not ink: keep marked pixels with a marked neighbour.
     mask &= cv2.filter2D(mask, -1, np.ones((3, 3), np.float32)) >= 2
+    return mask
+
+
+def ink_groups(grey: np.ndarray, gap: float, least: float) -> list[np.ndarray]:
+    """The drawing's separate groups of ink (H, W masks, largest first): strokes closer than
+    `gap` × the ink's longer side are one group, and a group counts when its longer side is
+    at least `least` × that of the largest (a lone head or a prop beside a figure does not
+    make a second figure, nor does a speck)."""
+    import cv2
+
+    mask = ink_mask(ink_of(grey))
+    rows, cols = np.nonzero(mask)
+    if len(rows) < 10:
+        return []
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    k = max(1, round(gap * extent)) * 2 + 1
+    joined = cv2.dilate(mask, np.ones((k, k), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    sides = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    if not len(sides):
+        return []
+    order = [int(i) for i in np.argsort(-sides, kind="stable") if sides[i] >= least * sides.max()]
+    return [(labels == i + 1) for i in order]
+
+
+def ink_crop(grey: np.ndarray) -> tuple[np.ndarray, Crop] | None:
+    """The model's input for a grey drawing in [0, 1] (H, W), or None without ink."""
+    import cv2
+
+    ink = ink_of(grey)
+    mask = ink_mask(ink)
     rows, cols = np.nonzero(mask)
     if len(rows) < 10:
         return None

@@ -24,12 +24,17 @@ import numpy as np
 from PIL import Image
 
 from pipelines.pose.drawn.figures import COCO_OF_JOINT
-from pipelines.pose.drawn.ink import decode, ink_crop
+from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
 WEIGHTS = Path(__file__).parent / "weights" / "drawn-v1.pt"
 MIN_FIGURE = 0.5  # the figure probability a drawing needs to hold a person
 MAX_SIDE = 640  # drawings are read at most this large: the model sees 128 pixels
+# Figures drawn side by side: ink groups further apart than this share of the ink's extent
+# are read apart, when each is at least FIGURE_SIZE of the largest (a head drawn apart from
+# its body, a prop or a speck is no second figure).
+FIGURE_GAP = 0.04
+FIGURE_SIZE = 0.4
 
 
 @dataclass(frozen=True)
@@ -72,18 +77,28 @@ class DrawnFigureReader:
         return self._net
 
     def read(self, image: Image.Image) -> DrawnReading:
+        """The model's reading of the whole drawing (one figure)."""
+        return self._read(*_grey(image))
+
+    def read_figures(self, image: Image.Image) -> list[DrawnReading]:
+        """One reading per figure drawn side by side: where the ink falls into separate
+        groups (`ink_groups`: apart by more than `FIGURE_GAP` of the ink's extent, each at
+        least `FIGURE_SIZE` of the largest), each group is read alone, and the groups the
+        model sees a figure in are the drawing's figures when they are two or more;
+        otherwise the whole drawing's one reading."""
+        grey, scale = _grey(image)
+        groups = ink_groups(grey, FIGURE_GAP, FIGURE_SIZE)
+        whole = self._read(grey, scale)
+        if len(groups) < 2:
+            return [whole]
+        paper = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+        readings = [self._read(np.where(group, grey, paper), scale) for group in groups]
+        figures = [r for r in readings if r.shows_figure and r.pose is not None]
+        return figures if len(figures) >= 2 else [whole]
+
+    def _read(self, grey: np.ndarray, scale: float) -> DrawnReading:
         import torch
 
-        scale = min(1.0, MAX_SIDE / max(image.size))
-        small = (
-            image
-            if scale == 1.0
-            else image.resize(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                Image.Resampling.LANCZOS,
-            )
-        )
-        grey = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
         cropped = ink_crop(grey)
         if cropped is None:
             return DrawnReading(0.0, None, False)
@@ -100,6 +115,20 @@ class DrawnFigureReader:
             pose[COCO17_INDEX[name]] = (nose[0], nose[1], 0.0)  # a drawn head shows no face
         figure = float(torch.sigmoid(logit[0]))
         return DrawnReading(figure, Pose.from_array(pose), figure >= self.min_figure)
+
+
+def _grey(image: Image.Image) -> tuple[np.ndarray, float]:
+    """The drawing in grey [0, 1] at most `MAX_SIDE` pixels, and the scale it was read at."""
+    scale = min(1.0, MAX_SIDE / max(image.size))
+    small = (
+        image
+        if scale == 1.0
+        else image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+            Image.Resampling.LANCZOS,
+        )
+    )
+    return np.asarray(small.convert("L"), dtype=np.float32) / 255.0, scale
 
 
 @functools.cache
