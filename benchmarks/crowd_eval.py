@@ -10,18 +10,17 @@ with room for every copy's people (`max_people`), in each of `SETTINGS`: without
 grid where a small person is found (`fine_tiles=False`), before (that grid, but no face
 proposals: the defaults until 2026-12-06) and now (the defaults: faces propose people too);
 and the untiled photos each way as the reference. Printed per setting: person recall,
-recall over people with ≥ 10 labelled joints (also per source: no setting was searched on
-these crowds, so every source is held out), PCK@0.2, false people on the images with
-nobody, seconds per image, and the share of ≥ 10-joint people that the person detector
-proposes a region for (`proposed_10plus`, its first round: what the landmark model is given
-to read). Last line: one JSON object.
+recall over people with ≥ 10 labelled joints (also per source: the settings' variants were
+compared on these crowds pooled, never per source; the README says how), PCK@0.2, false
+people on the images with nobody, seconds per image, and the share of ≥ 10-joint people
+that the person detector proposes a region for (`proposed_10plus`, its first round: what
+the landmark model is given to read). Last line: one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -30,12 +29,14 @@ from PIL import Image
 
 from benchmarks.paths import evalset_dir
 from benchmarks.pose_eval_matching import (
+    DETECTION_FIGURES,
     MIN_JOINTS_10PLUS,
     EvalImage,
+    detect_pictures,
     detection_metrics,
     labelled_joints,
     load_evalset,
-    match_image,
+    seconds_per_image,
 )
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
@@ -43,7 +44,6 @@ from pipelines.images import decode_image
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.person_detection import PersonDetector
 
-FIGURES = ("person_recall", "person_recall_10plus", "pck02_photo", "false_people_on_negatives")
 # The reader's settings compared, each against the one before it.
 SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("no_fine", {"fine_tiles": False, "face_proposals": False}),
@@ -101,15 +101,10 @@ def read(
     detector = cast(
         MediaPipePoseDetector, keypoint_models.load("mediapipe", hands=False, **options)
     )
-    results, seconds = [], 0.0
-    for image, picture in crowds:
-        started = time.perf_counter()
-        found = detector.detect(picture)
-        seconds += time.perf_counter() - started
-        results.append(match_image(image, found))
+    results = detect_pictures(detector, crowds)
     metrics = detection_metrics(results)
-    out = {key: metrics[key] for key in FIGURES}
-    out["seconds_per_image"] = round(seconds / max(len(crowds), 1), 3)
+    out = {key: metrics[key] for key in DETECTION_FIGURES}
+    out["seconds_per_image"] = seconds_per_image(results)
     out["annotated_people"] = metrics["annotated_people"]
     for source, figures in metrics["per_source"].items():
         if figures["people_10plus"]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,16 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval_matching import detection_metrics, load_evalset, match_image
+from benchmarks.pose_eval_matching import (
+    DETECTION_FIGURES,
+    detect_pictures,
+    detection_metrics,
+    load_evalset,
+    seconds_per_image,
+)
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
-
-FIGURES = ("person_recall", "person_recall_10plus", "pck02_photo", "false_people_on_negatives")
 
 
 def darkened(image: Image.Image, gamma: float, gain: float, noise: float, seed: int) -> Image.Image:
@@ -61,16 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
     for label, options in (("baseline", {"enhance_dark": False}), ("now", {})):
         detector = keypoint_models.load("mediapipe", hands=False, **options)
-        results, seconds = [], 0.0
-        for image, pixels in zip(images, dark, strict=True):
-            started = time.perf_counter()
-            found = detector.detect(pixels)
-            seconds += time.perf_counter() - started
-            results.append(match_image(image, found))
+        results = detect_pictures(detector, zip(images, dark, strict=True))
         metrics = detection_metrics(results)
-        for key in FIGURES:
+        for key in DETECTION_FIGURES:
             result[f"{label}_{key}"] = metrics[key]
-        result[f"{label}_seconds_per_image"] = round(seconds / len(images), 3)
+        result[f"{label}_seconds_per_image"] = seconds_per_image(results)
     result["annotated_people"] = metrics["annotated_people"]
     result["negative_images"] = metrics["negative_images"]
     print_report(result, width=12)

@@ -343,7 +343,8 @@ class MediaPipePoseDetector(KeypointDetector):
             if reading.pose is None or self._drawn is None:
                 figures = []
             elif self.several_figures:
-                figures = [r.pose for r in self._drawn.read_figures(rgb) if r.pose is not None]
+                readings = self._drawn.read_figures(rgb, reading)
+                figures = [r.pose for r in readings if r.pose is not None]
             else:
                 figures = [reading.pose]
             if len(figures) <= max(len(people), 1) and (

@@ -30,10 +30,19 @@ class Crop:
         return xy * self.scale + self.origin
 
 
+def _border(values: np.ndarray) -> np.ndarray:
+    """The pixels along the four edges of an (H, W) map."""
+    return np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+
+
+def paper_of(grey: np.ndarray) -> float:
+    """The paper's grey: the median of the drawing's border."""
+    return float(np.median(_border(grey)))
+
+
 def ink_of(grey: np.ndarray) -> np.ndarray:
-    """How far each pixel is from the paper's grey (the median of the border), in [0, 1]."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return np.abs(grey - float(np.median(border))).astype(np.float32)
+    """How far each pixel is from the paper's grey (`paper_of`), in [0, 1]."""
+    return np.abs(grey - paper_of(grey)).astype(np.float32)
 
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
@@ -41,8 +50,7 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     paper's grey, beyond its grain, and not a lone pixel."""
     import cv2
 
-    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    noise = 1.4826 * float(np.median(border))  # the paper's grain, from the border
+    noise = 1.4826 * float(np.median(_border(ink)))  # the paper's grain, from the border
     mask = (ink > max(INK, 5 * noise)).astype(np.uint8)
     # A lone pixel is grain, not ink: keep marked pixels with a marked neighbour.
     mask &= cv2.filter2D(mask, -1, np.ones((3, 3), np.float32)) >= 2

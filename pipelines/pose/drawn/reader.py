@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.pose.drawn.figures import COCO_OF_JOINT
-from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups
+from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_of
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
 WEIGHTS = Path(__file__).parent / "weights" / "drawn-v1.pt"
@@ -80,21 +80,23 @@ class DrawnFigureReader:
         """The model's reading of the whole drawing (one figure)."""
         return self._read(*_grey(image))
 
-    def read_figures(self, image: Image.Image) -> list[DrawnReading]:
+    def read_figures(
+        self, image: Image.Image, whole: DrawnReading | None = None
+    ) -> list[DrawnReading]:
         """One reading per figure drawn side by side: where the ink falls into separate
         groups (`ink_groups`: apart by more than `FIGURE_GAP` of the ink's extent, each at
         least `FIGURE_SIZE` of the largest), each group is read alone, and the groups the
         model sees a figure in are the drawing's figures when they are two or more;
-        otherwise the whole drawing's one reading."""
+        otherwise the whole drawing's one reading (`whole`, when the caller has it)."""
         grey, scale = _grey(image)
         groups = ink_groups(grey, FIGURE_GAP, FIGURE_SIZE)
-        whole = self._read(grey, scale)
-        if len(groups) < 2:
-            return [whole]
-        paper = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
-        readings = [self._read(np.where(group, grey, paper), scale) for group in groups]
-        figures = [r for r in readings if r.shows_figure and r.pose is not None]
-        return figures if len(figures) >= 2 else [whole]
+        if len(groups) >= 2:
+            paper = paper_of(grey)
+            readings = [self._read(np.where(group, grey, paper), scale) for group in groups]
+            figures = [r for r in readings if r.shows_figure and r.pose is not None]
+            if len(figures) >= 2:
+                return figures
+        return [whole if whole is not None else self._read(grey, scale)]
 
     def _read(self, grey: np.ndarray, scale: float) -> DrawnReading:
         import torch
