@@ -15,7 +15,7 @@ SAMPLES ?= samples/corpus
 # Where `make samples-download` puts the optional openly licensed images it downloads.
 DOWNLOADED_SAMPLES ?= $(POSEFRAMER_HOME)/samples
 
-.PHONY: install browser clipart demo samples-download test lint dagster serve clean drawn-model
+.PHONY: install browser clipart photos demo samples-download test lint dagster serve clean drawn-model
 
 install: $(STAMP)
 
@@ -44,6 +44,17 @@ clipart:
 		  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openclipart-png; } || \
 		echo "warning: could not install Debian's openclipart-png; make demo uses samples/corpus"; }
 
+# Real photos of animals and food with nobody in them (Tux Paint's photographic stamps and
+# scene photos, GPL-2): `python -m benchmarks.photo_negatives` sets them into scenes for
+# `benchmarks.pose_eval --extra-negatives`, and a test reads them. Without them it skips.
+photos:
+	@test -d /usr/share/tuxpaint/stamps/animals -a -d /usr/share/tuxpaint/templates || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo="sudo -n"; fi; \
+		{ $$sudo apt-get update -qq && \
+		  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends tuxpaint-stamps-default tuxpaint-data; } || \
+		echo "warning: could not install Debian's Tux Paint stamps; their test will skip"; }
+
 # Index SAMPLES (resuming or skipping what is already indexed), print the address and two
 # things to try, and serve. Works offline: the default corpus is in the repository.
 demo: install
@@ -70,7 +81,7 @@ drawn-model: install clipart
 		--weak --beans 8000 --children 8000 --init $(DRAWN_TRAIN)/stage2.pt --check 0 \
 		--cache $(DRAWN_TRAIN)
 
-test: install browser
+test: install browser photos
 	$(BIN)/python -m pytest
 
 lint: install

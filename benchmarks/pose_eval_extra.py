@@ -22,13 +22,13 @@ from benchmarks.pose_eval_matching import (
     ImageDetections,
     Person,
     iou,
-    keypoint_box,
     labelled_joints,
     pck_counts,
     person_box,
 )
 from pipelines.images import ImageDecodeError, decode_image
 from pipelines.pose.blazepose import blazepose_to_pose
+from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.keypoints import KeypointDetector
 from pipelines.pose.landmarks import LandmarkModel
 from pipelines.pose.person_detection import ROI_SCALE, Roi

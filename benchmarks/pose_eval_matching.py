@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.images import decode_image
+from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.keypoints import KeypointDetector
 from pipelines.records import COCO17_INDEX, Pose
 
@@ -199,18 +200,6 @@ def gt_pose(person: Person) -> Pose:
     arr = person.keypoints.astype(np.float64).copy()
     arr[:, 2] = (arr[:, 2] > 0).astype(float)
     return Pose.from_array(arr)
-
-
-def keypoint_box(arr: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The box of a person's placed joints (score or visibility > 0), head room added."""
-    placed = arr[arr[:, 2] > 0]
-    if len(placed) < 2:
-        return None
-    x0, y0 = placed[:, :2].min(axis=0)
-    x1, y1 = placed[:, :2].max(axis=0)
-    w, h = x1 - x0, y1 - y0
-    head = 0.15 * h
-    return x0 - 0.1 * w, y0 - 0.1 * h - head, w * 1.2, h * 1.2 + head
 
 
 def person_box(person: Person) -> tuple[float, float, float, float]:
