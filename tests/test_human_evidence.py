@@ -5,13 +5,24 @@ face models are the wheel's real ones where a test says so, fakes at the seams e
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from benchmarks import photo_negatives
+from benchmarks.pose_eval_matching import MIN_JOINTS_10PLUS, load_evalset, match_image
 from pipelines.catalog import keypoint_models
-from pipelines.pose.human_evidence import FaceEvidence, flat_share, is_human, looks_drawn
+from pipelines.images import decode_image
+from pipelines.pose.human_evidence import (
+    FaceEvidence,
+    flat_share,
+    is_human,
+    looks_drawn,
+    own_region,
+    reread_presence,
+)
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.landmarks import PersonLandmarks
 from pipelines.pose.low_light import brightened, is_dim, luminance
@@ -85,11 +96,15 @@ def test_the_face_models_see_no_face_in_paper_or_noise() -> None:
         assert 0.0 <= score < 0.5
 
 
-def _detector_finding(pose: Pose, face: float, **options: object) -> MediaPipePoseDetector:
-    """The real detector with its person search and face models replaced at their seams."""
+def _detector_finding(
+    pose: Pose, face: float, again: float = 1.0, **options: object
+) -> MediaPipePoseDetector:
+    """The real detector with its person search, face model and re-reading replaced at their
+    seams (`again`: the landmark model's presence where it reads the pose again)."""
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
     detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
+    detector._reread = lambda rgb, pose: again  # type: ignore[method-assign]
     if detector._faces is not None:
         detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
     return detector
@@ -124,9 +139,67 @@ def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
 
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
-    assert "human=face0.5|body0.85" in default and ",dim=" in default
+    assert "human=face0.5|body0.85|reread0.5" in default and ",dim=" in default
+    no_reread = keypoint_models.load("mediapipe", reread=False).model_id
+    assert "human=face0.5|body0.85," in no_reread
     plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
     assert "human=" not in plain.model_id and "dim=" not in plain.model_id
+
+
+# ---------------------------------------------------------------------- the re-reading
+
+
+def test_a_pose_gives_its_own_region() -> None:
+    pose = scaled_pose(0.9)
+    joints = pose.array()
+    region = own_region(pose)
+    assert region is not None and region.rotation == 0.0
+    width, height = joints[:, :2].max(axis=0) - joints[:, :2].min(axis=0)
+    # The joints' box, 10 % wider each side and a head's room higher, × BlazePose's margin.
+    assert region.side == pytest.approx(max(1.2 * width, 1.35 * height) * 1.25)
+    assert joints[:, 0].min() > region.cx - region.side / 2
+    assert joints[:, 1].max() < region.cy + region.side / 2
+    arr = joints.copy()
+    arr[1:, 2] = 0.0  # one joint placed: no region, and nothing re-read
+    assert own_region(Pose.from_array(arr)) is None
+
+
+class _OneSidedModel:
+    """A landmark model that sees a person only where the left half of its input is bright."""
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+
+    def raw_outputs(self, tensor: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        self.inputs.append(tensor)
+        left = float(tensor[0, :, : tensor.shape[2] // 2].mean())
+        right = float(tensor[0, :, tensor.shape[2] // 2 :].mean())
+        return np.zeros(195), 1.0 if left > right else 0.0, np.zeros((64, 64, 39))
+
+
+def test_the_reread_is_the_mean_over_the_region_and_its_mirror_image() -> None:
+    pose = scaled_pose(0.9)
+    image = np.zeros((600, 500, 3), dtype=np.uint8)
+    image[:, :220] = 255  # bright on the figure's left of the picture
+    model = _OneSidedModel()
+    assert reread_presence(model, image, pose) == pytest.approx(0.5)  # type: ignore[arg-type]
+    plain, mirrored = model.inputs
+    assert np.allclose(plain[:, :, ::-1], mirrored)
+    arr = pose.array().copy()
+    arr[1:, 2] = 0.0
+    assert reread_presence(model, image, Pose.from_array(arr)) == 0.0  # type: ignore[arg-type]
+
+
+def test_in_a_photo_a_person_the_reread_does_not_see_is_dropped() -> None:
+    # A face and a clear body are not enough where, read again from its own joints' region,
+    # the landmark model sees nobody (the animals it was sure of from the detector's region).
+    clear = scaled_pose(0.95)
+    assert _detector_finding(clear, face=0.9, again=0.3).detect(photo()) == []
+    assert _detector_finding(clear, face=0.9, again=0.7).detect(photo()) == [clear]
+    off = _detector_finding(clear, face=0.9, again=0.3, reread=False)
+    assert off.detect(photo()) == [clear]
+    # Drawings are the drawn-figure model's: no re-reading there.
+    assert _detector_finding(scaled_pose(0.6), face=0.0, again=0.0).detect(drawing()) != []
 
 
 # ---------------------------------------------------------------------- dim photos
@@ -153,6 +226,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     for enhance, expected in ((True, [pose]), (False, [])):
         detector = MediaPipePoseDetector(hands=False, enhance_dark=enhance)
         detector._every_person = every_person  # type: ignore[method-assign]
+        detector._reread = lambda rgb, pose: 1.0  # type: ignore[method-assign]
         detector._whole_image = lambda image: []  # type: ignore[method-assign]
         assert detector.detect(photo(brightness=0.15)) == expected
     assert len(seen) == 3  # two views with the second reading, one without
@@ -160,6 +234,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     # Found in both views: one person, not two.
     detector = MediaPipePoseDetector(hands=False)
     detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
+    detector._reread = lambda rgb, pose: 1.0  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
 
 
@@ -184,3 +259,46 @@ def test_the_landmarks_give_their_own_region() -> None:
     ).refined_roi()
     assert leaning is not None and abs(leaning.rotation) == pytest.approx(math.pi / 2)
     assert PersonLandmarks(np.zeros((33, 3)), 1.0).refined_roi() is None
+
+
+# ---------------------------------------------------------------------- real photos
+
+
+def _images_with_people(detector: MediaPipePoseDetector, folder: Path) -> int:
+    return sum(
+        bool(detector.detect(decode_image(path.read_bytes())[0]))
+        for path in sorted(folder.glob("*.jpg"))
+    )
+
+
+def test_on_real_animal_photos_the_reread_drops_most_animals(tmp_path: Path) -> None:
+    """Tux Paint's photographic animals set into photos of scenes (`make photos`): the
+    held-out half, which no setting was chosen on."""
+    if not (photo_negatives.STAMPS.is_dir() and photo_negatives.SCENES.is_dir()):
+        pytest.skip("Debian's tuxpaint-stamps-default and tuxpaint-data are not installed")
+    photo_negatives.build(tmp_path, kinds=("animals",))
+    held_out = tmp_path / "animals" / "held_out"
+    found = {
+        reread: _images_with_people(
+            keypoint_models.load("mediapipe", hands=False, reread=reread), held_out
+        )
+        for reread in (False, True)
+    }
+    assert found[False] >= 6  # without it, animals pass for people
+    assert found[True] <= found[False] / 2
+
+
+def test_on_the_evalset_photos_the_reread_keeps_the_people(evalset: Path) -> None:
+    photos = [i for i in load_evalset(evalset) if i.medium == "photo" and i.people]
+    matched = {}
+    for reread in (False, True):
+        detector = keypoint_models.load("mediapipe", hands=False, reread=reread)
+        matched[reread] = sum(
+            m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
+            for image in photos
+            for m in match_image(
+                image, detector.detect(decode_image((evalset / image.file).read_bytes())[0])
+            ).matches
+        )
+    assert matched[False] >= 25
+    assert matched[True] >= matched[False] - 1

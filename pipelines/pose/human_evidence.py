@@ -13,6 +13,16 @@ either scored above it or was seen clearly enough to need no face (people from b
 faces: mean visibility ≥ the backend's `min_body_evidence`). The face mesh model's
 face-presence output was tried too and dropped: it says "face" to a drawn circle, a cartoon
 pig and a locust.
+
+That study did not carry over. On real animal photos nobody tuned for (Tux Paint's
+photographic stamps set into photos of scenes, `benchmarks.photo_negatives`), a quarter of
+the animals became "people": BlazeFace scores an ape's, a donkey's or a squirrel's face
+above 0.5, and a horse's or a bird's body is "clearly seen". What the landmark model itself
+says tells them apart better: read again from the region the pose's own joints give it (as
+MediaPipe frames a person on the next frame from the landmarks of this one), and from the
+mirror image of that region, a person is still a person to it; on an animal, framed by the
+joints it was made to fit, its presence falls (`reread_presence`). The bar is the landmark
+model's own (MediaPipe's 0.5).
 """
 
 from __future__ import annotations
@@ -22,8 +32,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from pipelines.images import luminance
-from pipelines.pose.landmarks import crop_roi
-from pipelines.pose.person_detection import Roi, sigmoid_scores
+from pipelines.pose.figure_geometry import keypoint_box
+from pipelines.pose.landmarks import MIN_POSE_PRESENCE, LandmarkModel, crop_roi
+from pipelines.pose.person_detection import ROI_SCALE, Roi, sigmoid_scores
 from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import Pose
 
@@ -51,6 +62,33 @@ class FaceEvidence:
 def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """A [0, 1] model input as the [-1, 1] the face models were trained on."""
     return tensor * 2.0 - 1.0
+
+
+# A pose re-read from its own region (and that region's mirror image) is kept when the
+# landmark model's mean presence there reaches its own bar.
+MIN_REREAD_PRESENCE = MIN_POSE_PRESENCE
+
+
+def own_region(pose: Pose) -> Roi | None:
+    """The upright square the pose's own joints give it: their box (head room added) as
+    BlazePose frames a person, its longer side × the landmark model's margin."""
+    box = keypoint_box(pose.array())
+    if box is None:
+        return None
+    x, y, w, h = box
+    return Roi(x + w / 2, y + h / 2, max(w, h, 1.0) * ROI_SCALE, 0.0)
+
+
+def reread_presence(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> float:
+    """The landmark model's presence for the person of `pose` read again from `own_region`,
+    the mean over that region and its mirror image (0 where the pose gives no region)."""
+    region = own_region(pose)
+    if region is None:
+        return 0.0
+    tensor = crop_roi(rgb, region)
+    plain = model.raw_outputs(tensor)[1]
+    mirrored = model.raw_outputs(np.ascontiguousarray(tensor[:, :, ::-1, :]))[1]
+    return (plain + mirrored) / 2
 
 
 def is_human(pose: Pose, face: float, min_face_evidence: float, min_body_evidence: float) -> bool:

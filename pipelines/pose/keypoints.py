@@ -25,11 +25,13 @@ from pipelines.pose.figure_geometry import head_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
+    MIN_REREAD_PRESENCE,
     PAGE_GRAIN,
     PAGE_SHARE,
     PAPER_SHARE,
     FaceEvidence,
     is_human,
+    reread_presence,
 )
 from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.pose.medium import read_medium
@@ -91,6 +93,12 @@ class MediaPipePoseDetector(KeypointDetector):
     (`pipelines.pose.face_proposals`); the reading is kept when its nose is on that face.
     At most `max_people` are returned, largest and clearest first.
 
+    In a photo a person needs human evidence (`pipelines.pose.human_evidence`): a human face
+    at the head (`min_face_evidence`) or a body seen clearly (`min_body_evidence`), and with
+    `reread` (the default) the landmark model must still see a person when it reads them
+    again from the region their own joints give and from its mirror image: animals it was
+    sure of from the detector's region fall there (`benchmarks.photo_negatives`).
+
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
     single-person path's; `max_people=1` is that path alone. `retry_padding` > 0 retries such
@@ -140,6 +148,7 @@ class MediaPipePoseDetector(KeypointDetector):
         hands: bool = True,
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
+        reread: bool = True,
         enhance_dark: bool = True,
         stick_figures: bool = True,
         drawn_model: bool = True,
@@ -157,6 +166,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self.min_face_evidence = min_face_evidence
         self.min_body_evidence = min_body_evidence
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
+        self.reread = reread
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
         self.several_figures = several_figures
@@ -203,6 +213,8 @@ class MediaPipePoseDetector(KeypointDetector):
                 options += f",faces=full{MIN_FACE_SCORE:g}|hip{HIP_BELOW_FACE:g}|r{BODY_RADIUS:g}"
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
+            if self.reread:
+                options += f"|reread{MIN_REREAD_PRESENCE:g}"
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
         if self.stick_figures:
@@ -264,7 +276,9 @@ class MediaPipePoseDetector(KeypointDetector):
     def _humans(
         self, poses: list[Pose], image: Image.Image, drawn: bool, faces_only: bool = False
     ) -> list[Pose]:
-        """The poses with human evidence (a face, or a clearly seen body), in a photo.
+        """The poses with human evidence (a face, or a clearly seen body), in a photo; with
+        `reread`, only those the landmark model still sees a person in when it reads them
+        again from the region their own joints give (and its mirror image).
 
         Drawings are left as they are: a stick figure has neither a face nor the clear body
         a photo gives; the drawn-figure model tells a drawing's people from its animals
@@ -282,7 +296,13 @@ class MediaPipePoseDetector(KeypointDetector):
                 self.min_face_evidence,
                 math.inf if faces_only else self.min_body_evidence,
             )
+            and (not self.reread or self._reread(rgb, pose) >= MIN_REREAD_PRESENCE)
         ]
+
+    def _reread(self, rgb: np.ndarray, pose: Pose) -> float:
+        """The landmark model's presence for `pose` read again from its own region and that
+        region's mirror image (`human_evidence.reread_presence`)."""
+        return reread_presence(self._search.landmarker(), rgb, pose)
 
     def person_detector(self) -> PersonDetector:
         """The person detector whose regions the landmark model reads (its first round's
