@@ -34,11 +34,12 @@ last line, one JSON object:
 
 With `--extra-negatives DIR` (repeatable; folders of images with nobody, e.g. openclipart's
 `animals/` and `food/`, or the real animal and food photos set into scenes that
-`python -m benchmarks.photo_negatives` writes): false_people_extra (detections there), extra_negative_images and
-extra_images_with_people. With `--extra-positives DIR` (repeatable; every image shows one
-drawn figure, e.g. openclipart's `people/stickmen/`): figure_found_extra (share of them with a
-figure found) of extra_positive_images. Each folder (searched recursively) gives at most
-`--extra-limit` images, drawn with a fixed seed so runs compare. Per folder in per_extra.
+`python -m benchmarks.photo_negatives` writes): false_people_extra (detections there),
+extra_negative_images and extra_images_with_people. With `--extra-positives DIR`
+(repeatable; every image shows one drawn figure, e.g. openclipart's `people/stickmen/`):
+figure_found_extra (share of them with a figure found) of extra_positive_images. Each
+folder (searched recursively) gives at most `--extra-limit` images, drawn with a fixed seed
+so runs compare. Per folder in per_extra.
 
 With `--ceiling`, the landmark model alone on a square region around each annotated photo
 person's ground-truth box (`ceiling`; upright, read once, no human-evidence check):
