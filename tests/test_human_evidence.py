@@ -16,7 +16,6 @@ from benchmarks.pose_eval_matching import MIN_JOINTS_10PLUS, load_evalset, match
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
 from pipelines.pose.human_evidence import (
-    REREAD_SCALES,
     FaceEvidence,
     flat_share,
     is_human,
@@ -140,7 +139,7 @@ def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
 
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
-    assert "human=face0.5|body0.85|reread0.5x4" in default and ",dim=" in default
+    assert "human=face0.5|body0.85|reread0.5" in default and ",dim=" in default
     no_reread = keypoint_models.load("mediapipe", reread=False).model_id
     assert "human=face0.5|body0.85," in no_reread
     plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
@@ -184,9 +183,8 @@ def test_the_reread_is_the_mean_over_the_region_and_its_mirror_image() -> None:
     image[:, :220] = 255  # bright on the figure's left of the picture
     model = _OneSidedModel()
     assert reread_presence(model, image, pose) == pytest.approx(0.5)  # type: ignore[arg-type]
-    assert len(model.inputs) == 2 * len(REREAD_SCALES)  # each framing, plain and mirrored
-    for plain, mirrored in zip(model.inputs[::2], model.inputs[1::2], strict=True):
-        assert np.allclose(plain[:, :, ::-1], mirrored)
+    plain, mirrored = model.inputs
+    assert np.allclose(plain[:, :, ::-1], mirrored)
     arr = pose.array().copy()
     arr[1:, 2] = 0.0
     assert reread_presence(model, image, Pose.from_array(arr)) == 0.0  # type: ignore[arg-type]

@@ -21,9 +21,8 @@ above 0.5, and a horse's or a bird's body is "clearly seen". What the landmark m
 says tells them apart better: read again from the region the pose's own joints give it (as
 MediaPipe frames a person on the next frame from the landmarks of this one), and from the
 mirror image of that region, a person is still a person to it; on an animal, framed by the
-joints it was made to fit, its presence falls (`reread_presence`: the region as the joints
-give it and enlarged once more, each plain and mirrored, 4 readings averaged). The bar is
-the landmark model's own (MediaPipe's 0.5).
+joints it was made to fit, its presence falls (`reread_presence`). The bar is the landmark
+model's own (MediaPipe's 0.5).
 """
 
 from __future__ import annotations
@@ -68,10 +67,6 @@ def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # A pose re-read from its own region (and that region's mirror image) is kept when the
 # landmark model's mean presence there reaches its own bar.
 MIN_REREAD_PRESENCE = MIN_POSE_PRESENCE
-# The region is read as the joints give it and once more enlarged by BlazePose's margin
-# (a small person's reading is unsure of one framing more often than of two: on the tiled
-# crowds of `benchmarks.crowd_eval` the one framing dropped 5 of 144 people, the two 1).
-REREAD_SCALES = (1.0, ROI_SCALE)
 
 
 def own_region(pose: Pose) -> Roi | None:
@@ -85,18 +80,15 @@ def own_region(pose: Pose) -> Roi | None:
 
 
 def reread_presence(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> float:
-    """The landmark model's presence for the person of `pose` read again from `own_region`
-    (at each of `REREAD_SCALES`), the mean over those regions and their mirror images (0
-    where the pose gives no region)."""
+    """The landmark model's presence for the person of `pose` read again from `own_region`,
+    the mean over that region and its mirror image (0 where the pose gives no region)."""
     region = own_region(pose)
     if region is None:
         return 0.0
-    presences = []
-    for scale in REREAD_SCALES:
-        tensor = crop_roi(rgb, Roi(region.cx, region.cy, region.side * scale, 0.0))
-        presences.append(model.raw_outputs(tensor)[1])
-        presences.append(model.raw_outputs(np.ascontiguousarray(tensor[:, :, ::-1, :]))[1])
-    return float(np.mean(presences))
+    tensor = crop_roi(rgb, region)
+    plain = model.raw_outputs(tensor)[1]
+    mirrored = model.raw_outputs(np.ascontiguousarray(tensor[:, :, ::-1, :]))[1]
+    return (plain + mirrored) / 2
 
 
 def is_human(pose: Pose, face: float, min_face_evidence: float, min_body_evidence: float) -> bool:

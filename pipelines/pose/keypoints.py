@@ -29,7 +29,6 @@ from pipelines.pose.human_evidence import (
     PAGE_GRAIN,
     PAGE_SHARE,
     PAPER_SHARE,
-    REREAD_SCALES,
     FaceEvidence,
     is_human,
     reread_presence,
@@ -215,7 +214,7 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
             if self.reread:
-                options += f"|reread{MIN_REREAD_PRESENCE:g}x{2 * len(REREAD_SCALES)}"
+                options += f"|reread{MIN_REREAD_PRESENCE:g}"
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
         if self.stick_figures:
