@@ -21,13 +21,13 @@ The Debian packages install with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 from pathlib import Path
 
 from PIL import Image
 
 from benchmarks.paths import REPO
+from pipelines.pose.drawn.training_data import is_training_file
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 SCENES = Path("/usr/share/tuxpaint/templates")
@@ -40,8 +40,9 @@ DEFAULT_OUT = REPO / ".poseframer" / "photo-negatives"
 
 
 def half_of(path: Path) -> str:
-    """`dev` or `held_out`, fixed by the hash of the file's name."""
-    return "dev" if hashlib.sha1(path.name.encode()).digest()[0] % 2 == 0 else "held_out"
+    """`dev` or `held_out`, fixed by the hash of the file's name (the split of the clip art's
+    held-out folders, `is_training_file`)."""
+    return "dev" if is_training_file(path) else "held_out"
 
 
 def stamps(kind: str, root: Path = STAMPS) -> list[Path]:

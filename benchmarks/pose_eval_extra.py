@@ -31,7 +31,7 @@ from pipelines.pose.blazepose import blazepose_to_pose
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.keypoints import KeypointDetector
 from pipelines.pose.landmarks import LandmarkModel
-from pipelines.pose.person_detection import ROI_SCALE, Roi
+from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi
 
 # Extra folders: at most this many images each, drawn with this seed.
 DEFAULT_EXTRA_LIMIT = 150
@@ -144,8 +144,7 @@ class CeilingRecord:
 
 def ground_truth_roi(person: Person, scale: float = CEILING_BOX_SCALE) -> Roi:
     """An upright square region around the person's ground-truth box."""
-    x, y, w, h = person_box(person)
-    return Roi(cx=x + w / 2, cy=y + h / 2, side=max(w, h) * scale, rotation=0.0)
+    return box_roi(person_box(person), scale)
 
 
 def ceiling(

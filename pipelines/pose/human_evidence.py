@@ -34,7 +34,7 @@ from PIL import Image
 from pipelines.images import luminance
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.landmarks import MIN_POSE_PRESENCE, LandmarkModel, crop_roi
-from pipelines.pose.person_detection import ROI_SCALE, Roi, sigmoid_scores
+from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi, sigmoid_scores
 from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import Pose
 
@@ -73,10 +73,7 @@ def own_region(pose: Pose) -> Roi | None:
     """The upright square the pose's own joints give it: their box (head room added) as
     BlazePose frames a person, its longer side × the landmark model's margin."""
     box = keypoint_box(pose.array())
-    if box is None:
-        return None
-    x, y, w, h = box
-    return Roi(x + w / 2, y + h / 2, max(w, h, 1.0) * ROI_SCALE, 0.0)
+    return None if box is None else box_roi(box, ROI_SCALE)
 
 
 def reread_presence(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> float:

@@ -229,6 +229,13 @@ class Roi:
         return self.cx - half, self.cy - half, self.cx + half, self.cy + half
 
 
+def box_roi(box: tuple[float, float, float, float], scale: float = ROI_SCALE) -> Roi:
+    """The upright square around a box (x, y, w, h): its longer side (at least a pixel)
+    × `scale`, centred on the box."""
+    x, y, w, h = box
+    return Roi(cx=x + w / 2, cy=y + h / 2, side=max(w, h, 1.0) * scale, rotation=0.0)
+
+
 def alignment_roi(
     centre: tuple[float, float], scale_point: tuple[float, float], scale: float = ROI_SCALE
 ) -> Roi:
