@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw
 from benchmarks.drawn_eval import TEST_SEED, drawn
 from benchmarks.stick_renders import pck
 from pipelines.catalog import keypoint_models
-from pipelines.pose.drawn.figures import JOINTS, figure_from_keypoints, sample_figure
+from pipelines.pose.drawn.figures import FLIP, JOINTS, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
-from pipelines.pose.drawn.reader import DrawnFigureReader
+from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement
 from pipelines.pose.drawn.render import STYLES, scribbles
 from storage.store import Store
 
@@ -64,11 +64,92 @@ def test_held_out_drawings_are_read_with_their_joints_in_place(
     for _ in range(30):
         image, truth = drawn(sample_figure(rng), rng, style)
         reading = reader.read(image)
-        if reading.figure >= reader.min_figure and reading.pose is not None:
+        if reading.shows_figure and reading.pose is not None:
             found += 1
             scores.append(pck(reading.pose.array().astype(np.float64), truth))
     assert found >= 24, f"{style}: {found} of 30 read as a figure"
     assert np.mean(scores) >= 0.6, f"{style}: PCK@0.2 {np.mean(scores):.2f}"
+
+
+def _figure_joints(width: float) -> np.ndarray:
+    """13 joints of a standing figure (the model's order), centred at x = width / 2."""
+    joints = np.zeros((len(JOINTS), 3))
+    for j, name in enumerate(JOINTS):
+        side = -1 if name.startswith("left") else 1 if name.startswith("right") else 0
+        height = {"nose": 20, "shoulder": 60, "elbow": 100, "wrist": 140, "hip": 150,
+                  "knee": 220, "ankle": 290}[name.split("_")[-1]]  # fmt: skip
+        # The arms reach out on the right only: the figure is not its own mirror image.
+        reach = 30 + (150 if side == 1 and "wrist" in name else 0)
+        joints[j] = (width / 2 + side * reach, height, 0.9)
+    return joints
+
+
+def test_the_mirror_reading_agrees_where_it_finds_the_same_joints() -> None:
+    grey = np.ones((300, 401))
+    joints = _figure_joints(401)
+    mirrored = joints.copy()
+    mirrored[:, 0] = 400 - joints[:, 0]  # what a faithful reader finds in the mirror image
+    assert mirror_agreement(joints, mirrored, grey) == 1.0
+    # A drawing's sides are ambiguous: the same joints with left and right swapped agree.
+    assert mirror_agreement(joints, mirrored[list(FLIP)], grey) == 1.0
+    # A reading that does not move with the drawing misses the one arm held out.
+    unmoved = mirror_agreement(joints, joints, grey)
+    assert unmoved < 1.0
+    scattered = mirrored.copy()
+    scattered[: len(JOINTS) // 2 + 1, 1] += 150  # most joints somewhere else
+    assert mirror_agreement(joints, scattered, grey) < 0.5
+
+
+class _FakeReader(DrawnFigureReader):
+    """The figure output always sure; the joints of the mirror image as `mirror` says."""
+
+    def __init__(self, mirror: str, min_agreement: float = 0.5) -> None:
+        super().__init__(min_agreement=min_agreement)
+        self.mirror = mirror
+        self.reads = 0
+
+    def _joints(self, grey: np.ndarray) -> tuple[np.ndarray, float] | None:
+        self.reads += 1
+        joints = _figure_joints(grey.shape[1])
+        if self.reads == 2 and self.mirror == "elsewhere":
+            joints[:, 1] = joints[::-1, 1]  # upside down: the joints are guesses
+        elif self.reads == 2:
+            joints[:, 0] = grey.shape[1] - 1 - joints[:, 0]
+        return joints, 0.95
+
+
+def test_a_figure_the_mirror_image_reads_elsewhere_is_nobody() -> None:
+    page = Image.new("RGB", (401, 300), "white")
+    same = _FakeReader("same").read(page)
+    assert same.shows_figure and same.agreement == 1.0
+    elsewhere = _FakeReader("elsewhere").read(page)
+    assert not elsewhere.shows_figure and elsewhere.agreement is not None
+    assert elsewhere.agreement < 0.5 and elsewhere.figure == 0.95 and elsewhere.pose is not None
+    unchecked = _FakeReader("elsewhere", min_agreement=0.0)
+    assert unchecked.read(page).shows_figure and unchecked.reads == 1  # no mirror read
+    assert "mirror" in DrawnFigureReader().tag
+    assert "mirror" not in DrawnFigureReader(min_agreement=0.0).tag
+
+
+def test_on_drawn_stamps_nobody_trained_on_the_mirror_check_halves_the_figures(
+    tmp_path: Path,
+) -> None:
+    """Tux Paint's stamps without people on white paper (`benchmarks.drawn_negatives`), the
+    held-out half: letters, hats, chess pieces, drawn animals the figure output is sure of."""
+    from benchmarks import drawn_negatives
+
+    if not drawn_negatives.STAMPS.is_dir():
+        pytest.skip("Debian's tuxpaint-stamps-default is not installed")
+    drawn_negatives.build(tmp_path)
+    stamps = sorted(tmp_path.glob("*/held_out/*.png"))
+    figures = {}
+    for agreement in (0.0, 0.5):
+        reader = DrawnFigureReader(min_agreement=agreement)
+        figures[agreement] = sum(
+            reader.read(Image.open(p).convert("RGB")).shows_figure for p in stamps
+        )
+    assert figures[0.0] >= 20  # without it, the figure output alone sees figures
+    assert figures[0.5] <= 0.55 * figures[0.0]
 
 
 def test_scribbles_are_nobody(reader: DrawnFigureReader) -> None:
@@ -137,6 +218,10 @@ def test_the_keypoint_reader_says_which_drawn_model_it_uses() -> None:
     without = keypoint_models.load("mediapipe", hands=False, drawn_model=False)
     assert "drawn=drawn-v1-" in with_model.model_id and "drawn" not in without.model_id
     assert keypoint_models.load("drawn").model_id.startswith("drawn-figure(drawn-v1-")
+    # The mirror check is part of the reading: without it, another model id.
+    unchecked = keypoint_models.load("mediapipe", hands=False, drawn_mirror=False)
+    assert "|mirror0.5@0.2" in with_model.model_id and "mirror" not in unchecked.model_id
+    assert "mirror" not in keypoint_models.load("drawn", min_agreement=0.0).model_id
 
 
 def test_other_drawn_figure_weights_are_read_and_named(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 For drawings only (sketches, stick figures, mannequins, line art): one figure per image, from
 the trained model of `pipelines.pose.drawn`, where it is at least `min_figure` sure the drawing
-shows one. The default `mediapipe` backend already routes drawings through this model (see
+shows one and reads at least `min_agreement` of its joints alike from the mirror image (0: no
+mirror reading). The default `mediapipe` backend already routes drawings through this model (see
 `MediaPipePoseDetector._drawn_figures`); this backend is for indexing a folder of drawings
 with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipelines.pose.drawn.reader import (
+    MIN_AGREEMENT,
     MIN_FIGURE,
     WEIGHTS,
     DrawnFigureReader,
@@ -27,11 +29,20 @@ from pipelines.records import Pose
 class DrawnFigureDetector(KeypointDetector):
     name = "drawn"
 
-    def __init__(self, min_figure: float = MIN_FIGURE, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        min_figure: float = MIN_FIGURE,
+        weights: str | None = None,
+        min_agreement: float = MIN_AGREEMENT,
+    ) -> None:
         self._reader = (
             committed_reader()
-            if min_figure == MIN_FIGURE and weights is None
-            else DrawnFigureReader(Path(weights) if weights else WEIGHTS, min_figure=min_figure)
+            if min_figure == MIN_FIGURE and weights is None and min_agreement == MIN_AGREEMENT
+            else DrawnFigureReader(
+                Path(weights) if weights else WEIGHTS,
+                min_figure=min_figure,
+                min_agreement=min_agreement,
+            )
         )
 
     @property

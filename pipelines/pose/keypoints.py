@@ -16,6 +16,8 @@ from pipelines.pose.blazepose import accepted_pose
 from pipelines.pose.drawn.reader import (
     FIGURE_GAP,
     FIGURE_SIZE,
+    MIN_AGREEMENT,
+    WEIGHTS,
     DrawnFigureReader,
     DrawnReading,
     committed_reader,
@@ -114,6 +116,11 @@ class MediaPipePoseDetector(KeypointDetector):
     is read group by group, and every group the drawn-figure model sees a figure in is a
     figure (`benchmarks.drawn_pairs`); otherwise a drawing gives the model one figure.
 
+    With `drawn_mirror` (the default) the drawn-figure model sees a figure only where it reads
+    most of its joints alike from the drawing's mirror image (`pipelines.pose.drawn.reader`):
+    its figure output is sure of letters, hats and chess pawns it never saw
+    (`benchmarks.drawn_negatives`). Off, only the model's figure output decides.
+
     `drawn_weights` names other drawn-figure weights (a retraining, compared with
     `benchmarks.drawn_eval --weights`); they read the drawings this detector reads, but the
     medium stored at ingest and a query's mirror default keep the committed weights
@@ -154,6 +161,7 @@ class MediaPipePoseDetector(KeypointDetector):
         drawn_model: bool = True,
         several_figures: bool = True,
         drawn_weights: str | None = None,
+        drawn_mirror: bool = True,
     ) -> None:
         if max_people < 1:
             raise ValueError("max_people must be at least 1")
@@ -171,7 +179,14 @@ class MediaPipePoseDetector(KeypointDetector):
         self.stick_figures = stick_figures
         self.several_figures = several_figures
         self._drawn = (
-            (DrawnFigureReader(Path(drawn_weights)) if drawn_weights else committed_reader())
+            (
+                committed_reader()
+                if drawn_weights is None and drawn_mirror
+                else DrawnFigureReader(
+                    Path(drawn_weights) if drawn_weights else WEIGHTS,
+                    min_agreement=MIN_AGREEMENT if drawn_mirror else 0.0,
+                )
+            )
             if drawn_model
             else None
         )

@@ -2,10 +2,15 @@
 
 It answers two questions about a drawing: whether it shows a human figure at all (the
 model's figure output, trained against drawn animals, food, objects and scribbles), and
-where that figure's joints are. The keypoint backend asks the first of every drawing (a
-figure BlazePose reads in a drawing the model calls "nobody" is dropped: drawn animals are
-what BlazePose mistakes most; `pipelines.pose.medium` asks it of grainy pages) and takes the
-second as the drawing's figure unless BlazePose found several people or a clear one.
+where that figure's joints are. The figure output alone is sure of shapes it never saw
+(letters, hats, chess pawns, ASL hands, `benchmarks.drawn_negatives`), so a figure must also be
+read alike from the drawing's mirror image: at least `MIN_AGREEMENT` of its joints where the
+mirror image's reading, mapped back, puts them. Where the model truly reads a figure its
+joints move with the drawing; on a shape that is no figure they are guesses that do not.
+The keypoint backend asks the first of every drawing (a figure BlazePose reads in a drawing
+the model calls "nobody" is dropped: drawn animals are what BlazePose mistakes most;
+`pipelines.pose.medium` asks it of grainy pages) and takes the second as the drawing's figure
+unless BlazePose found several people or a clear one.
 
 The committed weights (`weights/drawn-v1.pt`, fp16, ~4 MB) are rebuilt by `make
 drawn-model` (`python -m pipelines.pose.drawn.train`, see there for the data recipe and seed).
@@ -23,7 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.pose.drawn.figures import COCO_OF_JOINT
+from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP
 from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_of
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
@@ -35,21 +40,35 @@ MAX_SIDE = 640  # drawings are read at most this large: the model sees 128 pixel
 # its body, a prop or a speck is no second figure).
 FIGURE_GAP = 0.04
 FIGURE_SIZE = 0.4
+# A figure must be read the same from the drawing's mirror image: at least this share of its
+# joints within AGREEMENT_RADIUS of the figure's size of where the mirrored reading puts them
+# (the better of the two left/right assignments: a drawing's sides are ambiguous). The model's
+# figure output is sure of letters, hats and chess pawns it never saw; its joints there are
+# guesses that move when the drawing is mirrored (`benchmarks.drawn_eval`).
+MIN_AGREEMENT = 0.5
+AGREEMENT_RADIUS = 0.2
 
 
 @dataclass(frozen=True)
 class DrawnReading:
     figure: float  # probability that the drawing shows a human figure
     pose: Pose | None  # the figure's joints, in the drawing's pixels (None without ink)
-    shows_figure: bool  # `figure` reaches the reader's `min_figure`
+    shows_figure: bool  # `figure` reaches `min_figure` and the mirror agrees (`agreement`)
+    agreement: float | None = None  # share of joints the mirror image's reading agrees on
 
 
 class DrawnFigureReader:
     """Reads drawings with the committed (or given) weights; loads them on first use."""
 
-    def __init__(self, weights: Path = WEIGHTS, min_figure: float = MIN_FIGURE) -> None:
+    def __init__(
+        self,
+        weights: Path = WEIGHTS,
+        min_figure: float = MIN_FIGURE,
+        min_agreement: float = MIN_AGREEMENT,
+    ) -> None:
         self.weights = weights
         self.min_figure = min_figure
+        self.min_agreement = min_agreement
         self._net: Any = None  # DrawnPoseNet, loaded with torch on first use
         self._lock = threading.Lock()
 
@@ -61,7 +80,10 @@ class DrawnFigureReader:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:
             digest = "missing"
-        return f"{self.weights.stem}-{digest}|{self.min_figure:g}"
+        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}"
+        if self.min_agreement > 0:
+            tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
+        return tag
 
     def _model(self) -> Any:
         if self._net is None:
@@ -99,24 +121,54 @@ class DrawnFigureReader:
         return [whole if whole is not None else self._read(grey, scale)]
 
     def _read(self, grey: np.ndarray, scale: float) -> DrawnReading:
-        import torch
-
-        cropped = ink_crop(grey)
-        if cropped is None:
+        read = self._joints(grey)
+        if read is None:
             return DrawnReading(0.0, None, False)
-        x, crop = cropped
-        with self._lock, torch.inference_mode():
-            heat, logit = self._model()(torch.from_numpy(x)[None, None])
-        joints = decode(heat[0].numpy())
-        joints[:, :2] = crop.to_drawing(joints[:, :2]) / scale
+        joints, figure = read
+        shows = figure >= self.min_figure
+        agreement = None
+        if shows and self.min_agreement > 0:
+            mirrored = self._joints(np.ascontiguousarray(grey[:, ::-1]))
+            agreement = 0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], grey)
+            shows = agreement >= self.min_agreement
+        joints[:, :2] /= scale
         pose = np.zeros((NUM_JOINTS, 3))
         for j, coco in enumerate(COCO_OF_JOINT):
             pose[coco] = (joints[j, 0], joints[j, 1], float(np.clip(joints[j, 2], 0.0, 1.0)))
         nose = pose[COCO17_INDEX["nose"]]
         for name in ("left_eye", "right_eye", "left_ear", "right_ear"):
             pose[COCO17_INDEX[name]] = (nose[0], nose[1], 0.0)  # a drawn head shows no face
-        figure = float(torch.sigmoid(logit[0]))
-        return DrawnReading(figure, Pose.from_array(pose), figure >= self.min_figure)
+        return DrawnReading(figure, Pose.from_array(pose), shows, agreement)
+
+    def _joints(self, grey: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The model's (13, 3) joints in `grey`'s pixels and its figure probability (None
+        without ink)."""
+        import torch
+
+        cropped = ink_crop(grey)
+        if cropped is None:
+            return None
+        x, crop = cropped
+        with self._lock, torch.inference_mode():
+            heat, logit = self._model()(torch.from_numpy(x)[None, None])
+        joints = decode(heat[0].numpy())
+        joints[:, :2] = crop.to_drawing(joints[:, :2])
+        return joints, float(torch.sigmoid(logit[0]))
+
+
+def mirror_agreement(joints: np.ndarray, mirrored: np.ndarray, grey: np.ndarray) -> float:
+    """The share of `joints` (13, read from `grey`) within `AGREEMENT_RADIUS` × the figure's
+    size (its joints' box diagonal) of the joints read from `grey`'s mirror image, mapped back;
+    the better of the two left/right assignments."""
+    back = mirrored.copy()
+    back[:, 0] = grey.shape[1] - 1 - back[:, 0]
+    size = float(np.hypot(*np.ptp(joints[:, :2], axis=0)))
+    if size <= 0:
+        return 0.0
+    return max(
+        float((np.hypot(*(joints[:, :2] - other[:, :2]).T) < AGREEMENT_RADIUS * size).mean())
+        for other in (back, back[list(FLIP)])
+    )
 
 
 def _grey(image: Image.Image) -> tuple[np.ndarray, float]:
