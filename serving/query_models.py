@@ -74,11 +74,14 @@ class QueryModels:
         clip: ClipLoader,
         model_wait: float = 20.0,
     ) -> None:
-        self.detector = detector
+        self.detector = detector  # the index's keypoint model (health reports it)
+        # What reads query images: the same model, as willing as the backend is to see the
+        # figure someone sent (`KeypointDetector.for_queries`).
+        self.query_reader = detector.for_queries()
         self.embedder = embedder
         self.clip = clip
         # The keypoint model, loaded at startup beside CLIP (image queries wait for it).
-        self.pose_loader = BackgroundLoad("the keypoint model", detector.load)
+        self.pose_loader = BackgroundLoad("the keypoint model", self.query_reader.load)
         self.model_wait = model_wait  # how long a query waits for a model still loading
 
     def start_loading(self) -> None:
@@ -189,7 +192,7 @@ class QueryModels:
             self.check_pose_model(snapshot)
             assert query.image is not None
             self.wait_for(self.pose_loader)
-            figure = figure_from_image(query.image, self.detector, mirror=mirror)
+            figure = figure_from_image(query.image, self.query_reader, mirror=mirror)
             query_pose, mirror_reading = figure.pose, figure.mirrored
             mirror = mirror_reading is not None  # decided by the picture when unset
         if query_pose is None:

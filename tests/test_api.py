@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pipelines.catalog import pose_models
+from pipelines.catalog import keypoint_models, pose_models
 from pipelines.clip.encoder import ClipEncoder
 from pipelines.pose.embedding import GeometricPoseEmbedder
 from pipelines.records import FloatArray
@@ -27,7 +27,7 @@ from serving.search_service import SearchService
 from storage.publishing import publish_search_rows
 from storage.store import Store
 from storage.tables import T_FAILURES
-from tests.conftest import TINY_CLIP_CONFIG, make_settings
+from tests.conftest import REPO, TINY_CLIP_CONFIG, make_settings
 
 pytestmark = pytest.mark.evalset
 
@@ -166,6 +166,19 @@ def test_blank_image_says_no_figure_was_found(client: TestClient) -> None:
     response = client.post("/search", json={"image": b64(png())})
     assert response.status_code == 422
     assert "no human figure" in response.json()["detail"]
+
+
+def test_a_drawing_the_index_would_leave_out_is_still_read_as_a_query(client: TestClient) -> None:
+    """The clip-art policeman's figure reads differently mirrored, so the index leaves it
+    out (the mirror check); sent as a query, its reading is the query figure."""
+    drawing = REPO / "samples" / "corpus" / "policeman-stop.png"
+    assert (
+        keypoint_models.load("mediapipe", hands=False).detect(Image.open(drawing).convert("RGB"))
+        == []
+    )
+    response = client.post("/search", json={"image": b64(drawing.read_bytes())})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["query_keypoints"]) == 17
 
 
 def test_framing_filter_returns_only_those_framings(

@@ -19,6 +19,7 @@ from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
 from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement
 from pipelines.pose.drawn.render import STYLES, scribbles
 from storage.store import Store
+from tests.conftest import REPO
 
 
 def test_the_model_sees_the_ink_not_the_paper_grain() -> None:
@@ -150,6 +151,26 @@ def test_on_drawn_stamps_nobody_trained_on_the_mirror_check_halves_the_figures(
         )
     assert figures[0.0] >= 20  # without it, the figure output alone sees figures
     assert figures[0.5] <= 0.55 * figures[0.0]
+
+
+def test_a_query_reader_sees_the_figures_the_mirror_check_leaves_out() -> None:
+    """The search service reads queries with `for_queries`: the same joints, and a figure
+    where the model's figure output alone sees one (someone sent it as a figure)."""
+    indexer = keypoint_models.load("mediapipe", hands=False)
+    queries = indexer.for_queries()
+    assert "mirror" in indexer.model_id and "mirror" not in queries.model_id
+    policeman = Image.open(REPO / "samples" / "corpus" / "policeman-stop.png").convert("RGB")
+    assert indexer.detect(policeman) == []
+    read = queries.detect(policeman)
+    unchecked = keypoint_models.load("mediapipe", hands=False, drawn_mirror=False)
+    assert len(read) == 1 and read == unchecked.detect(policeman)
+    # Where both see the figure, both read the same joints.
+    stick = Image.open(REPO / "samples" / "corpus" / "stickman-arms-up.png").convert("RGB")
+    assert indexer.detect(stick) == queries.detect(stick) != []
+    drawn_alone = keypoint_models.load("drawn")
+    assert "mirror" not in drawn_alone.for_queries().model_id
+    unchecked_alone = keypoint_models.load("drawn", min_agreement=0.0)
+    assert unchecked_alone.for_queries() is unchecked_alone
 
 
 def test_scribbles_are_nobody(reader: DrawnFigureReader) -> None:

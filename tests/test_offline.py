@@ -363,6 +363,7 @@ def _gated_app(home: Path, missing_weights: str, wait: float) -> tuple[Any, thre
     service: SearchService = app.state.search_service
     gate = threading.Event()
     service.models.detector = SlowDetector(service.models.detector, gate)
+    service.models.query_reader = service.models.detector
     service.models.pose_loader = BackgroundLoad("the keypoint model", service.models.detector.load)
     return app, gate
 

@@ -49,6 +49,13 @@ class DrawnFigureDetector(KeypointDetector):
     def model_id(self) -> str:
         return f"drawn-figure({self._reader.tag})"
 
+    def for_queries(self) -> KeypointDetector:
+        """Without the mirror check (`MediaPipePoseDetector.for_queries` says why)."""
+        reader = self._reader
+        if reader.min_agreement == 0:
+            return self
+        return DrawnFigureDetector(reader.min_figure, str(reader.weights), min_agreement=0.0)
+
     def detect(self, image: Image.Image) -> list[Pose]:
         reading = self._reader.read(image.convert("RGB"))
         if reading.pose is None or not reading.shows_figure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy
 import math
 import threading
 from importlib import metadata
@@ -62,6 +63,11 @@ class KeypointDetector(abc.ABC):
         """Load the models now rather than on the first image (a service does this at start):
         a detection on a blank image builds whatever the backend builds lazily."""
         self.detect(Image.new("RGB", (64, 64), "white"))
+
+    def for_queries(self) -> KeypointDetector:
+        """The reader of query images (the search service's): this one unless a backend reads
+        a query, which someone sent as a figure, more willingly than an image to index."""
+        return self
 
 
 keypoint_models: Registry[KeypointDetector] = Registry("keypoint")
@@ -245,6 +251,20 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
+
+    def for_queries(self) -> KeypointDetector:
+        """This reader, but a drawing's figure needs only the drawn-figure model's figure
+        output, not its mirror check: whoever sends a drawing as a query means a figure, and
+        a rough reading (which the web page shows and lets them adjust) serves them better
+        than "no figure"; in the index a doubtful figure would answer every pose search. The
+        joints read are the same where both readers see a figure. Shares the models."""
+        if self._drawn is None or self._drawn.min_agreement == 0:
+            return self
+        lenient = copy.copy(self)
+        lenient._drawn = DrawnFigureReader(
+            self._drawn.weights, self._drawn.min_figure, min_agreement=0.0
+        )
+        return lenient
 
     def _load(self) -> Any:
         if self._graph is None:
