@@ -242,11 +242,15 @@ class QueryModels:
             picture, _ = decode_image(query.image)
             look = self.clip.encoder.encode_images([picture])[0]
             text_part = text_vector(text, self.clip.encoder) if text else None
-            clip_q = (
-                look
-                if text_part is None
-                else _unit(query.text_weight * text_part + (1.0 - query.text_weight) * look)
-            )
+            weight = query.text_weight
+            # At either end the query is that vector alone, exactly (a renormalised mix
+            # differs from it in the last bits, and so would the scores).
+            if text_part is None or weight == 0.0:
+                clip_q = look
+            elif weight == 1.0:
+                clip_q = text_part
+            else:
+                clip_q = _unit(weight * text_part + (1.0 - weight) * look)
         elif text:
             text_q = text_vector(text, self.clip.encoder)
             clip_q = text_q if clip_q is None else _unit(clip_q + text_q)
