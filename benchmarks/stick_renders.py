@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pipelines.pose.figure_geometry import pck_either_side
 from pipelines.records import COCO17_INDEX, COCO17_MIRROR
 
 
@@ -97,11 +98,6 @@ def render(
 
 def pck(predicted: np.ndarray, render: StickRender, threshold: float = 0.2) -> float:
     """PCK@threshold × trunk over the drawn joints, the better of the two side assignments."""
-    swapped = predicted[list(COCO17_MIRROR)]
-    drawn = render.truth[:, 2] > 0
-
-    def score(pose: np.ndarray) -> float:
-        distance = np.linalg.norm(pose[:, :2] - render.truth[:, :2], axis=1)
-        return float((distance[drawn] <= threshold * render.trunk).mean())
-
-    return max(score(predicted), score(swapped))
+    return pck_either_side(
+        predicted, render.truth, COCO17_MIRROR, threshold * render.trunk, render.truth[:, 2] > 0
+    )

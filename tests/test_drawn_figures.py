@@ -86,19 +86,18 @@ def _figure_joints(width: float) -> np.ndarray:
 
 
 def test_the_mirror_reading_agrees_where_it_finds_the_same_joints() -> None:
-    grey = np.ones((300, 401))
     joints = _figure_joints(401)
     mirrored = joints.copy()
     mirrored[:, 0] = 400 - joints[:, 0]  # what a faithful reader finds in the mirror image
-    assert mirror_agreement(joints, mirrored, grey) == 1.0
+    assert mirror_agreement(joints, mirrored, 401) == 1.0
     # A drawing's sides are ambiguous: the same joints with left and right swapped agree.
-    assert mirror_agreement(joints, mirrored[list(FLIP)], grey) == 1.0
+    assert mirror_agreement(joints, mirrored[list(FLIP)], 401) == 1.0
     # A reading that does not move with the drawing misses the one arm held out.
-    unmoved = mirror_agreement(joints, joints, grey)
+    unmoved = mirror_agreement(joints, joints, 401)
     assert unmoved < 1.0
     scattered = mirrored.copy()
     scattered[: len(JOINTS) // 2 + 1, 1] += 150  # most joints somewhere else
-    assert mirror_agreement(joints, scattered, grey) < 0.5
+    assert mirror_agreement(joints, scattered, 401) < 0.5
 
 
 class _FakeReader(DrawnFigureReader):
@@ -164,6 +163,8 @@ def test_a_query_reader_sees_the_figures_the_mirror_check_leaves_out() -> None:
     read = queries.detect(policeman)
     unchecked = keypoint_models.load("mediapipe", hands=False, drawn_mirror=False)
     assert len(read) == 1 and read == unchecked.detect(policeman)
+    assert queries._drawn is not None and indexer._drawn is not None
+    assert queries._drawn._network is indexer._drawn._network  # one network, loaded once
     # Where both see the figure, both read the same joints.
     stick = Image.open(REPO / "samples" / "corpus" / "stickman-arms-up.png").convert("RGB")
     assert indexer.detect(stick) == queries.detect(stick) != []

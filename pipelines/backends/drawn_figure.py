@@ -10,6 +10,7 @@ with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from PIL import Image
@@ -51,10 +52,11 @@ class DrawnFigureDetector(KeypointDetector):
 
     def for_queries(self) -> KeypointDetector:
         """Without the mirror check (`MediaPipePoseDetector.for_queries` says why)."""
-        reader = self._reader
-        if reader.min_agreement == 0:
+        if self._reader.min_agreement == 0:
             return self
-        return DrawnFigureDetector(reader.min_figure, str(reader.weights), min_agreement=0.0)
+        lenient = copy.copy(self)
+        lenient._reader = self._reader.with_agreement(0.0)
+        return lenient
 
     def detect(self, image: Image.Image) -> list[Pose]:
         reading = self._reader.read(image.convert("RGB"))

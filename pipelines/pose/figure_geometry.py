@@ -40,6 +40,24 @@ def keypoint_box(arr: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(x0 - 0.1 * w), float(y0 - 0.1 * h - head), float(w * 1.2), float(h * 1.2 + head)
 
 
+def pck_either_side(
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    swap: tuple[int, ...] | list[int],
+    radius: float,
+    counted: np.ndarray | None = None,
+) -> float:
+    """PCK: the share of joints (`counted` ones; all by default) of `predicted` within `radius`
+    of `truth`, rows (x, y, ...), the better of the two left/right assignments (`swap` maps
+    each joint to its other side's). A drawing's sides are ambiguous (a front or a back
+    view), so it is scored either way round."""
+    keep = np.ones(len(truth), dtype=bool) if counted is None else counted
+    return max(
+        float((np.linalg.norm(pose[:, :2] - truth[:, :2], axis=1)[keep] <= radius).mean())
+        for pose in (predicted, predicted[list(swap)])
+    )
+
+
 def head_box(pose: Pose) -> tuple[float, float, float, float]:
     """A square around the head, about the size of BlazePose's detector box for it."""
     points = pose.array()[:, :2].astype(np.float64)

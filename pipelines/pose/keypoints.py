@@ -17,8 +17,6 @@ from pipelines.pose.blazepose import accepted_pose
 from pipelines.pose.drawn.reader import (
     FIGURE_GAP,
     FIGURE_SIZE,
-    MIN_AGREEMENT,
-    WEIGHTS,
     DrawnFigureReader,
     DrawnReading,
     committed_reader,
@@ -184,18 +182,10 @@ class MediaPipePoseDetector(KeypointDetector):
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
         self.several_figures = several_figures
-        self._drawn = (
-            (
-                committed_reader()
-                if drawn_weights is None and drawn_mirror
-                else DrawnFigureReader(
-                    Path(drawn_weights) if drawn_weights else WEIGHTS,
-                    min_agreement=MIN_AGREEMENT if drawn_mirror else 0.0,
-                )
-            )
-            if drawn_model
-            else None
-        )
+        reader = DrawnFigureReader(Path(drawn_weights)) if drawn_weights else committed_reader()
+        if not drawn_mirror:
+            reader = reader.with_agreement(0.0)
+        self._drawn = reader if drawn_model else None
         self._hand_finder = HandFinder() if hands else None
         # The multi-person search holds its own options (max_people, min_pose_score, ...).
         self._search = PeopleSearch(
@@ -261,9 +251,7 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._drawn is None or self._drawn.min_agreement == 0:
             return self
         lenient = copy.copy(self)
-        lenient._drawn = DrawnFigureReader(
-            self._drawn.weights, self._drawn.min_figure, min_agreement=0.0
-        )
+        lenient._drawn = self._drawn.with_agreement(0.0)
         return lenient
 
     def _load(self) -> Any:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP
 from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_of
+from pipelines.pose.figure_geometry import pck_either_side
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
 WEIGHTS = Path(__file__).parent / "weights" / "drawn-v1.pt"
@@ -71,8 +72,14 @@ class DrawnFigureReader:
         self.weights = weights
         self.min_figure = min_figure
         self.min_agreement = min_agreement
-        self._net: Any = None  # DrawnPoseNet, loaded with torch on first use
-        self._lock = threading.Lock()
+        self._network = _Network(weights)
+
+    def with_agreement(self, min_agreement: float) -> DrawnFigureReader:
+        """This reader with another mirror bar (0: no mirror reading), sharing its network
+        (loaded once, whichever reads first)."""
+        other = DrawnFigureReader(self.weights, self.min_figure, min_agreement)
+        other._network = self._network
+        return other
 
     @functools.cached_property
     def tag(self) -> str:
@@ -86,19 +93,6 @@ class DrawnFigureReader:
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         return tag
-
-    def _model(self) -> Any:
-        if self._net is None:
-            import torch
-
-            from pipelines.pose.drawn.model import DrawnPoseNet
-
-            saved = torch.load(self.weights, map_location="cpu", weights_only=True)
-            net = DrawnPoseNet(int(saved["width"]))
-            net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
-            net.eval()
-            self._net = net
-        return self._net
 
     def read(self, image: Image.Image) -> DrawnReading:
         """The model's reading of the whole drawing (one figure)."""
@@ -131,7 +125,9 @@ class DrawnFigureReader:
         agreement = None
         if shows and self.min_agreement > 0:
             mirrored = self._joints(np.ascontiguousarray(grey[:, ::-1]))
-            agreement = 0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], grey)
+            agreement = (
+                0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], grey.shape[1])
+            )
             shows = agreement >= self.min_agreement
         joints[:, :2] /= scale
         pose = np.zeros((NUM_JOINTS, 3))
@@ -151,26 +147,46 @@ class DrawnFigureReader:
         if cropped is None:
             return None
         x, crop = cropped
-        with self._lock, torch.inference_mode():
-            heat, logit = self._model()(torch.from_numpy(x)[None, None])
+        heat, logit = self._network(torch.from_numpy(x)[None, None])
         joints = decode(heat[0].numpy())
         joints[:, :2] = crop.to_drawing(joints[:, :2])
         return joints, float(torch.sigmoid(logit[0]))
 
 
-def mirror_agreement(joints: np.ndarray, mirrored: np.ndarray, grey: np.ndarray) -> float:
-    """The share of `joints` (13, read from `grey`) within `AGREEMENT_RADIUS` × the figure's
-    size (its joints' box diagonal) of the joints read from `grey`'s mirror image, mapped back;
-    the better of the two left/right assignments."""
+def mirror_agreement(joints: np.ndarray, mirrored: np.ndarray, width: int) -> float:
+    """The share of `joints` (13, read from a drawing `width` pixels wide) within
+    `AGREEMENT_RADIUS` × the figure's size (its joints' box diagonal) of the joints read from
+    the drawing's mirror image, mapped back; the better of the two left/right assignments."""
     back = mirrored.copy()
-    back[:, 0] = grey.shape[1] - 1 - back[:, 0]
+    back[:, 0] = width - 1 - back[:, 0]
     size = float(np.hypot(*np.ptp(joints[:, :2], axis=0)))
     if size <= 0:
         return 0.0
-    return max(
-        float((np.hypot(*(joints[:, :2] - other[:, :2]).T) < AGREEMENT_RADIUS * size).mean())
-        for other in (back, back[list(FLIP)])
-    )
+    return pck_either_side(back, joints, FLIP, AGREEMENT_RADIUS * size)
+
+
+class _Network:
+    """The drawn-figure network of one weights file, loaded with torch on first use; one
+    reading at a time."""
+
+    def __init__(self, weights: Path) -> None:
+        self.weights = weights
+        self._net: Any = None  # DrawnPoseNet
+        self._lock = threading.Lock()
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            if self._net is None:
+                from pipelines.pose.drawn.model import DrawnPoseNet
+
+                saved = torch.load(self.weights, map_location="cpu", weights_only=True)
+                net = DrawnPoseNet(int(saved["width"]))
+                net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+                net.eval()
+                self._net = net
+            return self._net(x)
 
 
 def _grey(image: Image.Image) -> tuple[np.ndarray, float]:

@@ -63,6 +63,7 @@ from pipelines.pose.drawn.training_data import (
     prepare_traced,
     prepare_weak,
 )
+from pipelines.pose.figure_geometry import pck_either_side
 
 SIGMA = 1.5  # heatmap Gaussian, in grid cells
 
@@ -174,12 +175,7 @@ def validate(net: DrawnPoseNet, count: int = 300, seed: int = 99) -> float:
             heat, _ = net(torch.from_numpy(x)[None, None])
             pred = decode(heat[0].numpy())
             pred[:, :2] = crop.to_drawing(pred[:, :2])
-            seen = truth[:, 2] > 0
-            best = 0.0
-            for order in (list(range(len(JOINTS))), list(FLIP)):
-                d = np.linalg.norm(pred[order, :2] - truth[:, :2], axis=1)
-                best = max(best, float((d[seen] <= 0.2 * trunk).mean()))
-            scores.append(best)
+            scores.append(pck_either_side(pred, truth, FLIP, 0.2 * trunk, truth[:, 2] > 0))
     net.train()
     return float(np.mean(scores))
 
