@@ -10,6 +10,8 @@ from PIL import ImageOps
 from pipelines.clip.encoder import ClipEncoder
 from pipelines.errors import QueryError
 from pipelines.images import decode_image
+from pipelines.pose.drawn.figures import COCO_OF_JOINT
+from pipelines.pose.drawn.reader import MIN_AGREEMENT, mirror_agreement
 from pipelines.pose.embedding import PoseEmbedder
 from pipelines.pose.figure_geometry import share_head
 from pipelines.pose.keypoints import KeypointDetector
@@ -150,6 +152,16 @@ class ImageFigure:
     width: int
     height: int
     mirrored: Pose | None = None
+    # With a mirror reading: the share of the figure's body joints (the drawn-figure model's
+    # 13) that the mirrored picture's reading of the same body puts where the figure has them
+    # (`figure_agreement`); 0 where no reading of the mirrored picture is that body.
+    agreement: float | None = None
+
+    @property
+    def unsure(self) -> bool:
+        """The figure reads otherwise from the mirror image: the index's drawings need this
+        much agreement to hold a figure (`DrawnFigureReader`'s mirror check)."""
+        return self.agreement is not None and self.agreement < MIN_AGREEMENT
 
 
 def figure_from_image(
@@ -180,16 +192,26 @@ def figure_from_image(
         if not readings:
             raise _no_figure()
         return ImageFigure(
-            mirror_pose(readings[0], image.width), image.width, image.height, readings[0]
+            mirror_pose(readings[0], image.width), image.width, image.height, readings[0], 0.0
         )
     figure = people[0]
+    same = _same_figure(mirror_pose(figure, image.width), readings)
     return ImageFigure(
         figure,
         image.width,
         image.height,
-        _same_figure(mirror_pose(figure, image.width), readings)
-        or mirror_pose(figure, image.width),
+        same or mirror_pose(figure, image.width),
+        0.0 if same is None else figure_agreement(figure, same, image.width),
     )
+
+
+def figure_agreement(figure: Pose, mirrored: Pose, width: int) -> float:
+    """The share of `figure`'s body joints (the 13 the drawn-figure model reads: a drawn head
+    has no face) that `mirrored`, the same body read in the mirrored picture `width` pixels
+    wide, puts within the mirror check's radius of them, either side assignment: the
+    drawn-figure reader's own rule (`mirror_agreement`)."""
+    body = list(COCO_OF_JOINT)
+    return mirror_agreement(figure.array()[body], mirrored.array()[body], width)
 
 
 def _same_figure(pose: Pose, candidates: list[Pose]) -> Pose | None:

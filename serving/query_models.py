@@ -54,10 +54,22 @@ class ModelMismatchError(Exception):
 
 @dataclass(frozen=True)
 class QueryWarning:
-    """Part of a query that could not be honoured, while the rest was answered."""
+    """Part of a query that could not be honoured while the rest was answered, or a doubt
+    about what was read from it."""
 
-    code: str  # machine-readable: text_ignored, look_ignored
+    code: str  # machine-readable: text_ignored, look_ignored, unsure_figure
     message: str  # one sentence for the person searching
+
+
+# An image's figure that reads otherwise from its mirror image: the index would not take it
+# as a figure (a drawing's mirror check), but whoever sent it means one, so it is searched for
+# and they are told to look at the reading, which the web page shows over the picture.
+UNSURE_FIGURE = QueryWarning(
+    "unsure_figure",
+    "The figure read from your picture is unsure: read again from its mirror image, most of "
+    "its joints land elsewhere. Check the skeleton shown over your picture and move any "
+    "joints that are off before trusting these results.",
+)
 
 
 def _unit(v: np.ndarray) -> FloatArray:
@@ -172,10 +184,11 @@ class QueryModels:
 
     def pose_query(
         self, query: SearchQuery, snapshot: SearchSnapshot, like_row: int | None, image_pose: bool
-    ) -> tuple[Pose | None, list[Pose]]:
-        """The pose searched for (as sent, as read in the image, or a result's), and the poses
+    ) -> tuple[Pose | None, list[Pose], list[QueryWarning]]:
+        """The pose searched for (as sent, as read in the image, or a result's), the poses
         to match: it, focused on the query's joints, and its mirror image where asked (a drawn
-        query image asks by default)."""
+        query image asks by default), and a warning where the image's figure is unsure."""
+        warnings: list[QueryWarning] = []
         query_pose: Pose | None = None
         mirror = query.mirror
         mirror_reading: Pose | None = None  # an image's mirror image, as the detector reads it
@@ -195,8 +208,10 @@ class QueryModels:
             figure = figure_from_image(query.image, self.query_reader, mirror=mirror)
             query_pose, mirror_reading = figure.pose, figure.mirrored
             mirror = mirror_reading is not None  # decided by the picture when unset
+            if figure.unsure:
+                warnings.append(UNSURE_FIGURE)
         if query_pose is None:
-            return None, []
+            return None, [], warnings
         focus = focus_joints(list(query.joints)) if query.joints else None
         if focus is not None:
             query_pose = focus_pose(query_pose, focus)
@@ -209,7 +224,7 @@ class QueryModels:
                 if self.embedder.embed(mirror_reading) is not None:
                     mirrored = mirror_reading
             variants.append(mirrored)
-        return query_pose, variants
+        return query_pose, variants, warnings
 
     def clip_query(
         self,

@@ -246,9 +246,12 @@ class SearchModels(BaseModel):
 
 
 class QueryWarningModel(BaseModel):
-    """Part of the query that was left out while the rest was answered."""
+    """What the person searching should know of the answer: part of the query left out
+    while the rest was answered, or an image's figure read unsurely."""
 
-    code: str = Field(description="Machine-readable: `text_ignored`, `look_ignored`")
+    code: str = Field(
+        description="Machine-readable: `text_ignored`, `look_ignored`, `unsure_figure`"
+    )
     message: str = Field(description="One sentence for the person searching")
 
 
@@ -330,7 +333,8 @@ class SearchResponse(BaseModel):
     warnings: list[QueryWarningModel] = Field(
         default_factory=list,
         description="Parts of the query left out (e.g. text while text search is unavailable: "
-        "the results are then ranked by pose alone)",
+        "the results are then ranked by pose alone), and a figure read unsurely from the "
+        "image (`unsure_figure`: check `query_keypoints`)",
     )
 
     @classmethod

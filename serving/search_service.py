@@ -178,7 +178,9 @@ class SearchService:
         ):
             raise QueryError("cursor: it belongs to another version than the one asked for")
         like_row = None if query.more_like is None else self._row_by_id(snapshot, query.more_like)
-        query_pose, variants = self.models.pose_query(query, snapshot, like_row, image_pose)
+        query_pose, variants, pose_warnings = self.models.pose_query(
+            query, snapshot, like_row, image_pose
+        )
         pose_q = (
             np.stack([pose_vector(v, self.models.embedder) for v in variants]) if variants else None
         )
@@ -199,7 +201,7 @@ class SearchService:
         ranking = rank(snapshot, ranked, want or query.k, pool)
         hits, next_cursor = page(snapshot, ranking, query.page_rules, cursor, pose_q is not None)
         hits = [replace(h, row={**h.row, "source_uri": self.public_source(h.row)}) for h in hits]
-        return SearchOutcome(snapshot, hits, query_pose, next_cursor, warnings)
+        return SearchOutcome(snapshot, hits, query_pose, next_cursor, pose_warnings + warnings)
 
     @staticmethod
     def _check_inputs(query: SearchQuery) -> tuple[bool, bool]:

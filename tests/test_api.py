@@ -170,7 +170,8 @@ def test_blank_image_says_no_figure_was_found(client: TestClient) -> None:
 
 def test_a_drawing_the_index_would_leave_out_is_still_read_as_a_query(client: TestClient) -> None:
     """The clip-art policeman's figure reads differently mirrored, so the index leaves it
-    out (the mirror check); sent as a query, its reading is the query figure."""
+    out (the mirror check); sent as a query, its reading is the query figure, with a
+    warning that it is unsure."""
     drawing = REPO / "samples" / "corpus" / "policeman-stop.png"
     assert (
         keypoint_models.load("mediapipe", hands=False).detect(Image.open(drawing).convert("RGB"))
@@ -179,6 +180,15 @@ def test_a_drawing_the_index_would_leave_out_is_still_read_as_a_query(client: Te
     response = client.post("/search", json={"image": b64(drawing.read_bytes())})
     assert response.status_code == 200, response.text
     assert len(response.json()["query_keypoints"]) == 17
+    # The answer says the reading is unsure, for the person to check it.
+    warnings = response.json()["warnings"]
+    assert [w["code"] for w in warnings] == ["unsure_figure"]
+    assert "skeleton" in warnings[0]["message"]
+    # A stick man read alike either way round: no such warning.
+    stick = REPO / "samples" / "corpus" / "stickman-running.png"
+    response = client.post("/search", json={"image": b64(stick.read_bytes())})
+    assert response.status_code == 200, response.text
+    assert response.json()["warnings"] == []
 
 
 def test_framing_filter_returns_only_those_framings(

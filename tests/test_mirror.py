@@ -31,7 +31,7 @@ from pipelines.query import (
     mirror_joints,
     mirror_pose,
 )
-from pipelines.records import COCO17_INDEX, COCO17_NAMES, Pose
+from pipelines.records import COCO17_INDEX, COCO17_MIRROR, COCO17_NAMES, Pose
 from serving.app import create_app
 from tests.conftest import make_settings
 from tests.synthetic import STANDING, make_pose, transformed
@@ -238,6 +238,46 @@ def test_no_mirror_no_second_detection() -> None:
     detector = StubDetector([STANDING_POSE], [STANDING_POSE])
     figure = figure_from_image(_stub_upload(), detector)
     assert figure.mirrored is None and detector.calls == 1
+    assert figure.agreement is None and not figure.unsure  # nothing to compare with
+
+
+def _limbs_moved(pose: Pose, width: float, names: list[str]) -> Pose:
+    """`pose` as read in the mirrored picture, with the joints `names` read 80 px off."""
+    arr = mirror_pose(pose, width).array().astype(np.float64)
+    for name in names:
+        arr[COCO17_INDEX[name], 0] += 80.0
+    return Pose.from_array(arr)
+
+
+def test_a_figure_read_alike_from_its_mirror_image_is_sure() -> None:
+    read_off = transformed(mirror_pose(STANDING_POSE, 300.0), dx=2.0, dy=-1.0)
+    figure = figure_from_image(_stub_upload(), StubDetector([STANDING_POSE], [read_off]), True)
+    assert figure.agreement == 1.0 and not figure.unsure
+    # Sides swapped (a drawing's front or back view) agree too.
+    swapped = Pose.from_array(mirror_pose(STANDING_POSE, 300.0).array()[list(COCO17_MIRROR)])
+    figure = figure_from_image(_stub_upload(), StubDetector([STANDING_POSE], [swapped]), True)
+    assert figure.agreement == 1.0
+    # One arm elsewhere: 11 of the 13 body joints agree.
+    arm = ["left_elbow", "left_wrist"]
+    figure = figure_from_image(
+        _stub_upload(), StubDetector([STANDING_POSE], [_limbs_moved(STANDING_POSE, 300, arm)]), True
+    )
+    assert figure.agreement == pytest.approx(11 / 13) and not figure.unsure
+
+
+def test_a_figure_read_otherwise_from_its_mirror_image_is_unsure() -> None:
+    limbs = ["left_elbow", "left_wrist", "right_elbow", "right_wrist", "left_knee"]
+    limbs += ["left_ankle", "right_knee", "right_ankle"]  # 8 of 13 joints elsewhere
+    moved = _limbs_moved(STANDING_POSE, 300, limbs)
+    figure = figure_from_image(_stub_upload(), StubDetector([STANDING_POSE], [moved]), True)
+    assert figure.mirrored == moved  # still the same body (it shares the head)
+    assert figure.agreement == pytest.approx(5 / 13) and figure.unsure
+    # No reading of the same body in the mirrored picture, or a figure only it shows.
+    figure = figure_from_image(_stub_upload(), StubDetector([STANDING_POSE], []), True)
+    assert figure.agreement == 0.0 and figure.unsure
+    only = mirror_pose(STANDING_POSE, 300.0)
+    figure = figure_from_image(_stub_upload(), StubDetector([], [only]), True)
+    assert figure.agreement == 0.0 and figure.unsure
 
 
 # ---------------------------------------------------------------- through the API

@@ -749,6 +749,20 @@ def test_pose_the_default_figure(page: Any, watch: PageWatch, pictures: Pictures
     assert page.get_by_test_id("result").count() == 0
     assert page.get_by_test_id("joint").count() == 0
 
+    # A drawing whose figure reads otherwise from its mirror image: searched all the same,
+    # and the page says to check the skeleton; once a joint is moved, the warning goes.
+    with searching(page) as response:
+        page.get_by_test_id("upload").set_input_files(CORPUS / "policeman-stop.png")
+    assert [w["code"] for w in response.value.json()["warnings"]] == ["unsure_figure"]
+    shown = page.get_by_test_id("warnings").locator("[data-code=unsure_figure]")
+    shown.wait_for()
+    assert "skeleton" in shown.inner_text()
+    assert page.get_by_test_id("joint").count() == 17
+    with searching(page) as response:
+        drag(page, "right_knee", 20, -20)
+    assert "keypoints" in body_of(response.value)
+    assert page.get_by_test_id("warnings").is_hidden()
+
 
 # ---------------------------------------------------------------------- drawing on the page
 
