@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from benchmarks.drawn_eval import TEST_SEED, drawn
 from benchmarks.stick_renders import pck
@@ -18,8 +18,11 @@ from pipelines.pose.drawn.figures import FLIP, JOINTS, figure_from_keypoints, sa
 from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
 from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement
 from pipelines.pose.drawn.render import STYLES, scribbles
+from pipelines.pose.keypoints import comparable_people
+from pipelines.query import figure_agreement
 from storage.store import Store
 from tests.conftest import REPO
+from tests.synthetic import STANDING, make_pose, transformed
 
 
 def test_the_model_sees_the_ink_not_the_paper_grain() -> None:
@@ -172,6 +175,30 @@ def test_a_query_reader_sees_the_figures_the_mirror_check_leaves_out() -> None:
     assert "mirror" not in drawn_alone.for_queries().model_id
     unchecked_alone = keypoint_models.load("drawn", min_agreement=0.0)
     assert unchecked_alone.for_queries() is unchecked_alone
+
+
+def test_a_speck_beside_a_drawn_figure_is_no_second_person(reader: DrawnFigureReader) -> None:
+    """BlazePose reads the clip-art stick man with its arms up as a figure and a tiny
+    "person" on a speck of ink below it, but not so in the mirror image: a person a fifth
+    the figure's size makes no second figure, so the drawing is the model's one figure, read
+    alike either way round (the mirror image's reading, reflected back)."""
+    stick = Image.open(REPO / "samples" / "corpus" / "stickman-arms-up.png").convert("RGB")
+    detector = keypoint_models.load("mediapipe", hands=False)
+    read = detector.detect(stick)
+    assert len(read) == 1
+    model = reader.read(stick).pose
+    assert model is not None and read[0] == model
+    mirrored = detector.detect(ImageOps.mirror(stick))
+    assert len(mirrored) == 1 and figure_agreement(read[0], mirrored[0], stick.width) == 1.0
+
+
+def test_people_count_as_several_when_of_comparable_size() -> None:
+    figure = transformed(make_pose(STANDING), scale=1.0)
+    other = transformed(make_pose(STANDING), scale=0.5, dx=200.0)
+    speck = transformed(make_pose(STANDING), scale=0.2, dx=300.0)
+    assert comparable_people([figure, other, speck]) == [figure, other]
+    assert comparable_people([speck]) == [speck]
+    assert comparable_people([]) == []
 
 
 def test_scribbles_are_nobody(reader: DrawnFigureReader) -> None:

@@ -22,7 +22,7 @@ from pipelines.pose.drawn.reader import (
     committed_reader,
 )
 from pipelines.pose.face_proposals import BODY_RADIUS, HIP_BELOW_FACE, MIN_FACE_SCORE
-from pipelines.pose.figure_geometry import head_box
+from pipelines.pose.figure_geometry import head_box, keypoint_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
@@ -237,7 +237,7 @@ class MediaPipePoseDetector(KeypointDetector):
                 ",prefer=model,dark=human"
             )
             if self.several_figures:
-                options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}"
+                options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}|people{FIGURE_SIZE:g}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
@@ -365,8 +365,10 @@ class MediaPipePoseDetector(KeypointDetector):
 
         Where the model sees no human figure, only BlazePose's people with a human face stay
         (a photo taken for a drawing keeps its people; BlazePose's drawn animals go). Where
-        it sees one, BlazePose's people stay if they are several or pass the photo test of a
-        person (a face or a clearly seen body); otherwise the model's reading is the figure:
+        it sees one, BlazePose's people stay if they are several (of comparable size: a
+        speck BlazePose takes for a tiny person beside the figure makes no second one,
+        `comparable_people`) or pass the photo test of a person (a face or a clearly seen
+        body); otherwise the model's reading is the figure:
         on drawings it reads joints far better than BlazePose (`benchmarks.drawn_eval`).
         With `several_figures`, figures drawn apart (separate groups of ink the model sees
         a figure in, `DrawnFigureReader.read_figures`) are each read, and where they
@@ -390,8 +392,9 @@ class MediaPipePoseDetector(KeypointDetector):
                 figures = [r.pose for r in readings if r.pose is not None]
             else:
                 figures = [reading.pose]
-            if len(figures) <= max(len(people), 1) and (
-                len(people) > 1 or self._humans(people, rgb, drawn=False)
+            several = len(comparable_people(people))
+            if len(figures) <= max(several, 1) and (
+                several > 1 or self._humans(people, rgb, drawn=False)
             ):
                 return people
             return figures or people
@@ -402,6 +405,17 @@ class MediaPipePoseDetector(KeypointDetector):
         # Thin strokes give BlazePose nothing to see: read the drawing by its structure.
         figure = read_stick_figure(rgb) if self.stick_figures else None
         return [] if figure is None else [figure]
+
+
+def comparable_people(people: list[Pose]) -> list[Pose]:
+    """The people whose joints span at least `FIGURE_SIZE` of the largest one's longer side:
+    the bar at which separate groups of a drawing's ink count as figures of their own."""
+    sides = []
+    for pose in people:
+        box = keypoint_box(pose.array())
+        sides.append(0.0 if box is None else max(box[2], box[3]))
+    largest = max(sides, default=0.0)
+    return [pose for pose, side in zip(people, sides, strict=True) if side >= FIGURE_SIZE * largest]
 
 
 def pose_from_keypoint_list(keypoints: list[list[float]]) -> Pose:
