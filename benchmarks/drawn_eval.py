@@ -27,6 +27,10 @@ With `--only NAME` (repeatable), only those sets of drawings are read (the clip 
   photo has a figure in the index, drawn in the style, is the image query (mirror-invariant,
   as drawn queries are) of a service reading queries with the reader in question; the share
   whose photo comes back in the top 5.
+- `query_found_<style>`: every such drawing sent to that service as `POST /search` would
+  (issue 12's check): the share answered with a figure; `query_unsure_<style>`: the share of
+  those answered with the `unsure_figure` warning; `query_pck02_sure_<style>` and
+  `query_pck02_unsure_<style>`: PCK@0.2 of the query figures without and with it.
 - Open Clip Art (`openclipart-png`): the share of `people/stickmen` in which a figure is
   read, of all of `people/` (drawn people of every kind, some only faces or hands), and of
   `animals/` and `food/` (nobody there) in which one is; for `people/`, `animals/` and
@@ -178,10 +182,9 @@ class Retrieval:
         out: dict[str, float] = {}
         for style, items in cases.items():
             hits = total = 0
-            for file, image, _ in items:
-                if Path(file).name not in self.indexed:
-                    continue
-                total += 1
+            sure: list[float] = []  # PCK of the query readings without a warning
+            unsure: list[float] = []  # and of those answered with `unsure_figure`
+            for file, image, truth in items:
                 data = io.BytesIO()
                 image.save(data, "PNG")
                 try:
@@ -189,11 +192,26 @@ class Retrieval:
                         SearchQuery(image=data.getvalue(), k=5, one_per_image=True)
                     )
                 except Exception:  # no figure read in the drawing: a miss
+                    outcome = None
+                if outcome is not None and outcome.query_pose is not None:
+                    warned = any(w.code == "unsure_figure" for w in outcome.warnings)
+                    score = pck(outcome.query_pose.array().astype(np.float64), truth)
+                    (unsure if warned else sure).append(score)
+                if Path(file).name not in self.indexed:
                     continue
-                names = [Path(str(h.row["source_uri"])).name for h in outcome.hits]
-                hits += Path(file).name in names
-            out[f"retrieval_top5_{style.removeprefix('gt_')}"] = round(hits / max(total, 1), 3)
+                total += 1
+                if outcome is not None:
+                    names = [Path(str(h.row["source_uri"])).name for h in outcome.hits]
+                    hits += Path(file).name in names
+            name = style.removeprefix("gt_")
+            out[f"retrieval_top5_{name}"] = round(hits / max(total, 1), 3)
             out["retrieval_people"] = total
+            read = len(sure) + len(unsure)
+            out[f"query_found_{name}"] = round(read / max(len(items), 1), 3)
+            out[f"query_unsure_{name}"] = round(len(unsure) / max(read, 1), 3)
+            for label, scores in (("sure", sure), ("unsure", unsure)):
+                if scores:
+                    out[f"query_pck02_{label}_{name}"] = round(float(np.mean(scores)), 3)
         return out
 
 
