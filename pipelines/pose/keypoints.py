@@ -237,7 +237,7 @@ class MediaPipePoseDetector(KeypointDetector):
                 ",prefer=model,dark=human"
             )
             if self.several_figures:
-                options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}|people{FIGURE_SIZE:g}"
+                options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}|comparable{FIGURE_SIZE:g}"
         if self._hand_finder is not None:
             options += f",hands={self._hand_finder.tag}"
         return f"mediapipe-blazepose-{self.variant}@{version}({options})"
