@@ -19,6 +19,12 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
   outline and the edges inside it, where the selfie segmentation model sees people);
   `gt_photo_traced_alone`: the person alone (the segmented regions at their joints, short
   bits of edge left out), as an artist tracing that person would.
+- `gt_photo_cutout`: the same people cut out on white at their photo's resolution (those
+  segmented regions, the rest of the square white), as a stock cut-out or a reference photo
+  with its background removed is: photos, not drawings; `photo_cutout_as_drawing` is the
+  share of them the medium decision (`pipelines.pose.medium.is_drawing`) takes for drawings;
+  `gt_photo_square` and `photo_square_as_drawing`: the same squares of their photos, as they
+  are (neighbours included: a reading is scored as the most prominent figure's).
 With `--only NAME` (repeatable), only those sets of drawings are read (the clip art only when
 `clipart` is named): a quick look at one style.
   For each: `found` (the share read as a figure) and `pck02` (PCK@0.2 of the trunk over the
@@ -60,13 +66,14 @@ from benchmarks.pose_eval_extra import count_people, extra_images
 from benchmarks.pose_eval_matching import load_evalset
 from benchmarks.report import print_report
 from benchmarks.stick_renders import StickRender, pck, render
-from benchmarks.traced import traced_people
+from benchmarks.traced import cut_out_people, traced_people
 from pipelines.catalog import keypoint_models
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, Figure, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.render import STYLES
 from pipelines.pose.drawn.render import render as draw
 from pipelines.pose.drawn.training_data import HELD_OUT_HALF, is_training_file
 from pipelines.pose.keypoints import KeypointDetector
+from pipelines.pose.medium import is_drawing
 
 CLIPART = Path("/usr/share/openclipart/png")
 FOLDERS = (
@@ -246,12 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
         gt["gt_photo_traced"], gt["gt_photo_traced_alone"] = traced_people(people, evalset)
+        gt["gt_photo_square"] = cut_out_people(people, evalset, on_white=False)
+        gt["gt_photo_cutout"] = cut_out_people(people, evalset)
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only}
         gt = {k: v for k, v in gt.items() if k in args.only}
     read_clipart = args.clipart.is_dir() and (not args.only or "clipart" in args.only)
     ranker = Retrieval(evalset) if has_evalset and not args.no_retrieval else None
     result: dict[str, Any] = {}
+    for name in ("photo_square", "photo_cutout"):
+        if f"gt_{name}" in gt:
+            photos = [image for _, image, _ in gt[f"gt_{name}"]]
+            drawings = sum(is_drawing(image) for image in photos)
+            result[f"{name}_as_drawing"] = round(drawings / max(len(photos), 1), 3)
     readers: list[tuple[str, str, dict[str, Any]]] = [
         ("baseline", "mediapipe", {"hands": False, "drawn_model": False}),
         ("now", "mediapipe", {"hands": False}),

@@ -80,6 +80,25 @@ def tracings(
     as a tracer who traces the person would; a neighbour who touches them stays), without
     short bits of edge. None where the person cannot be traced (no shoulder or hip
     labelled, or the segmentation finds nobody in the square)."""
+    square = _person_square(photo, keypoints, PAPER)
+    if square is None:
+        return None
+    crop, mask, truth, trunk = square
+    person = _regions_with_joints(mask, truth[truth[:, 2] > 0, :2])
+    return (
+        StickRender(trace(crop, mask), truth, trunk),
+        StickRender(trace(crop, person, alone=True), truth, trunk),
+    )
+
+
+def _person_square(
+    photo: Image.Image, keypoints: npt.NDArray[np.float64], paper: int
+) -> tuple[Image.Image, npt.NDArray[np.bool_], npt.NDArray[np.float64], float] | None:
+    """The square of `photo` around the person with these COCO-17 `keypoints` (their labelled
+    joints' box, `MARGIN` more each side; enlarged to at least `paper` pixels), the pixels
+    the segmentation model takes for people there, the truth in the square's pixels (score:
+    labelled or not) and the trunk's length; None where the person cannot be cut (no
+    shoulder or hip labelled, a tiny trunk, or the segmentation finds nobody)."""
     labelled = keypoints[:, 2] > 0
     if not labelled[list(SHOULDERS)].any() or not labelled[list(HIPS)].any():
         return None
@@ -89,7 +108,7 @@ def tracings(
     left, top = (centre - side / 2).round().astype(int)
     size = max(round(side), 16)
     crop = photo.convert("RGB").crop((left, top, left + size, top + size))  # pads with black
-    scale = max(1.0, PAPER / size)
+    scale = max(1.0, paper / size)
     if scale > 1:
         crop = crop.resize((round(size * scale),) * 2, Image.Resampling.BICUBIC)
     mask = person_mask(crop)
@@ -104,11 +123,27 @@ def tracings(
     trunk = float(np.linalg.norm(neck - hip))
     if trunk < 4:
         return None
-    person = _regions_with_joints(mask, truth[labelled, :2])
-    return (
-        StickRender(trace(crop, mask), truth, trunk),
-        StickRender(trace(crop, person, alone=True), truth, trunk),
-    )
+    return crop, mask, truth, trunk
+
+
+def cut_out(
+    photo: Image.Image, keypoints: npt.NDArray[np.float64], on_white: bool = True
+) -> StickRender | None:
+    """`photo`'s person with these COCO-17 `keypoints` cut out on white at the photo's own
+    resolution: the segmented regions that hold their labelled joints (as `tracings` traces
+    them alone), the rest of the square white. A photo still, as a stock cut-out or a
+    reference photo with its background removed is. Not `on_white`: the same square of the
+    photo as it is. None where the person cannot be cut."""
+    square = _person_square(photo, keypoints, paper=0)
+    if square is None:
+        return None
+    crop, mask, truth, trunk = square
+    if not on_white:
+        return StickRender(crop, truth, trunk)
+    person = _regions_with_joints(mask, truth[truth[:, 2] > 0, :2])
+    white = Image.new("RGB", crop.size, "white")
+    image = Image.composite(crop, white, Image.fromarray(person.astype(np.uint8) * 255))
+    return StickRender(image, truth, trunk)
 
 
 def _regions_with_joints(
@@ -142,3 +177,17 @@ def traced_people(
             photo_traced.append((file, both[0].image, both[0]))
             alone.append((file, both[1].image, both[1]))
     return photo_traced, alone
+
+
+def cut_out_people(
+    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path, on_white: bool = True
+) -> Traced:
+    """Each of `people` (evalset file, keypoints) that can be cut out, cut out on white, or
+    their square of the photo as it is (see `cut_out`)."""
+    out: Traced = []
+    for file, keypoints in people:
+        with Image.open(evalset / file) as photo:
+            cut = cut_out(photo, keypoints, on_white)
+        if cut is not None:
+            out.append((file, cut.image, cut))
+    return out

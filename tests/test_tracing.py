@@ -111,3 +111,20 @@ def test_the_evalsets_photo_people_are_traced_by_the_segmentation_model(evalset:
         assert 0.005 < ink.mean() < 0.35  # line art on paper, not a photo or a blank page
         labelled = truth.truth[truth.truth[:, 2] > 0]
         assert (labelled[:, :2] >= 0).all() and (labelled[:, :2] < image.size[0]).all()
+
+
+def test_the_evalsets_photo_people_are_cut_out_on_white(evalset: Path) -> None:
+    from benchmarks.drawn_eval import evalset_people
+    from benchmarks.traced import cut_out_people
+
+    people = evalset_people(evalset)
+    cases = cut_out_people(people, evalset)
+    assert len(cases) >= 0.8 * len(people)
+    for _, image, truth in cases:
+        pixels = np.asarray(image.convert("RGB"))
+        white = (pixels == 255).all(axis=2)
+        assert 0.2 < white.mean() < 0.95  # the person and white paper around them
+        person = pixels[~white]
+        assert person.std() > 10  # the photo's own pixels, not a flat fill
+        labelled = truth.truth[truth.truth[:, 2] > 0]
+        assert (labelled[:, :2] >= 0).all() and (labelled[:, :2] < image.size[0]).all()
