@@ -4,6 +4,7 @@ figure and `medium = drawing`; the training recipe runs and its weights load."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from benchmarks.stick_renders import pck
 from pipelines.catalog import keypoint_models
 from pipelines.pose.drawn.figures import FLIP, JOINTS, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
-from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement
+from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement, turned_back
 from pipelines.pose.drawn.render import STYLES, scribbles
 from pipelines.pose.keypoints import comparable_people
 from pipelines.query import figure_agreement
@@ -73,6 +74,41 @@ def test_held_out_drawings_are_read_with_their_joints_in_place(
             scores.append(pck(reading.pose.array().astype(np.float64), truth))
     assert found >= 24, f"{style}: {found} of 30 read as a figure"
     assert np.mean(scores) >= 0.6, f"{style}: PCK@0.2 {np.mean(scores):.2f}"
+
+
+def test_a_figure_lying_down_is_read_turned_back_upright(reader: DrawnFigureReader) -> None:
+    """Held-out stick and mannequin drawings turned a quarter (a figure lying down) are read
+    as figures with their joints in place in the turned drawing: the first reading's feet
+    lie beside its head, so the drawing is read again stood up."""
+    rng = np.random.default_rng(TEST_SEED + 3)
+    found, scores = 0, []
+    for k in range(16):
+        image, truth = drawn(sample_figure(rng), rng, STYLES[k % 2])
+        width = image.width
+        turned = image.rotate(90 if k % 4 < 2 else -90, expand=True, fillcolor="white")
+        points = truth.truth.copy()
+        if k % 4 < 2:  # a quarter counter-clockwise: (x, y) → (y, width − 1 − x)
+            points[:, 0], points[:, 1] = truth.truth[:, 1], width - 1 - truth.truth[:, 0]
+        else:  # clockwise: (x, y) → (height − 1 − y, x)
+            points[:, 0], points[:, 1] = image.height - 1 - truth.truth[:, 1], truth.truth[:, 0]
+        reading = reader.read(turned)
+        if reading.shows_figure and reading.pose is not None:
+            found += 1
+            scores.append(
+                pck(reading.pose.array().astype(np.float64), replace(truth, truth=points))
+            )
+    assert found >= 12, f"{found} of 16 turned drawings read as a figure"
+    assert np.mean(scores) >= 0.6, f"PCK@0.2 {np.mean(scores):.2f}"
+    assert "upright" in reader.tag
+
+
+def test_turned_joints_map_back_to_the_drawings_pixels() -> None:
+    drawing = np.zeros((5, 7))
+    drawing[1, 2] = 1.0
+    for quarters in (0, 1, 2, 3):
+        row, col = np.argwhere(np.rot90(drawing, quarters) == 1.0)[0]
+        back = turned_back(np.array([[col, row]], dtype=float), quarters, drawing.shape)
+        np.testing.assert_allclose(back, [[2.0, 1.0]])
 
 
 def _figure_joints(width: float) -> np.ndarray:

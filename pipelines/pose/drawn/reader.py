@@ -7,6 +7,8 @@ where that figure's joints are. The figure output alone is sure of shapes it nev
 read alike from the drawing's mirror image: at least `MIN_AGREEMENT` of its joints where the
 mirror image's reading, mapped back, puts them. Where the model truly reads a figure its
 joints move with the drawing; on a shape that is no figure they are guesses that do not.
+A figure read lying down (a reclining pose, a stick man on his back) is read again turned
+upright (`upright_turns`): the model learnt figures upright.
 The keypoint backend asks the first of every drawing (a figure BlazePose reads in a drawing
 the model calls "nobody" is dropped: drawn animals are what BlazePose mistakes most;
 `pipelines.pose.medium` asks it of grainy pages) and takes the second as the drawing's figure
@@ -50,6 +52,13 @@ FIGURE_SIZE = 0.4
 # and PCK@0.2's radius: the project's conventions, not searched.
 MIN_AGREEMENT = 0.5
 AGREEMENT_RADIUS = 0.2
+# A figure lying down or upside down: the model learnt figures upright (under a camera's
+# small roll), and on a figure lying down it mostly still sees a figure, with its joints
+# astray. So a figure is read again turned by the quarter turns (numpy's: 1 counter-
+# clockwise, 3 clockwise, 2 half) that bring the first reading's feet below its head
+# (`upright_turns`), as MediaPipe turns a person's region upright by the person's own axis.
+# Only figures are turned: a drawing read as no figure is not asked again turned (a drawn
+# dog turned on end reads as a figure).
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ class DrawnFigureReader:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:
             digest = "missing"
-        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}"
+        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright"
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         return tag
@@ -121,14 +130,24 @@ class DrawnFigureReader:
         if read is None:
             return DrawnReading(0.0, None, False)
         joints, figure = read
+        # A figure read lying down (or upside down) is read again stood up.
+        turns = upright_turns(joints) if figure >= self.min_figure else 0
+        if turns:
+            turned = self._joints(np.ascontiguousarray(np.rot90(grey, turns)))
+            if turned is not None and turned[1] >= self.min_figure:
+                joints, figure = turned
+            else:
+                turns = 0
+        view = np.ascontiguousarray(np.rot90(grey, turns))
         shows = figure >= self.min_figure
         agreement = None
         if shows and self.min_agreement > 0:
-            mirrored = self._joints(np.ascontiguousarray(grey[:, ::-1]))
+            mirrored = self._joints(np.ascontiguousarray(view[:, ::-1]))
             agreement = (
-                0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], grey.shape[1])
+                0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], view.shape[1])
             )
             shows = agreement >= self.min_agreement
+        joints[:, :2] = turned_back(joints[:, :2], turns, grey.shape)
         joints[:, :2] /= scale
         pose = np.zeros((NUM_JOINTS, 3))
         for j, coco in enumerate(COCO_OF_JOINT):
@@ -151,6 +170,29 @@ class DrawnFigureReader:
         joints = decode(heat[0].numpy())
         joints[:, :2] = crop.to_drawing(joints[:, :2])
         return joints, float(torch.sigmoid(logit[0]))
+
+
+def upright_turns(joints: np.ndarray) -> int:
+    """The quarter turns (`np.rot90`'s) that bring a reading's feet (the mid-ankle, `JOINTS`
+    order) below its head (the nose): 0 where they are already more below than beside it."""
+    dx, dy = joints[[11, 12], :2].mean(axis=0) - joints[0, :2]
+    if abs(dy) >= abs(dx):
+        return 0 if dy >= 0 else 2
+    return 3 if dx > 0 else 1
+
+
+def turned_back(points: np.ndarray, quarters: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Points (x, y) read in `np.rot90(drawing, quarters)` → the drawing's pixels (`shape`:
+    the drawing's (height, width)); pixel indices, as the mirror maps x → width − 1 − x."""
+    height, width = shape[0], shape[1]
+    x, y = points[:, 0], points[:, 1]
+    if quarters % 4 == 1:  # counter-clockwise: turned[r, c] = drawing[c, width - 1 - r]
+        return np.column_stack([width - 1 - y, x])
+    if quarters % 4 == 3:  # clockwise: turned[r, c] = drawing[height - 1 - c, r]
+        return np.column_stack([y, height - 1 - x])
+    if quarters % 4 == 2:
+        return np.column_stack([width - 1 - x, height - 1 - y])
+    return points.copy()
 
 
 def mirror_agreement(joints: np.ndarray, mirrored: np.ndarray, width: int) -> float:
