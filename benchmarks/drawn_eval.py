@@ -253,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
         gt["gt_photo_traced"], gt["gt_photo_traced_alone"] = traced_people(people, evalset)
-        gt["gt_photo_square"] = cut_out_people(people, evalset, on_white=False)
-        gt["gt_photo_cutout"] = cut_out_people(people, evalset)
+        gt["gt_photo_square"], gt["gt_photo_cutout"] = cut_out_people(people, evalset)
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only}
         gt = {k: v for k, v in gt.items() if k in args.only}

@@ -127,23 +127,21 @@ def _person_square(
 
 
 def cut_out(
-    photo: Image.Image, keypoints: npt.NDArray[np.float64], on_white: bool = True
-) -> StickRender | None:
-    """`photo`'s person with these COCO-17 `keypoints` cut out on white at the photo's own
-    resolution: the segmented regions that hold their labelled joints (as `tracings` traces
-    them alone), the rest of the square white. A photo still, as a stock cut-out or a
-    reference photo with its background removed is. Not `on_white`: the same square of the
-    photo as it is. None where the person cannot be cut."""
+    photo: Image.Image, keypoints: npt.NDArray[np.float64]
+) -> tuple[StickRender, StickRender] | None:
+    """`photo`'s person with these COCO-17 `keypoints` two ways, from one segmentation, at
+    the photo's own resolution: the square of the photo around them as it is, and the person
+    cut out on white (the segmented regions that hold their labelled joints, as `tracings`
+    traces them alone; the rest of the square white), a photo still, as a stock cut-out or
+    a reference photo with its background removed is. None where the person cannot be cut."""
     square = _person_square(photo, keypoints, paper=0)
     if square is None:
         return None
     crop, mask, truth, trunk = square
-    if not on_white:
-        return StickRender(crop, truth, trunk)
     person = _regions_with_joints(mask, truth[truth[:, 2] > 0, :2])
     white = Image.new("RGB", crop.size, "white")
     image = Image.composite(crop, white, Image.fromarray(person.astype(np.uint8) * 255))
-    return StickRender(image, truth, trunk)
+    return StickRender(crop, truth, trunk), StickRender(image, truth, trunk)
 
 
 def _regions_with_joints(
@@ -180,14 +178,16 @@ def traced_people(
 
 
 def cut_out_people(
-    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path, on_white: bool = True
-) -> Traced:
-    """Each of `people` (evalset file, keypoints) that can be cut out, cut out on white, or
-    their square of the photo as it is (see `cut_out`)."""
-    out: Traced = []
+    people: list[tuple[str, npt.NDArray[np.float64]]], evalset: Path
+) -> tuple[Traced, Traced]:
+    """Each of `people` (evalset file, keypoints) that can be cut out: their square of the
+    photo as it is, and cut out on white (see `cut_out`)."""
+    squares: Traced = []
+    cutouts: Traced = []
     for file, keypoints in people:
         with Image.open(evalset / file) as photo:
-            cut = cut_out(photo, keypoints, on_white)
-        if cut is not None:
-            out.append((file, cut.image, cut))
-    return out
+            both = cut_out(photo, keypoints)
+        if both is not None:
+            squares.append((file, both[0].image, both[0]))
+            cutouts.append((file, both[1].image, both[1]))
+    return squares, cutouts

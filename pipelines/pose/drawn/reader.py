@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP
+from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS
 from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_of
 from pipelines.pose.figure_geometry import pck_either_side
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
@@ -131,14 +131,14 @@ class DrawnFigureReader:
             return DrawnReading(0.0, None, False)
         joints, figure = read
         # A figure read lying down (or upside down) is read again stood up.
-        turns = upright_turns(joints) if figure >= self.min_figure else 0
+        view, turns = grey, upright_turns(joints) if figure >= self.min_figure else 0
         if turns:
-            turned = self._joints(np.ascontiguousarray(np.rot90(grey, turns)))
+            stood = np.ascontiguousarray(np.rot90(grey, turns))
+            turned = self._joints(stood)
             if turned is not None and turned[1] >= self.min_figure:
-                joints, figure = turned
+                (joints, figure), view = turned, stood
             else:
                 turns = 0
-        view = np.ascontiguousarray(np.rot90(grey, turns))
         shows = figure >= self.min_figure
         agreement = None
         if shows and self.min_agreement > 0:
@@ -172,10 +172,14 @@ class DrawnFigureReader:
         return joints, float(torch.sigmoid(logit[0]))
 
 
+_NOSE = JOINTS.index("nose")
+_ANKLES = (JOINTS.index("left_ankle"), JOINTS.index("right_ankle"))
+
+
 def upright_turns(joints: np.ndarray) -> int:
-    """The quarter turns (`np.rot90`'s) that bring a reading's feet (the mid-ankle, `JOINTS`
-    order) below its head (the nose): 0 where they are already more below than beside it."""
-    dx, dy = joints[[11, 12], :2].mean(axis=0) - joints[0, :2]
+    """The quarter turns (`np.rot90`'s) that bring a reading's feet (the mid-ankle) below its
+    head (the nose): 0 where they are already more below than beside it."""
+    dx, dy = joints[list(_ANKLES), :2].mean(axis=0) - joints[_NOSE, :2]
     if abs(dy) >= abs(dx):
         return 0 if dy >= 0 else 2
     return 3 if dx > 0 else 1
