@@ -14,6 +14,7 @@ how the reader copes with a real person's outline full of interior lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -166,15 +167,7 @@ def traced_people(
 ) -> tuple[Traced, Traced]:
     """Each of `people` (evalset file, keypoints) that can be traced, traced from their photo
     and traced alone (see `tracings`)."""
-    photo_traced: Traced = []
-    alone: Traced = []
-    for file, keypoints in people:
-        with Image.open(evalset / file) as photo:
-            both = tracings(photo, keypoints)
-        if both is not None:
-            photo_traced.append((file, both[0].image, both[0]))
-            alone.append((file, both[1].image, both[1]))
-    return photo_traced, alone
+    return _two_ways(people, evalset, tracings)
 
 
 def cut_out_people(
@@ -182,12 +175,22 @@ def cut_out_people(
 ) -> tuple[Traced, Traced]:
     """Each of `people` (evalset file, keypoints) that can be cut out: their square of the
     photo as it is, and cut out on white (see `cut_out`)."""
-    squares: Traced = []
-    cutouts: Traced = []
+    return _two_ways(people, evalset, cut_out)
+
+
+def _two_ways(
+    people: list[tuple[str, npt.NDArray[np.float64]]],
+    evalset: Path,
+    make: Callable[[Image.Image, npt.NDArray[np.float64]], tuple[StickRender, StickRender] | None],
+) -> tuple[Traced, Traced]:
+    """`make`'s two drawings (or photos) of each of `people` from their evalset photo, as
+    two lists; people `make` gives nothing for are left out of both."""
+    first: Traced = []
+    second: Traced = []
     for file, keypoints in people:
         with Image.open(evalset / file) as photo:
-            both = cut_out(photo, keypoints)
+            both = make(photo, keypoints)
         if both is not None:
-            squares.append((file, both[0].image, both[0]))
-            cutouts.append((file, both[1].image, both[1]))
-    return squares, cutouts
+            first.append((file, both[0].image, both[0]))
+            second.append((file, both[1].image, both[1]))
+    return first, second
