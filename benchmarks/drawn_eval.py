@@ -15,6 +15,9 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
   styles on poses sampled with a seed no training run uses.
 - `gt_<style>`: the evalset's annotated photo people (≥ 10 labelled joints) drawn in each
   style: poses of real people, none of them in the training data.
+- `gt_stick_photographed`, `gt_mannequin_photographed`, `gt_contour_photographed`: those
+  drawings as a phone photographs them (`benchmarks.photographed`: light falling off across
+  the page, warm paper, noise, blur, JPEG).
 - `gt_photo_traced`: the same people traced from their photos (`benchmarks.traced`: the
   outline and the edges inside it, where the selfie segmentation model sees people);
   `gt_photo_traced_alone`: the person alone (the segmented regions at their joints, short
@@ -61,6 +64,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
+from benchmarks.photographed import PHOTOGRAPHED_STYLES, photographed
 from benchmarks.pose_eval import evalset_service, index_evalset
 from benchmarks.pose_eval_extra import count_people, extra_images
 from benchmarks.pose_eval_matching import load_evalset
@@ -252,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     if has_evalset:
         people = evalset_people(evalset)
         gt = {f"gt_{style}": gt_cases(people, style) for style in STYLES}
+        for style in PHOTOGRAPHED_STYLES:
+            rng = np.random.default_rng(TEST_SEED)
+            gt[f"gt_{style}_photographed"] = [
+                (file, photographed(image, rng), truth) for file, image, truth in gt[f"gt_{style}"]
+            ]
         gt["gt_photo_traced"], gt["gt_photo_traced_alone"] = traced_people(people, evalset)
         gt["gt_photo_square"], gt["gt_photo_cutout"] = cut_out_people(people, evalset)
     if args.only:

@@ -17,7 +17,12 @@ from benchmarks.stick_renders import pck
 from pipelines.catalog import keypoint_models
 from pipelines.pose.drawn.figures import FLIP, JOINTS, figure_from_keypoints, sample_figure
 from pipelines.pose.drawn.ink import INPUT, STRIDE, decode, ink_crop
-from pipelines.pose.drawn.reader import DrawnFigureReader, mirror_agreement, turned_back
+from pipelines.pose.drawn.reader import (
+    DrawnFigureReader,
+    committed_reader,
+    mirror_agreement,
+    turned_back,
+)
 from pipelines.pose.drawn.render import STYLES, scribbles
 from pipelines.pose.keypoints import comparable_people
 from pipelines.query import figure_agreement
@@ -37,6 +42,56 @@ def test_the_model_sees_the_ink_not_the_paper_grain() -> None:
     top_left, bottom_right = crop.to_drawing(np.array([[0.0, 0.0], [INPUT, INPUT]]))
     assert 80 < top_left[1] < 100 and 200 < bottom_right[1] < 220
     assert bottom_right[0] - top_left[0] < 130
+
+
+def test_under_light_falling_off_across_the_page_the_ink_is_still_the_strokes() -> None:
+    """A phone's photo of a sketch: the page darkens by half from left to right and towards
+    a corner. The paper is the smooth surface under the strokes, so the crop still hugs the
+    dark bar, and the evened page is one grey again."""
+    from pipelines.pose.drawn.ink import evenly_lit, ink_of, paper_map
+
+    rng = np.random.default_rng(1)
+    h, w = 300, 400
+    y, x = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    light = 1.0 - 0.5 * x - 0.2 * (x - 0.3) ** 2 - 0.3 * y**2
+    page = np.full((h, w), 0.9, np.float32)
+    page[100:200, 150:170] = 0.2
+    shot = np.clip(page * light + rng.normal(0, 0.01, page.shape), 0, 1).astype(np.float32)
+    paper = paper_map(shot)
+    assert np.abs(paper - 0.9 * light)[50:250].max() < 0.03  # the bar is no part of the paper
+    ink, _ = ink_of(shot)
+    assert (ink > 0.3)[100:200, 150:170].mean() > 0.95 and (ink > 0.12).mean() < 0.03
+    even = evenly_lit(shot)
+    assert np.percentile(even[:, :140], 99) - np.percentile(even[:, :140], 1) < 0.1
+    _, crop = ink_crop(shot)  # type: ignore[misc]
+    top_left, bottom_right = crop.to_drawing(np.array([[0.0, 0.0], [INPUT, INPUT]]))
+    assert 80 < top_left[1] < 100 and 200 < bottom_right[1] < 220
+    # On a page lit evenly the paper is its one grey, as the border's median says.
+    flat = np.clip(0.9 + rng.normal(0, 0.02, (h, w)), 0, 1).astype(np.float32)
+    assert np.abs(paper_map(flat) - 0.9).max() < 0.01
+
+
+def test_drawings_photographed_by_a_phone_are_drawings_read_by_the_model() -> None:
+    """Held-out stick and mannequin drawings as a phone photographs them (light falling off
+    across the page, warm paper, noise, blur, JPEG: `benchmarks.photographed`): drawings to
+    the medium decision, read with their joints in place."""
+    from benchmarks.photographed import photographed
+    from pipelines.pose.medium import medium_of
+
+    detector = keypoint_models.load("mediapipe", hands=False)
+    rng = np.random.default_rng(TEST_SEED + 6)
+    drawings, read, scores = 0, 0, []
+    for i in range(12):
+        image, truth = drawn(sample_figure(rng), rng, STYLES[i % 2])
+        shot = photographed(image, rng)
+        drawings += medium_of(shot) == "drawing"
+        people = detector.detect(shot)
+        if people:
+            read += 1
+            scores.append(pck(people[0].array().astype(np.float64), truth))
+    assert drawings >= 10 and read >= 10, (drawings, read)
+    assert np.mean(scores) >= 0.6, np.mean(scores)
+    assert "evenlight" in committed_reader().tag  # the index re-reads its drawings
 
 
 def test_heatmap_peaks_decode_to_input_pixels() -> None:

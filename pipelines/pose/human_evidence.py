@@ -32,6 +32,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from pipelines.images import luminance
+from pipelines.pose.drawn.ink import evenly_lit
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.landmarks import MIN_POSE_PRESENCE, LandmarkModel, crop_roi
 from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi, sigmoid_scores
@@ -148,13 +149,20 @@ def looks_drawn(image: Image.Image) -> bool:
 
 
 def looks_like_a_page(image: Image.Image) -> bool:
-    """Whether most of an image is one grey, as a page is, once its grain is smoothed away."""
+    """Whether most of an image is one grey, as a page is, once its grain is smoothed away,
+    as it stands or with its light evened out (a phone's photo of a sketch darkens towards
+    one side or the corners: `pipelines.pose.drawn.ink.evenly_lit`; a page shaded over much
+    of it can fit the smooth light worse than one grey)."""
     import cv2
 
     grey = (luminance(image) * 255.0).round().astype(np.uint8)
     if grey.shape[0] < PAGE_GRAIN or grey.shape[1] < PAGE_GRAIN:
         return True
-    return _paper_share(cv2.medianBlur(grey, PAGE_GRAIN)) >= PAGE_SHARE
+    smoothed = cv2.medianBlur(grey, PAGE_GRAIN)
+    if _paper_share(smoothed) >= PAGE_SHARE:
+        return True
+    even = evenly_lit(smoothed.astype(np.float32) / 255.0)
+    return _paper_share((even * 255.0).round().astype(np.uint8)) >= PAGE_SHARE
 
 
 def _paper_share(smoothed: np.ndarray) -> float:

@@ -1,9 +1,18 @@
 """A drawing as the drawn-figure model sees it, and the model's heatmaps back as joints.
 
-A drawing is read on its ink: the difference from the paper (the median of the border),
-cropped to the ink's square box with a margin and scaled to 128 pixels (thin strokes are
-widened first so they survive the scaling). numpy and OpenCV only: torch is not needed to
-prepare an input or decode an output.
+A drawing is read on its ink: the difference from the paper, cropped to the ink's square box
+with a margin and scaled to 128 pixels (thin strokes are widened first so they survive the
+scaling). numpy and OpenCV only: torch is not needed to prepare an input or decode an output.
+
+The paper is not one grey in a phone's photo of a sketch: the light falls off across the page
+(a slope, a vignette), and measured from one grey the far side of the page is all "ink". So
+the paper's brightness is modelled as a smooth surface over the page, a quadratic in x and y
+fitted to the band along the page's edges (a quadratic is fixed by its values around a
+rectangle). The fit is robust: ink reaching the edge, a minority there, is trimmed away,
+first around the band's median grey, then as the fit's outliers. Ink is the departure from
+that surface, relative to the light there (light multiplies: ink under half the light
+departs half as far). Where the surface varies by less than what counts as ink, the paper is
+one grey, the border's median, as on a page lit evenly.
 """
 
 from __future__ import annotations
@@ -17,6 +26,16 @@ STRIDE = 4
 GRID = INPUT // STRIDE
 MARGIN = 0.08  # the crop's margin around the ink, a share of its longer side
 INK = 0.12  # a pixel this far from the paper's grey is ink
+# The paper's surface is fitted on the drawing scaled to at most FIT_SIDE pixels, to the
+# band along its edges FIT_BAND of its shorter side deep (where a page is paper: a drawing's
+# ink, its fills and shading, lie mostly inside), in FIT_ROUNDS rounds, each keeping the
+# pixels within FIT_SPREAD robust standard deviations of the last fit (at least FIT_FLOOR of
+# grey: a clean page has next to no spread).
+FIT_SIDE = 64
+FIT_BAND = 0.1
+FIT_ROUNDS = 6
+FIT_SPREAD = 3.0
+FIT_FLOOR = 0.02
 
 
 @dataclass(frozen=True)
@@ -40,18 +59,77 @@ def paper_of(grey: np.ndarray) -> float:
     return float(np.median(_border(grey)))
 
 
-def ink_of(grey: np.ndarray) -> np.ndarray:
-    """How far each pixel is from the paper's grey (`paper_of`), in [0, 1]."""
-    return np.abs(grey - paper_of(grey)).astype(np.float32)
+def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
 
 
-def ink_mask(ink: np.ndarray) -> np.ndarray:
-    """Which pixels of an `ink_of` map (H, W) are ink, as 0 / 1 (uint8): far enough from the
-    paper's grey, beyond its grain, and not a lone pixel."""
+def _within_spread(residual: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Which residuals lie within `FIT_SPREAD` robust standard deviations of those `kept`
+    (at least `FIT_FLOOR`)."""
+    spread = 1.4826 * float(np.median(np.abs(residual[kept])))
+    return np.abs(residual) <= max(FIT_SPREAD * spread, FIT_FLOOR)
+
+
+def paper_map(grey: np.ndarray) -> np.ndarray:
+    """The paper's grey at each pixel of a grey drawing (H, W): the smooth surface (a
+    quadratic in x and y) that the paper along the page's edges lies on, the ink there
+    trimmed away as outliers; one grey (`paper_of`) where that surface varies by less than
+    `INK` (no paper would be taken for ink)."""
     import cv2
 
-    noise = 1.4826 * float(np.median(_border(ink)))  # the paper's grain, from the border
-    mask = (ink > max(INK, 5 * noise)).astype(np.uint8)
+    h, w = grey.shape
+    if min(h, w) < 8:
+        return np.full(grey.shape, paper_of(grey), dtype=np.float32)
+    factor = min(1.0, FIT_SIDE / max(h, w))
+    sh, sw = max(8, round(h * factor)), max(8, round(w * factor))
+    small = cv2.resize(grey.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    v, u = np.meshgrid(np.linspace(-1, 1, sh), np.linspace(-1, 1, sw), indexing="ij")
+    depth = max(2, round(FIT_BAND * min(sh, sw)))
+    band = np.ones((sh, sw), dtype=bool)
+    band[depth:-depth, depth:-depth] = False
+    terms = _quadratic_terms(u[band], v[band])
+    values = small[band].astype(np.float64)
+    keep = _within_spread(values - np.median(values), np.ones(values.shape, dtype=bool))
+    coef = np.zeros(6)
+    for _ in range(FIT_ROUNDS):
+        coef = np.linalg.lstsq(terms[keep], values[keep], rcond=None)[0]
+        kept = _within_spread(values - terms @ coef, keep)
+        if kept.sum() < 6 or (kept == keep).all():
+            break
+        keep = kept
+    over_page = _quadratic_terms(u, v) @ coef
+    if float(over_page.max() - over_page.min()) < INK:
+        return np.full(grey.shape, paper_of(grey), dtype=np.float32)
+    v, u = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    surface = _quadratic_terms(u.astype(np.float32), v.astype(np.float32)) @ coef.astype(np.float32)
+    return np.clip(surface, 0.0, 1.0).astype(np.float32)
+
+
+def evenly_lit(grey: np.ndarray) -> np.ndarray:
+    """A grey drawing (H, W) in [0, 1] as its page would look under even light: each pixel
+    divided by the paper's grey there (`paper_map`), times the page's median paper grey."""
+    light = np.maximum(paper_map(grey), 0.05)
+    return np.clip(grey * (float(np.median(light)) / light), 0.0, 1.0).astype(np.float32)
+
+
+def ink_of(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each pixel is from the paper's grey there (`paper_map`), relative to the light
+    there and scaled to the page's median light, in [0, 1]; and that scale (the gain) per
+    pixel: in the shade a stroke departs less from the paper, the sensor's noise as much."""
+    paper = paper_map(grey)
+    light = np.maximum(paper, 0.05)
+    gain = (float(np.median(light)) / light).astype(np.float32)
+    return np.clip(np.abs(grey - paper) * gain, 0.0, 1.0).astype(np.float32), gain
+
+
+def ink_mask(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Which pixels of an `ink_of` map (H, W) are ink, as 0 / 1 (uint8): far enough from the
+    paper's grey, beyond its grain (the sensor's noise, measured along the border, is the
+    same in the shade, where the gain magnifies it), and not a lone pixel."""
+    import cv2
+
+    noise = 1.4826 * float(np.median(_border(ink / gain)))  # the paper's grain
+    mask = (ink > np.maximum(INK, 5 * noise * gain)).astype(np.uint8)
     # A lone pixel is grain, not ink: keep marked pixels with a marked neighbour.
     mask &= cv2.filter2D(mask, -1, np.ones((3, 3), np.float32)) >= 2
     return mask
@@ -64,7 +142,7 @@ def ink_groups(grey: np.ndarray, gap: float, least: float) -> list[np.ndarray]:
     make a second figure, nor does a speck)."""
     import cv2
 
-    mask = ink_mask(ink_of(grey))
+    mask = ink_mask(*ink_of(grey))
     rows, cols = np.nonzero(mask)
     if len(rows) < 10:
         return []
@@ -83,8 +161,8 @@ def ink_crop(grey: np.ndarray) -> tuple[np.ndarray, Crop] | None:
     """The model's input for a grey drawing in [0, 1] (H, W), or None without ink."""
     import cv2
 
-    ink = ink_of(grey)
-    mask = ink_mask(ink)
+    ink, gain = ink_of(grey)
+    mask = ink_mask(ink, gain)
     rows, cols = np.nonzero(mask)
     if len(rows) < 10:
         return None

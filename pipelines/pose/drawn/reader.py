@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS
-from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_of
+from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_map
 from pipelines.pose.figure_geometry import pck_either_side
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
@@ -98,7 +98,7 @@ class DrawnFigureReader:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:
             digest = "missing"
-        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright"
+        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight"
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         return tag
@@ -118,7 +118,7 @@ class DrawnFigureReader:
         grey, scale = _grey(image)
         groups = ink_groups(grey, FIGURE_GAP, FIGURE_SIZE)
         if len(groups) >= 2:
-            paper = paper_of(grey)
+            paper = paper_map(grey)
             readings = [self._read(np.where(group, grey, paper), scale) for group in groups]
             figures = [r for r in readings if r.shows_figure and r.pose is not None]
             if len(figures) >= 2:
