@@ -16,8 +16,9 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
 - `gt_<style>`: the evalset's annotated photo people (≥ 10 labelled joints) drawn in each
   style: poses of real people, none of them in the training data.
 - `gt_stick_photographed`, `gt_mannequin_photographed`, `gt_contour_photographed`: those
-  drawings as a phone photographs them (`benchmarks.photographed`: light falling off across
-  the page, warm paper, noise, blur, JPEG).
+  drawings as a phone photographs them (`benchmarks.sketch_pages`: light falling off across
+  the page, warm paper, noise, blur, JPEG); `gt_stick_ruled`, `gt_stick_squared`,
+  `gt_mannequin_ruled`, `gt_mannequin_squared`: drawn on a notebook's ruled or squared paper.
 - `gt_photo_traced`: the same people traced from their photos (`benchmarks.traced`: the
   outline and the edges inside it, where the selfie segmentation model sees people);
   `gt_photo_traced_alone`: the person alone (the segmented regions at their joints, short
@@ -64,11 +65,16 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.photographed import PHOTOGRAPHED_STYLES, photographed
 from benchmarks.pose_eval import evalset_service, index_evalset
 from benchmarks.pose_eval_extra import count_people, extra_images
 from benchmarks.pose_eval_matching import load_evalset
 from benchmarks.report import print_report
+from benchmarks.sketch_pages import (
+    PHOTOGRAPHED_STYLES,
+    RULED_STYLES,
+    on_ruled_paper,
+    photographed,
+)
 from benchmarks.stick_renders import StickRender, pck, render
 from benchmarks.traced import cut_out_people, traced_people
 from pipelines.catalog import keypoint_models
@@ -261,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
             gt[f"gt_{style}_photographed"] = [
                 (file, photographed(image, rng), truth) for file, image, truth in gt[f"gt_{style}"]
             ]
+        for style in RULED_STYLES:
+            for paper in ("ruled", "squared"):
+                rng = np.random.default_rng(TEST_SEED)
+                gt[f"gt_{style}_{paper}"] = [
+                    (file, on_ruled_paper(image, rng, paper == "squared"), truth)
+                    for file, image, truth in gt[f"gt_{style}"]
+                ]
         gt["gt_photo_traced"], gt["gt_photo_traced_alone"] = traced_people(people, evalset)
         gt["gt_photo_square"], gt["gt_photo_cutout"] = cut_out_people(people, evalset)
     if args.only:

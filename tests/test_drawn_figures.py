@@ -73,9 +73,9 @@ def test_under_light_falling_off_across_the_page_the_ink_is_still_the_strokes() 
 
 def test_drawings_photographed_by_a_phone_are_drawings_read_by_the_model() -> None:
     """Held-out stick and mannequin drawings as a phone photographs them (light falling off
-    across the page, warm paper, noise, blur, JPEG: `benchmarks.photographed`): drawings to
+    across the page, warm paper, noise, blur, JPEG: `benchmarks.sketch_pages`): drawings to
     the medium decision, read with their joints in place."""
-    from benchmarks.photographed import photographed
+    from benchmarks.sketch_pages import photographed
     from pipelines.pose.medium import medium_of
 
     detector = keypoint_models.load("mediapipe", hands=False)
@@ -91,7 +91,42 @@ def test_drawings_photographed_by_a_phone_are_drawings_read_by_the_model() -> No
             scores.append(pck(people[0].array().astype(np.float64), truth))
     assert drawings >= 10 and read >= 10, (drawings, read)
     assert np.mean(scores) >= 0.6, np.mean(scores)
-    assert "evenlight" in committed_reader().tag  # the index re-reads its drawings
+    assert "evenlight|rules" in committed_reader().tag  # the index re-reads its drawings
+
+
+def test_the_rules_of_ruled_paper_are_no_ink_but_a_drawn_line_is() -> None:
+    """Rules running edge to edge, several of them, are the paper's; one long line drawn
+    across the page (a horizon) is the drawing's, and a stroke crossing a rule stays."""
+    from pipelines.pose.drawn.ink import ink_of
+
+    page = np.full((300, 400), 0.95, np.float32)
+    page[::20, :] = 0.7  # light rules every 20 pixels
+    page[100:200, 150:153] = 0.1  # a dark stroke down the page, crossing five rules
+    ink, _ = ink_of(page)
+    assert ink[::20][:, :140].max() == 0.0 and ink[::20][:, 160:].max() == 0.0
+    assert (ink[100:200, 150:153] > 0.5).all()
+    drawn = np.full((300, 400), 0.95, np.float32)
+    drawn[150, 10:390] = 0.1  # one line across the page
+    drawn[100:200, 150:153] = 0.1
+    assert (ink_of(drawn)[0][150, 10:390] > 0.5).all()
+
+
+def test_drawings_on_ruled_and_squared_paper_are_read() -> None:
+    """Held-out stick and mannequin drawings on a notebook's ruled or squared paper
+    (`benchmarks.sketch_pages`) are read with their joints in place."""
+    from benchmarks.sketch_pages import on_ruled_paper
+
+    detector = keypoint_models.load("mediapipe", hands=False)
+    rng = np.random.default_rng(TEST_SEED + 7)
+    read, scores = 0, []
+    for i in range(12):
+        image, truth = drawn(sample_figure(rng), rng, STYLES[i % 2])
+        people = detector.detect(on_ruled_paper(image, rng, squared=i % 4 >= 2))
+        if people:
+            read += 1
+            scores.append(pck(people[0].array().astype(np.float64), truth))
+    assert read >= 9, read
+    assert np.mean(scores) >= 0.6, np.mean(scores)
 
 
 def test_heatmap_peaks_decode_to_input_pixels() -> None:

@@ -2,14 +2,15 @@
 reader's routing and a query's mirror.
 
 Flat images, and pages of one grey whose grain a median smooths away, are drawings by their
-statistics (`pipelines.pose.human_evidence.looks_drawn`). A page of one grey that stays grainy
-(pencil on textured paper, a phone's photo of a sketch, its light evened out first: the light
-falls off across a photographed page, `pipelines.pose.drawn.ink.evenly_lit`) is a drawing
-when the drawn-figure model sees a human figure on it: the statistics alone would take it for a photo, and a looser
-statistic would take photos on plain backgrounds for drawings. Anything else is a photo, and
-so is a dark grainy page (the model learnt ink on paper, so it is not asked). A dark image
-flat enough to be a drawing by its statistics is one here, though a dim photo is flat too:
-the keypoint reader holds the people BlazePose finds there to the photo test of a person.
+statistics (`pipelines.pose.human_evidence.looks_drawn`). A page of one grey that stays
+grainy (pencil on textured paper, a phone's photo of a sketch, its light evened out first:
+the light falls off across a photographed page, `pipelines.pose.drawn.ink.evenly_lit`) is a
+drawing when the drawn-figure model sees a human figure on it: the statistics alone would
+take it for a photo, and a looser statistic would take photos on plain backgrounds for
+drawings. Anything else is a photo, and so is a dark grainy page (the model learnt ink on
+paper, so it is not asked). A dark image flat enough to be a drawing by its statistics is
+one here, though a dim photo is flat too: the keypoint reader holds the people BlazePose
+finds there to the photo test of a person.
 """
 
 from __future__ import annotations

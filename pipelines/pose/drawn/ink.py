@@ -33,6 +33,17 @@ INK = 0.12  # a pixel this far from the paper's grey is ink
 # grey: a clean page has next to no spread).
 FIT_SIDE = 64
 FIT_BAND = 0.1
+# Ruled and squared paper: a printed rule is a straight line of ink running along one of the
+# page's axes (within RULE_SLOPE, a phone's tilt) over at least RULE_SPAN of the page, found
+# in pieces at least RULE_PIECE of the page's shorter side long (gaps up to RULE_GAP of it),
+# and there are at least RULES of them in that direction; a stroke crossing one is ink more
+# than RULE_STROKE × the rule's own.
+RULE_SPAN = 0.7
+RULE_PIECE = 0.2
+RULE_SLOPE = 0.15
+RULE_GAP = 0.02
+RULES = 3
+RULE_STROKE = 1.5
 FIT_ROUNDS = 6
 FIT_SPREAD = 3.0
 FIT_FLOOR = 0.02
@@ -119,7 +130,68 @@ def ink_of(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     paper = paper_map(grey)
     light = np.maximum(paper, 0.05)
     gain = (float(np.median(light)) / light).astype(np.float32)
-    return np.clip(np.abs(grey - paper) * gain, 0.0, 1.0).astype(np.float32), gain
+    ink = np.clip(np.abs(grey - paper) * gain, 0.0, 1.0).astype(np.float32)
+    return _without_rules(ink, gain), gain
+
+
+def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """`ink` without the printed rules of ruled or squared paper: straight lines running
+    nearly edge to edge along one of the page's axes, at least `RULES` of them in that
+    direction (a drawing's one long line, a horizon or arms held out, is no paper). Where a
+    stroke crosses a rule, the stroke (darker than the rule) stays."""
+    import cv2
+
+    h, w = ink.shape
+    if min(h, w) < 32:
+        return ink
+    mask = ink_mask(ink, gain)
+    piece = RULE_PIECE * min(h, w)
+    found = cv2.HoughLinesP(
+        mask * 255,
+        rho=1,
+        theta=np.pi / 360,
+        threshold=round(piece / 2),
+        minLineLength=piece,
+        maxLineGap=max(2, round(RULE_GAP * min(h, w))),
+    )
+    if found is None:
+        return ink
+    rules = np.zeros_like(mask)
+    for across in (True, False):
+        # Pieces of one rule (broken where it is faint) lie within 3 pixels of each other
+        # across it; a rule's pieces together run along RULE_SPAN of the page.
+        extent = w if across else h
+        pieces: dict[int, list[tuple[int, int, int, int]]] = {}
+        for x0, y0, x1, y1 in found[:, 0]:
+            along, aside = (abs(x1 - x0), abs(y1 - y0)) if across else (abs(y1 - y0), abs(x1 - x0))
+            if aside <= RULE_SLOPE * along:
+                offset = round(float((y0 + y1) if across else (x0 + x1)) / 6)
+                pieces.setdefault(offset, []).append((x0, y0, x1, y1))
+        lines = [
+            group
+            for group in pieces.values()
+            if _covered([(x0, x1) if across else (y0, y1) for x0, y0, x1, y1 in group])
+            >= RULE_SPAN * extent
+        ]
+        if len(lines) >= RULES:
+            for group in lines:
+                for x0, y0, x1, y1 in group:
+                    cv2.line(rules, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=3)
+    on_rules = (rules > 0) & (mask > 0)
+    if not on_rules.any():
+        return ink
+    level = float(np.median(ink[on_rules]))
+    clean = ink.copy()
+    clean[(rules > 0) & (ink <= RULE_STROKE * level)] = 0.0
+    return clean
+
+
+def _covered(spans: list[tuple[int, int]]) -> int:
+    """How many pixels the union of the spans (a, b) covers."""
+    covered = np.zeros(max(max(a, b) for a, b in spans) + 1, dtype=bool)
+    for a, b in spans:
+        covered[min(a, b) : max(a, b) + 1] = True
+    return int(covered.sum())
 
 
 def ink_mask(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:

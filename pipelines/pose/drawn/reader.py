@@ -98,7 +98,7 @@ class DrawnFigureReader:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:
             digest = "missing"
-        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight"
+        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight|rules"
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         return tag
