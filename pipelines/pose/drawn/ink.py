@@ -44,6 +44,10 @@ RULE_SLOPE = 0.15
 RULE_GAP = 0.02
 RULES = 3
 RULE_STROKE = 1.5
+# A rule is thin, with paper RULE_SIDE pixels either side of it along most of its length,
+# and the rules are evenly spaced: on a lattice of the median gap, within RULE_EVEN of it.
+RULE_SIDE = 4
+RULE_EVEN = 0.2
 FIT_ROUNDS = 6
 FIT_SPREAD = 3.0
 FIT_FLOOR = 0.02
@@ -135,10 +139,11 @@ def ink_of(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """`ink` without the printed rules of ruled or squared paper: straight lines running
-    nearly edge to edge along one of the page's axes, at least `RULES` of them in that
-    direction (a drawing's one long line, a horizon or arms held out, is no paper). Where a
-    stroke crosses a rule, the stroke (darker than the rule) stays."""
+    """`ink` without the printed rules of ruled or squared paper (see `RULE_SPAN`): thin
+    straight lines with paper either side, running nearly edge to edge along one of the
+    page's axes, evenly spaced, at least `RULES` of them in that direction (a drawing's long
+    line, a horizon or arms held out, a fill's edge, is no paper). Where a stroke crosses a
+    rule, the stroke (darker than the rule) stays."""
     import cv2
 
     h, w = ink.shape
@@ -158,25 +163,10 @@ def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
         return ink
     rules = np.zeros_like(mask)
     for across in (True, False):
-        # Pieces of one rule (broken where it is faint) lie within 3 pixels of each other
-        # across it; a rule's pieces together run along RULE_SPAN of the page.
-        extent = w if across else h
-        pieces: dict[int, list[tuple[int, int, int, int]]] = {}
-        for x0, y0, x1, y1 in found[:, 0]:
-            along, aside = (abs(x1 - x0), abs(y1 - y0)) if across else (abs(y1 - y0), abs(x1 - x0))
-            if aside <= RULE_SLOPE * along:
-                offset = round(float((y0 + y1) if across else (x0 + x1)) / 6)
-                pieces.setdefault(offset, []).append((x0, y0, x1, y1))
-        lines = [
-            group
-            for group in pieces.values()
-            if _covered([(x0, x1) if across else (y0, y1) for x0, y0, x1, y1 in group])
-            >= RULE_SPAN * extent
-        ]
-        if len(lines) >= RULES:
-            for group in lines:
-                for x0, y0, x1, y1 in group:
-                    cv2.line(rules, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=3)
+        lines = _rules_along(found[:, 0], mask, across)
+        for line in lines:
+            for x0, y0, x1, y1 in line:
+                cv2.line(rules, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=3)
     on_rules = (rules > 0) & (mask > 0)
     if not on_rules.any():
         return ink
@@ -184,6 +174,65 @@ def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
     clean = ink.copy()
     clean[(rules > 0) & (ink <= RULE_STROKE * level)] = 0.0
     return clean
+
+
+Segment = tuple[int, int, int, int]
+
+
+def _rules_along(segments: np.ndarray, mask: np.ndarray, across: bool) -> list[list[Segment]]:
+    """The printed rules running across the page (`across`) or down it, each as its pieces
+    among the Hough `segments` (x0, y0, x1, y1); none unless they make a ruling."""
+    h, w = mask.shape
+    extent = w if across else h
+    thin: list[tuple[float, Segment]] = []
+    for x0, y0, x1, y1 in segments:
+        along, aside = (abs(x1 - x0), abs(y1 - y0)) if across else (abs(y1 - y0), abs(x1 - x0))
+        if aside <= RULE_SLOPE * along and _on_paper(mask, (x0, y0, x1, y1), across):
+            thin.append((float(y0 + y1) / 2 if across else float(x0 + x1) / 2, (x0, y0, x1, y1)))
+    # Pieces of one rule (found twice, or broken where it is faint) lie within 3 pixels of
+    # each other across it; together they run along RULE_SPAN of the page.
+    groups: list[list[tuple[float, Segment]]] = []
+    for offset, segment in sorted(thin):
+        if groups and offset - groups[-1][-1][0] <= 3:
+            groups[-1].append((offset, segment))
+        else:
+            groups.append([(offset, segment)])
+    lines = [
+        (float(np.mean([o for o, _ in group])), [segment for _, segment in group])
+        for group in groups
+        if _covered([(s[0], s[2]) if across else (s[1], s[3]) for _, s in group])
+        >= RULE_SPAN * extent
+    ]
+    if len(lines) < RULES:
+        return []
+    # Rules are evenly spaced: those on the lattice of the typical gap (a rule too faint to
+    # find leaves a whole number of gaps; a drawn line between two rules is off it).
+    offsets = np.array([offset for offset, _ in lines])
+    step = float(np.median(np.diff(offsets)))
+    if step < 4:
+        return []
+    best: list[int] = []
+    for anchor in offsets:
+        turns = (offsets - anchor) / step
+        on = [i for i, turn in enumerate(turns) if abs(turn - round(turn)) <= RULE_EVEN]
+        if len(on) > len(best):
+            best = on
+    return [lines[i][1] for i in best] if len(best) >= RULES else []
+
+
+def _on_paper(mask: np.ndarray, segment: Segment, across: bool) -> bool:
+    """Whether a segment is a thin line with paper either side (`RULE_SIDE` pixels off it)
+    along at least half of it: a rule, not the edge of a fill."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = segment
+    t = np.linspace(0.0, 1.0, 21)
+    xs, ys = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+    dx, dy = (0, RULE_SIDE) if across else (RULE_SIDE, 0)
+    clear = 0
+    for x, y in zip(xs, ys, strict=True):
+        sides = [(round(x + sign * dx), round(y + sign * dy)) for sign in (-1, 1)]
+        clear += all(not (0 <= sx < w and 0 <= sy < h) or mask[sy, sx] == 0 for sx, sy in sides)
+    return clear >= len(t) / 2
 
 
 def _covered(spans: list[tuple[int, int]]) -> int:
