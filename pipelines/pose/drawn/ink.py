@@ -166,7 +166,7 @@ def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:
         lines = _rules_along(found[:, 0], mask, across)
         for line in lines:
             for x0, y0, x1, y1 in line:
-                cv2.line(rules, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=3)
+                cv2.line(rules, (int(x0), int(y0)), (int(x1), int(y1)), (1,), thickness=3)
     on_rules = (rules > 0) & (mask > 0)
     if not on_rules.any():
         return ink
