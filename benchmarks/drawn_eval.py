@@ -18,7 +18,8 @@ like one, `pipelines.pose.human_evidence.looks_drawn`).
 - `gt_stick_photographed`, `gt_mannequin_photographed`, `gt_contour_photographed`: those
   drawings as a phone photographs them (`benchmarks.sketch_pages`: light falling off across
   the page, warm paper, noise, blur, JPEG); `gt_stick_ruled`, `gt_stick_squared`,
-  `gt_mannequin_ruled`, `gt_mannequin_squared`: drawn on a notebook's ruled or squared paper.
+  `gt_mannequin_ruled`, `gt_mannequin_squared`: drawn on a notebook's ruled or squared paper;
+  `gt_stick_on_desk`, `gt_mannequin_on_desk`: photographed lying on a desk.
 - `gt_photo_traced`: the same people traced from their photos (`benchmarks.traced`: the
   outline and the edges inside it, where the selfie segmentation model sees people);
   `gt_photo_traced_alone`: the person alone (the segmented regions at their joints, short
@@ -70,8 +71,10 @@ from benchmarks.pose_eval_extra import count_people, extra_images
 from benchmarks.pose_eval_matching import load_evalset
 from benchmarks.report import print_report
 from benchmarks.sketch_pages import (
+    DESK_STYLES,
     PHOTOGRAPHED_STYLES,
     RULED_STYLES,
+    on_desk,
     on_ruled_paper,
     photographed,
 )
@@ -153,6 +156,17 @@ def gt_cases(people: list[tuple[str, np.ndarray]], style: str) -> list[GtCase]:
             image, truth = drawn(figure, rng, style)
             out.append((file, image, truth))
     return out
+
+
+def _on_desk(
+    image: Image.Image, truth: StickRender, rng: np.random.Generator
+) -> tuple[Image.Image, StickRender]:
+    """A drawing photographed lying on a desk (`benchmarks.sketch_pages.on_desk`), and its
+    truth moved with it."""
+    picture, corner = on_desk(image, rng)
+    joints = truth.truth.copy()
+    joints[:, :2] += corner
+    return picture, StickRender(picture, joints, truth.trunk)
 
 
 def clipart(detector: KeypointDetector, root: Path, limit: int) -> dict[str, float]:
@@ -266,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng(TEST_SEED)
             gt[f"gt_{style}_photographed"] = [
                 (file, photographed(image, rng), truth) for file, image, truth in gt[f"gt_{style}"]
+            ]
+        for style in DESK_STYLES:
+            rng = np.random.default_rng(TEST_SEED)
+            gt[f"gt_{style}_on_desk"] = [
+                (file, *_on_desk(image, truth, rng)) for file, image, truth in gt[f"gt_{style}"]
             ]
         for style in RULED_STYLES:
             for paper in ("ruled", "squared"):

@@ -1,5 +1,5 @@
-"""Drawings as artists' pages are: photographed by a phone, or drawn on ruled or squared
-paper.
+"""Drawings as artists' pages are: photographed by a phone, lying on a desk, or drawn on
+ruled or squared paper.
 
 `photographed`: a sketch sent from a phone is rarely a scan. The light falls off across the
 page, the paper is warm, the sensor adds noise, the lens blurs a little and the file is a
@@ -15,6 +15,10 @@ eye to look like phone photos of sketches, not fitted to any reading:
 every 1/24–1/14 of the page's height (at least 12 pixels), starting at a random offset;
 squared paper has the same rules down the page too. The drawing's ink lies over them (the
 darker of the two shows). `benchmarks.drawn_eval`: `gt_<style>_ruled`, `gt_<style>_squared`.
+
+`on_desk`: the sheet photographed lying on a desk, filling 60–85 % of the picture's width and
+height at a random place: a wood-brown, slate-grey or light-oak desk with streaks along its
+grain and noise; then `photographed`. `benchmarks.drawn_eval`: `gt_<style>_on_desk`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from PIL import Image, ImageFilter
 
 PHOTOGRAPHED_STYLES = ("stick", "mannequin", "contour")
 RULED_STYLES = ("stick", "mannequin")
+DESK_STYLES = ("stick", "mannequin")
+DESKS = np.array([[0.45, 0.3, 0.18], [0.3, 0.3, 0.32], [0.6, 0.5, 0.4]], dtype=np.float32)
 RULE_BLUE = np.array([0.6, 0.75, 0.95], dtype=np.float32)
 
 
@@ -65,4 +71,26 @@ def on_ruled_paper(image: Image.Image, rng: np.random.Generator, squared: bool) 
     return Image.fromarray((np.minimum(page, paper) * 255).round().astype(np.uint8))
 
 
-__all__ = ["PHOTOGRAPHED_STYLES", "RULED_STYLES", "on_ruled_paper", "photographed"]
+def on_desk(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
+    """`image` (a drawing) lying on a desk, photographed (see above), and where its top-left
+    corner lies in the picture (x, y)."""
+    w, h = image.size
+    fill = rng.uniform(0.6, 0.85)
+    width, height = int(w / fill), int(h / fill)
+    grain = rng.normal(0.0, 0.06, (1, width)).repeat(height, axis=0)[..., None]
+    desk = DESKS[int(rng.integers(0, len(DESKS)))] + grain
+    desk = desk + rng.normal(0.0, 0.02, (height, width, 1))
+    picture = Image.fromarray((np.clip(desk, 0.0, 1.0) * 255).round().astype(np.uint8))
+    corner = np.array([rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)])
+    picture.paste(image.convert("RGB"), (int(corner[0]), int(corner[1])))
+    return photographed(picture, rng), corner.astype(np.float64)
+
+
+__all__ = [
+    "DESK_STYLES",
+    "PHOTOGRAPHED_STYLES",
+    "RULED_STYLES",
+    "on_desk",
+    "on_ruled_paper",
+    "photographed",
+]

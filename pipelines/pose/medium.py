@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from PIL import Image
 
-from pipelines.pose.drawn.reader import DrawnFigureReader, DrawnReading, committed_reader
+from pipelines.pose.drawn.reader import (
+    DrawnFigureReader,
+    DrawnReading,
+    committed_reader,
+    sheet_box,
+)
 from pipelines.pose.human_evidence import looks_drawn, looks_like_a_page
 from pipelines.pose.low_light import is_dark
 
@@ -29,8 +34,12 @@ def read_medium(
     asked; without a `reader`, the statistics alone decide)."""
     if looks_drawn(image):
         return True, None
-    if reader is None or not looks_like_a_page(image) or is_dark(image):
+    if reader is None or is_dark(image):
         return False, None
+    if not looks_like_a_page(image):
+        sheet = sheet_box(image)  # a drawing photographed lying on a desk
+        if sheet is None or not looks_like_a_page(image.crop(sheet)):
+            return False, None
     reading = reader.read(image)
     return reading.shows_figure, reading
 

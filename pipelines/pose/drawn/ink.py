@@ -33,6 +33,14 @@ INK = 0.12  # a pixel this far from the paper's grey is ink
 # grey: a clean page has next to no spread).
 FIT_SIDE = 64
 FIT_BAND = 0.1
+# A sheet photographed on a desk (`sheet_of`): the bright region is at least SHEET_LEAST of
+# the picture and fills SHEET_FILL of its box, clear of the picture's edges by SHEET_MARGIN
+# on two sides or more; it is read inset by SHEET_INSET of its shorter side (its edge's
+# shadow is no ink).
+SHEET_LEAST = 0.2
+SHEET_FILL = 0.75
+SHEET_MARGIN = 0.03
+SHEET_INSET = 0.02
 # Ruled and squared paper: a printed rule is a straight line of ink running along one of the
 # page's axes (within RULE_SLOPE, a phone's tilt) over at least RULE_SPAN of the page, found
 # in pieces at least RULE_PIECE of the page's shorter side long (gaps up to RULE_GAP of it),
@@ -118,6 +126,37 @@ def paper_map(grey: np.ndarray) -> np.ndarray:
     v, u = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
     surface = _quadratic_terms(u.astype(np.float32), v.astype(np.float32)) @ coef.astype(np.float32)
     return np.clip(surface, 0.0, 1.0).astype(np.float32)
+
+
+def sheet_of(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The sheet of paper a drawing was photographed on, lying on a darker desk, as (top,
+    bottom, left, right) in `grey`'s pixels, inset by `SHEET_INSET`; None where the paper
+    fills the picture (a scan, a drawing on white) or no sheet stands out.
+
+    The sheet is the largest region on the bright side of the picture's two greys (Otsu's
+    split of the smoothed picture): at least `SHEET_LEAST` of the picture, filling at least
+    `SHEET_FILL` of its box (a sheet is a rectangle, seen a little askew), and within the
+    picture: clear of its edges by `SHEET_MARGIN` on at least two sides (a white wall
+    behind a person runs off the picture)."""
+    import cv2
+
+    h, w = grey.shape
+    if min(h, w) < 32:
+        return None
+    smooth = cv2.medianBlur((grey * 255).round().astype(np.uint8), 5)
+    _, bright = cv2.threshold(smooth, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[largest])
+    if area < SHEET_LEAST * h * w or area < SHEET_FILL * bw * bh:
+        return None
+    margins = (x / w, y / h, (w - x - bw) / w, (h - y - bh) / h)
+    if sum(margin >= SHEET_MARGIN for margin in margins) < 2:
+        return None
+    inset = round(SHEET_INSET * min(bw, bh))
+    return y + inset, y + bh - inset, x + inset, x + bw - inset
 
 
 def evenly_lit(grey: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS
-from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_map
+from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_map, sheet_of
 from pipelines.pose.figure_geometry import pck_either_side
 from pipelines.records import COCO17_INDEX, NUM_JOINTS, Pose
 
@@ -98,13 +98,14 @@ class DrawnFigureReader:
             digest = hashlib.sha256(self.weights.read_bytes()).hexdigest()[:8]
         except OSError:
             digest = "missing"
-        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight|rules"
+        tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight|rules|sheet"
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         return tag
 
     def read(self, image: Image.Image) -> DrawnReading:
-        """The model's reading of the whole drawing (one figure)."""
+        """The model's reading of the whole drawing (one figure); of the sheet alone where
+        the drawing was photographed lying on a desk (`sheet_of`)."""
         return self._read(*_grey(image))
 
     def read_figures(
@@ -115,17 +116,19 @@ class DrawnFigureReader:
         least `FIGURE_SIZE` of the largest), each group is read alone, and the groups the
         model sees a figure in are the drawing's figures when they are two or more;
         otherwise the whole drawing's one reading (`whole`, when the caller has it)."""
-        grey, scale = _grey(image)
+        grey, scale, offset = _grey(image)
         groups = ink_groups(grey, FIGURE_GAP, FIGURE_SIZE)
         if len(groups) >= 2:
             paper = paper_map(grey)
-            readings = [self._read(np.where(group, grey, paper), scale) for group in groups]
+            readings = [self._read(np.where(group, grey, paper), scale, offset) for group in groups]
             figures = [r for r in readings if r.shows_figure and r.pose is not None]
             if len(figures) >= 2:
                 return figures
-        return [whole if whole is not None else self._read(grey, scale)]
+        return [whole if whole is not None else self._read(grey, scale, offset)]
 
-    def _read(self, grey: np.ndarray, scale: float) -> DrawnReading:
+    def _read(
+        self, grey: np.ndarray, scale: float, offset: tuple[int, int] = (0, 0)
+    ) -> DrawnReading:
         read = self._joints(grey)
         if read is None:
             return DrawnReading(0.0, None, False)
@@ -148,7 +151,7 @@ class DrawnFigureReader:
             )
             shows = agreement >= self.min_agreement
         joints[:, :2] = turned_back(joints[:, :2], turns, grey.shape)
-        joints[:, :2] /= scale
+        joints[:, :2] = (joints[:, :2] + np.array(offset)) / scale
         pose = np.zeros((NUM_JOINTS, 3))
         for j, coco in enumerate(COCO_OF_JOINT):
             pose[coco] = (joints[j, 0], joints[j, 1], float(np.clip(joints[j, 2], 0.0, 1.0)))
@@ -235,8 +238,10 @@ class _Network:
             return self._net(x)
 
 
-def _grey(image: Image.Image) -> tuple[np.ndarray, float]:
-    """The drawing in grey [0, 1] at most `MAX_SIDE` pixels, and the scale it was read at."""
+def _grey(image: Image.Image) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """The drawing in grey [0, 1] at most `MAX_SIDE` pixels, the scale it was read at, and
+    where that grey begins in it (x, y): the sheet alone (`sheet_of`), where the drawing
+    was photographed lying on a desk."""
     scale = min(1.0, MAX_SIDE / max(image.size))
     small = (
         image
@@ -246,7 +251,28 @@ def _grey(image: Image.Image) -> tuple[np.ndarray, float]:
             Image.Resampling.LANCZOS,
         )
     )
-    return np.asarray(small.convert("L"), dtype=np.float32) / 255.0, scale
+    grey = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
+    sheet = sheet_of(grey)
+    if sheet is None:
+        return grey, scale, (0, 0)
+    top, bottom, left, right = sheet
+    return np.ascontiguousarray(grey[top:bottom, left:right]), scale, (left, top)
+
+
+def sheet_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The sheet a drawing was photographed on, lying on a desk (`sheet_of`), as a (left,
+    top, right, bottom) box in `image`'s pixels, or None."""
+    scale = min(1.0, MAX_SIDE / max(image.size))
+    grey, scale, (left, top) = _grey(image)
+    full = (round(image.height * scale), round(image.width * scale))
+    if grey.shape == full:
+        return None
+    return (
+        round(left / scale),
+        round(top / scale),
+        round((left + grey.shape[1]) / scale),
+        round((top + grey.shape[0]) / scale),
+    )
 
 
 @functools.cache
