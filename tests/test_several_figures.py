@@ -57,14 +57,14 @@ def test_figures_drawn_apart_are_separate_groups_and_one_figure_is_one() -> None
 def _reader_seeing(figure_in: Any) -> DrawnFigureReader:
     """The reader with its model replaced: a group is a figure when `figure_in(grey)` says so,
     and its pose is its ink's centre (in the drawing's pixels: `grey` is read at `scale` and
-    begins at `offset` in it)."""
+    begins at `offset` in them)."""
     reader = DrawnFigureReader()
 
     def read(grey: np.ndarray, scale: float, offset: tuple[int, int] = (0, 0)) -> DrawnReading:
         rows, cols = np.nonzero(grey < 0.5)
         if not len(rows):
             return DrawnReading(0.0, None, False)
-        x, y = (cols.mean() + offset[0]) / scale, (rows.mean() + offset[1]) / scale
+        x, y = cols.mean() / scale + offset[0], rows.mean() / scale + offset[1]
         pose = Pose.from_array(np.tile([x, y, 0.9], (17, 1)))
         shows = bool(figure_in(grey))
         return DrawnReading(0.9 if shows else 0.1, pose, shows)

@@ -33,6 +33,9 @@ INK = 0.12  # a pixel this far from the paper's grey is ink
 # grey: a clean page has next to no spread).
 FIT_SIDE = 64
 FIT_BAND = 0.1
+FIT_ROUNDS = 6
+FIT_SPREAD = 3.0
+FIT_FLOOR = 0.02
 # A sheet photographed on a desk (`sheet_of`): the bright region is at least SHEET_LEAST of
 # the picture and fills SHEET_FILL of its box, clear of the picture's edges by SHEET_MARGIN
 # on two sides or more; it is read inset by SHEET_INSET of its shorter side (its edge's
@@ -56,9 +59,6 @@ RULE_STROKE = 1.5
 # and the rules are evenly spaced: on a lattice of the median gap, within RULE_EVEN of it.
 RULE_SIDE = 4
 RULE_EVEN = 0.2
-FIT_ROUNDS = 6
-FIT_SPREAD = 3.0
-FIT_FLOOR = 0.02
 
 
 @dataclass(frozen=True)
@@ -162,19 +162,25 @@ def sheet_of(grey: np.ndarray) -> tuple[int, int, int, int] | None:
 def evenly_lit(grey: np.ndarray) -> np.ndarray:
     """A grey drawing (H, W) in [0, 1] as its page would look under even light: each pixel
     divided by the paper's grey there (`paper_map`), times the page's median paper grey."""
-    light = np.maximum(paper_map(grey), 0.05)
-    return np.clip(grey * (float(np.median(light)) / light), 0.0, 1.0).astype(np.float32)
+    _, gain = _paper_and_gain(grey)
+    return np.clip(grey * gain, 0.0, 1.0).astype(np.float32)
 
 
 def ink_of(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far each pixel is from the paper's grey there (`paper_map`), relative to the light
     there and scaled to the page's median light, in [0, 1]; and that scale (the gain) per
     pixel: in the shade a stroke departs less from the paper, the sensor's noise as much."""
-    paper = paper_map(grey)
-    light = np.maximum(paper, 0.05)
-    gain = (float(np.median(light)) / light).astype(np.float32)
+    paper, gain = _paper_and_gain(grey)
     ink = np.clip(np.abs(grey - paper) * gain, 0.0, 1.0).astype(np.float32)
     return _without_rules(ink, gain), gain
+
+
+def _paper_and_gain(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's grey at each pixel (`paper_map`), and the gain that brings the light there
+    to the page's median light."""
+    paper = paper_map(grey)
+    light = np.maximum(paper, 0.05)
+    return paper, (float(np.median(light)) / light).astype(np.float32)
 
 
 def _without_rules(ink: np.ndarray, gain: np.ndarray) -> np.ndarray:

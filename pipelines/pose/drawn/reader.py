@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipelines.images import luminance
 from pipelines.pose.drawn.figures import COCO_OF_JOINT, FLIP, JOINTS
 from pipelines.pose.drawn.ink import decode, ink_crop, ink_groups, paper_map, sheet_of
 from pipelines.pose.figure_geometry import pck_either_side
@@ -151,7 +152,7 @@ class DrawnFigureReader:
             )
             shows = agreement >= self.min_agreement
         joints[:, :2] = turned_back(joints[:, :2], turns, grey.shape)
-        joints[:, :2] = (joints[:, :2] + np.array(offset)) / scale
+        joints[:, :2] = joints[:, :2] / scale + np.array(offset)
         pose = np.zeros((NUM_JOINTS, 3))
         for j, coco in enumerate(COCO_OF_JOINT):
             pose[coco] = (joints[j, 0], joints[j, 1], float(np.clip(joints[j, 2], 0.0, 1.0)))
@@ -240,8 +241,12 @@ class _Network:
 
 def _grey(image: Image.Image) -> tuple[np.ndarray, float, tuple[int, int]]:
     """The drawing in grey [0, 1] at most `MAX_SIDE` pixels, the scale it was read at, and
-    where that grey begins in it (x, y): the sheet alone (`sheet_of`), where the drawing
-    was photographed lying on a desk."""
+    where that grey begins in the image (x, y, in the image's pixels): the sheet alone
+    (`sheet_box`), where the drawing was photographed lying on a desk."""
+    sheet = sheet_box(image)
+    offset = (0, 0) if sheet is None else (sheet[0], sheet[1])
+    if sheet is not None:
+        image = image.crop(sheet)
     scale = min(1.0, MAX_SIDE / max(image.size))
     small = (
         image
@@ -251,28 +256,21 @@ def _grey(image: Image.Image) -> tuple[np.ndarray, float, tuple[int, int]]:
             Image.Resampling.LANCZOS,
         )
     )
-    grey = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
-    sheet = sheet_of(grey)
-    if sheet is None:
-        return grey, scale, (0, 0)
-    top, bottom, left, right = sheet
-    return np.ascontiguousarray(grey[top:bottom, left:right]), scale, (left, top)
+    return np.asarray(small.convert("L"), dtype=np.float32) / 255.0, scale, offset
 
 
 def sheet_box(image: Image.Image) -> tuple[int, int, int, int] | None:
     """The sheet a drawing was photographed on, lying on a desk (`sheet_of`), as a (left,
-    top, right, bottom) box in `image`'s pixels, or None."""
-    scale = min(1.0, MAX_SIDE / max(image.size))
-    grey, scale, (left, top) = _grey(image)
-    full = (round(image.height * scale), round(image.width * scale))
-    if grey.shape == full:
+    top, right, bottom) box in `image`'s pixels, or None. It is looked for in the image's
+    statistics rendition (`luminance`, which the medium decision reads anyway): every photo
+    is asked, so a full-size rendition would cost every photo its resizing."""
+    grey = luminance(image).astype(np.float32)
+    sheet = sheet_of(grey)
+    if sheet is None:
         return None
-    return (
-        round(left / scale),
-        round(top / scale),
-        round((left + grey.shape[1]) / scale),
-        round((top + grey.shape[0]) / scale),
-    )
+    top, bottom, left, right = sheet
+    fx, fy = image.width / grey.shape[1], image.height / grey.shape[0]
+    return round(left * fx), round(top * fy), round(right * fx), round(bottom * fy)
 
 
 @functools.cache
