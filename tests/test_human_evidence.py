@@ -16,12 +16,16 @@ from benchmarks.pose_eval_matching import MIN_JOINTS_10PLUS, load_evalset, match
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
 from pipelines.pose.human_evidence import (
+    LIMBS,
+    MIN_LIMB_COVERAGE,
     FaceEvidence,
+    Reread,
     flat_share,
     is_human,
+    limb_coverage,
     looks_drawn,
     own_region,
-    reread_presence,
+    reread,
 )
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.landmarks import PersonLandmarks
@@ -97,14 +101,16 @@ def test_the_face_models_see_no_face_in_paper_or_noise() -> None:
 
 
 def _detector_finding(
-    pose: Pose, face: float, again: float = 1.0, **options: object
+    pose: Pose, face: float, again: float = 1.0, covered: float = 1.0, **options: object
 ) -> MediaPipePoseDetector:
     """The real detector with its person search, face model and re-reading replaced at their
-    seams (`again`: the landmark model's presence where it reads the pose again)."""
+    seams (`again`: the landmark model's presence where it reads the pose again; `covered`:
+    the share of the pose's limbs its person mask covers there)."""
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
     detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
-    detector._reread = lambda rgb, pose: again  # type: ignore[method-assign]
+    seen = Reread(again, covered)
+    detector._reread = lambda rgb, pose: seen.still_a_person()  # type: ignore[method-assign]
     if detector._faces is not None:
         detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
     return detector
@@ -139,7 +145,7 @@ def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
 
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
-    assert "human=face0.5|body0.85|reread0.5" in default and ",dim=" in default
+    assert "human=face0.5|body0.85|reread0.5|mask0.25" in default and ",dim=" in default
     no_reread = keypoint_models.load("mediapipe", reread=False).model_id
     assert "human=face0.5|body0.85," in no_reread
     plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
@@ -165,29 +171,60 @@ def test_a_pose_gives_its_own_region() -> None:
 
 
 class _OneSidedModel:
-    """A landmark model that sees a person only where the left half of its input is bright."""
+    """A landmark model that sees a person only where the left half of its input is bright,
+    and whose person mask is the input's bright pixels."""
 
     def __init__(self) -> None:
         self.inputs: list[np.ndarray] = []
 
-    def raw_outputs(self, tensor: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    def presence_and_mask(self, tensor: np.ndarray) -> tuple[float, np.ndarray]:
         self.inputs.append(tensor)
         left = float(tensor[0, :, : tensor.shape[2] // 2].mean())
         right = float(tensor[0, :, tensor.shape[2] // 2 :].mean())
-        return np.zeros(195), 1.0 if left > right else 0.0, np.zeros((64, 64, 39))
+        mask = np.where(tensor[0].mean(axis=2) > 0.5, 10.0, -10.0)
+        return 1.0 if left > right else 0.0, mask
+
+
+def _limb_points(joints: np.ndarray) -> np.ndarray:
+    steps = np.linspace(0.0, 1.0, 9)[:, None]
+    return np.concatenate([joints[a] * (1 - steps) + joints[b] * steps for a, b in LIMBS])
 
 
 def test_the_reread_is_the_mean_over_the_region_and_its_mirror_image() -> None:
     pose = scaled_pose(0.9)
     image = np.zeros((600, 500, 3), dtype=np.uint8)
-    image[:, :220] = 255  # bright on the figure's left of the picture
+    bright = 150  # bright on the figure's left of the picture: its left arm and leg
+    image[:, :bright] = 255
     model = _OneSidedModel()
-    assert reread_presence(model, image, pose) == pytest.approx(0.5)  # type: ignore[arg-type]
+    seen = reread(model, image, pose)  # type: ignore[arg-type]
+    assert seen.presence == pytest.approx(0.5)
     plain, mirrored = model.inputs
     assert np.allclose(plain[:, :, ::-1], mirrored)
+    # Both readings' masks (the mirror's turned back) are where the picture is bright: the
+    # coverage is the share of the limbs' points on the bright side, in the image's pixels.
+    points = _limb_points(pose.array()[:, :2])
+    assert 0.1 < seen.coverage < 0.9
+    assert seen.coverage == pytest.approx(float((points[:, 0] < bright).mean()), abs=0.03)
     arr = pose.array().copy()
     arr[1:, 2] = 0.0
-    assert reread_presence(model, image, Pose.from_array(arr)) == 0.0  # type: ignore[arg-type]
+    assert reread(model, image, Pose.from_array(arr)) == Reread(0.0, 0.0)  # type: ignore[arg-type]
+
+
+def test_limb_coverage_is_the_share_of_the_limbs_on_the_mask() -> None:
+    joints = scaled_pose(0.9).array()[:, :2] / 2.5  # within a 256-pixel mask
+    mask = np.full((256, 256), -5.0)
+    assert limb_coverage(mask, joints) == 0.0
+    mask[:, :] = 5.0
+    assert limb_coverage(mask, joints) == 1.0
+    middle = float(np.median(joints[:, 1]))
+    mask[int(middle) :, :] = -5.0  # the person's upper half only
+    points = _limb_points(joints)
+    assert limb_coverage(mask, joints) == pytest.approx(float((points[:, 1] < middle).mean()))
+    # Points beyond the mask do not count: the figure half out of it is covered where it
+    # is inside; wholly out of it, nothing is.
+    everywhere = np.full((256, 256), 5.0)
+    assert limb_coverage(everywhere, joints + np.array([0.0, 100.0])) == 1.0
+    assert limb_coverage(everywhere, joints + np.array([0.0, 400.0])) == 0.0
 
 
 def test_in_a_photo_a_person_the_reread_does_not_see_is_dropped() -> None:
@@ -198,6 +235,10 @@ def test_in_a_photo_a_person_the_reread_does_not_see_is_dropped() -> None:
     assert _detector_finding(clear, face=0.9, again=0.7).detect(photo()) == [clear]
     off = _detector_finding(clear, face=0.9, again=0.3, reread=False)
     assert off.detect(photo()) == [clear]
+    # Seen with presence, but its person mask beside its limbs (a rat, a shelled walnut).
+    beside = _detector_finding(clear, face=0.9, covered=MIN_LIMB_COVERAGE / 2)
+    assert beside.detect(photo()) == []
+    assert _detector_finding(clear, face=0.9, covered=0.9).detect(photo()) == [clear]
     # Drawings are the drawn-figure model's: no re-reading there.
     assert _detector_finding(scaled_pose(0.6), face=0.0, again=0.0).detect(drawing()) != []
 
@@ -226,7 +267,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     for enhance, expected in ((True, [pose]), (False, [])):
         detector = MediaPipePoseDetector(hands=False, enhance_dark=enhance)
         detector._every_person = every_person  # type: ignore[method-assign]
-        detector._reread = lambda rgb, pose: 1.0  # type: ignore[method-assign]
+        detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
         detector._whole_image = lambda image: []  # type: ignore[method-assign]
         assert detector.detect(photo(brightness=0.15)) == expected
     assert len(seen) == 3  # two views with the second reading, one without
@@ -234,7 +275,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     # Found in both views: one person, not two.
     detector = MediaPipePoseDetector(hands=False)
     detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
-    detector._reread = lambda rgb, pose: 1.0  # type: ignore[method-assign]
+    detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
 
 
@@ -291,9 +332,9 @@ def test_on_real_animal_photos_the_reread_drops_most_animals(tmp_path: Path) -> 
 def test_on_the_evalset_photos_the_reread_keeps_the_people(evalset: Path) -> None:
     photos = [i for i in load_evalset(evalset) if i.medium == "photo" and i.people]
     matched = {}
-    for reread in (False, True):
-        detector = keypoint_models.load("mediapipe", hands=False, reread=reread)
-        matched[reread] = sum(
+    for again in (False, True):
+        detector = keypoint_models.load("mediapipe", hands=False, reread=again)
+        matched[again] = sum(
             m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
             for image in photos
             for m in match_image(

@@ -29,7 +29,9 @@ from pipelines.pose.landmarks import (
     PersonLandmarks,
     crop_roi,
     decode_landmarks,
+    image_points_to_roi,
     refine_from_heatmap,
+    roi_points_to_image,
     roi_to_image_matrix,
 )
 from pipelines.pose.person_detection import (
@@ -282,6 +284,19 @@ def test_landmarks_in_a_crop_map_back_to_image_pixels(rotation: float) -> None:
     assert found.landmarks.shape == (33, 3)
     np.testing.assert_allclose(found.landmarks[:, :2], np.tile(dot, (33, 1)), atol=1.0)
     np.testing.assert_allclose(found.landmarks[:, 2], 1 / (1 + math.exp(-5.0)))
+
+
+@pytest.mark.parametrize("rotation", [0.0, math.pi / 2, -0.7])
+def test_image_points_map_into_the_crop_and_back(rotation: float) -> None:
+    roi = Roi(cx=200, cy=160, side=180, rotation=rotation)
+    points = np.array([[200.0, 160.0], [230.0, 140.0], [120.0, 250.0]])
+    inside = image_points_to_roi(points, roi, LANDMARK_INPUT_SIZE)
+    np.testing.assert_allclose(inside[0], [128.0, 128.0])  # the centre to the centre
+    np.testing.assert_allclose(roi_points_to_image(inside, roi, LANDMARK_INPUT_SIZE), points)
+    # Where the crop shows it: a dot at an image point lies at that point in the crop.
+    rgb = _dot_image(230, 140)
+    ys, xs = np.nonzero(crop_roi(rgb, roi)[0].sum(axis=2) > 1.5)
+    assert abs(xs.mean() - inside[1, 0]) < 2 and abs(ys.mean() - inside[1, 1]) < 2
 
 
 def test_a_crop_reaching_past_the_image_repeats_its_edge() -> None:

@@ -21,11 +21,15 @@ above 0.5, and a horse's or a bird's body is "clearly seen". What the landmark m
 says tells them apart better: read again from the region the pose's own joints give it (as
 MediaPipe frames a person on the next frame from the landmarks of this one), and from the
 mirror image of that region, a person is still a person to it; on an animal, framed by the
-joints it was made to fit, its presence falls (`reread_presence`). The bar is the landmark
-model's own (MediaPipe's 0.5).
+joints it was made to fit, its presence falls (`reread`). The bar is the landmark
+model's own (MediaPipe's 0.5). The same reading also gives the model's person mask (its
+segmentation output): on a person it lies along the limbs of the pose; on a rat or a
+shelled walnut read as a "person" with presence, it lies beside them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +38,13 @@ from PIL import Image
 from pipelines.images import luminance
 from pipelines.pose.drawn.ink import evenly_lit
 from pipelines.pose.figure_geometry import keypoint_box
-from pipelines.pose.landmarks import MIN_POSE_PRESENCE, LandmarkModel, crop_roi
+from pipelines.pose.landmarks import (
+    LANDMARK_INPUT_SIZE,
+    MIN_POSE_PRESENCE,
+    LandmarkModel,
+    crop_roi,
+    image_points_to_roi,
+)
 from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi, sigmoid_scores
 from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import Pose
@@ -66,8 +76,33 @@ def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 # A pose re-read from its own region (and that region's mirror image) is kept when the
-# landmark model's mean presence there reaches its own bar.
+# landmark model's mean presence there reaches its own bar, and when, in both readings, the
+# model's own person mask (its segmentation output) lies along at least this share of the
+# pose's limbs. Chosen on the dev halves of `benchmarks.photo_negatives` and the evalset's
+# people (`python -m benchmarks.reread_bars`): every bar from 0.1 to 0.4 drops the same
+# photo there (a shelled walnut) and no person; the middle of that range was taken.
 MIN_REREAD_PRESENCE = MIN_POSE_PRESENCE
+MIN_LIMB_COVERAGE = 0.25
+# The limbs (COCO-17 joints) along which the mask is sampled, each at LIMB_SAMPLES points:
+# upper and lower arms and legs, the shoulders, the hips and the torso's sides.
+LIMBS = (
+    (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16),
+    (5, 6), (11, 12), (5, 11), (6, 12),
+)  # fmt: skip
+LIMB_SAMPLES = 9
+
+
+@dataclass(frozen=True)
+class Reread:
+    """What the landmark model says of a pose read again from `own_region` and from that
+    region's mirror image: its mean presence, and the lesser share of the pose's limbs its
+    person mask covers (`limb_coverage`)."""
+
+    presence: float
+    coverage: float
+
+    def still_a_person(self) -> bool:
+        return self.presence >= MIN_REREAD_PRESENCE and self.coverage >= MIN_LIMB_COVERAGE
 
 
 def own_region(pose: Pose) -> Roi | None:
@@ -77,16 +112,34 @@ def own_region(pose: Pose) -> Roi | None:
     return None if box is None else box_roi(box, ROI_SCALE)
 
 
-def reread_presence(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> float:
-    """The landmark model's presence for the person of `pose` read again from `own_region`,
-    the mean over that region and its mirror image (0 where the pose gives no region)."""
+def limb_coverage(mask: npt.NDArray[np.float64], joints: npt.NDArray[np.float64]) -> float:
+    """The share of points along the limbs of `joints` (COCO-17 `(17, 2)`, in the mask's
+    pixels) where the person mask's logits `mask` are above 0; points beyond the mask do
+    not count (0 where none is inside)."""
+    height, width = mask.shape
+    steps = np.linspace(0.0, 1.0, LIMB_SAMPLES)[:, None]
+    points = np.concatenate([joints[a] * (1 - steps) + joints[b] * steps for a, b in LIMBS])
+    inside = (
+        (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    )
+    if not inside.any():
+        return 0.0
+    cols, rows = points[inside, 0].astype(int), points[inside, 1].astype(int)
+    return float((mask[rows, cols] > 0).mean())
+
+
+def reread(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> Reread:
+    """The landmark model's reading of the person of `pose` again, from `own_region` and its
+    mirror image (nothing seen where the pose gives no region)."""
     region = own_region(pose)
     if region is None:
-        return 0.0
+        return Reread(0.0, 0.0)
     tensor = crop_roi(rgb, region)
-    plain = model.raw_outputs(tensor)[1]
-    mirrored = model.raw_outputs(np.ascontiguousarray(tensor[:, :, ::-1, :]))[1]
-    return (plain + mirrored) / 2
+    joints = image_points_to_roi(pose.array()[:, :2], region, LANDMARK_INPUT_SIZE)
+    plain, plain_mask = model.presence_and_mask(tensor)
+    mirrored, mirror_mask = model.presence_and_mask(np.ascontiguousarray(tensor[:, :, ::-1, :]))
+    coverage = min(limb_coverage(plain_mask, joints), limb_coverage(mirror_mask[:, ::-1], joints))
+    return Reread((plain + mirrored) / 2, coverage)
 
 
 def is_human(pose: Pose, face: float, min_face_evidence: float, min_body_evidence: float) -> bool:

@@ -26,13 +26,15 @@ from pipelines.pose.figure_geometry import head_box, keypoint_box
 from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
+    MIN_LIMB_COVERAGE,
     MIN_REREAD_PRESENCE,
     PAGE_GRAIN,
     PAGE_SHARE,
     PAPER_SHARE,
     FaceEvidence,
+    Reread,
     is_human,
-    reread_presence,
+    reread,
 )
 from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
 from pipelines.pose.medium import read_medium
@@ -102,8 +104,9 @@ class MediaPipePoseDetector(KeypointDetector):
     In a photo a person needs human evidence (`pipelines.pose.human_evidence`): a human face
     at the head (`min_face_evidence`) or a body seen clearly (`min_body_evidence`), and with
     `reread` (the default) the landmark model must still see a person when it reads them
-    again from the region their own joints give and from its mirror image: animals it was
-    sure of from the detector's region fall there (`benchmarks.photo_negatives`).
+    again from the region their own joints give and from its mirror image, with its person
+    mask along their limbs: animals it was sure of from the detector's region fall there
+    (`benchmarks.photo_negatives`).
 
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
@@ -225,7 +228,7 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
             if self.reread:
-                options += f"|reread{MIN_REREAD_PRESENCE:g}"
+                options += f"|reread{MIN_REREAD_PRESENCE:g}|mask{MIN_LIMB_COVERAGE:g}"
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
         if self.stick_figures:
@@ -319,13 +322,18 @@ class MediaPipePoseDetector(KeypointDetector):
                 self.min_face_evidence,
                 math.inf if faces_only else self.min_body_evidence,
             )
-            and (not self.reread or self._reread(rgb, pose) >= MIN_REREAD_PRESENCE)
+            and (not self.reread or self._reread(rgb, pose))
         ]
 
-    def _reread(self, rgb: np.ndarray, pose: Pose) -> float:
-        """The landmark model's presence for `pose` read again from its own region and that
-        region's mirror image (`human_evidence.reread_presence`)."""
-        return reread_presence(self._search.landmarker(), rgb, pose)
+    def _reread(self, rgb: np.ndarray, pose: Pose) -> bool:
+        """Whether the landmark model still sees a person in `pose` read again from its own
+        region and that region's mirror image."""
+        return self.read_again(rgb, pose).still_a_person()
+
+    def read_again(self, rgb: np.ndarray, pose: Pose) -> Reread:
+        """What the landmark model says of `pose` read again from its own region and that
+        region's mirror image (`human_evidence.reread`; `benchmarks.reread_bars`)."""
+        return reread(self._search.landmarker(), rgb, pose)
 
     def person_detector(self) -> PersonDetector:
         """The person detector whose regions the landmark model reads (its first round's

@@ -43,6 +43,14 @@ def roi_points_to_image(points: npt.ArrayLike, roi: Roi, size: int) -> FloatArra
     return np.asarray(points, dtype=np.float64) @ to_image[:, :2].T + to_image[:, 2]
 
 
+def image_points_to_roi(points: npt.ArrayLike, roi: Roi, size: int) -> FloatArray:
+    """Image pixels `(N, 2)` → pixels of the `size`² model input read from `roi` (the
+    inverse of `roi_points_to_image`)."""
+    to_image = roi_to_image_matrix(roi, size)
+    offsets = np.asarray(points, dtype=np.float64) - to_image[:, 2]
+    return np.asarray(offsets @ np.linalg.inv(to_image[:, :2]).T, dtype=np.float64)
+
+
 def crop_roi(rgb: npt.NDArray[np.uint8], roi: Roi, size: int = LANDMARK_INPUT_SIZE) -> FloatArray:
     """The ROI of an `(H, W, 3)` uint8 image as the `(1, size, size, 3)` landmark model input
     in [0, 1]; parts beyond the image repeat its edge (MediaPipe's default border)."""
@@ -145,6 +153,12 @@ class LandmarkModel:
         presence = float(outputs["Identity_1"].ravel()[0])
         heatmap = outputs["Identity_3"]
         return landmarks.ravel(), presence, heatmap[0]
+
+    def presence_and_mask(self, tensor: FloatArray) -> tuple[float, FloatArray]:
+        """The pose presence and the person mask's logits `(256, 256)` over the input (the
+        model's segmentation output: a person's pixels above 0, probability above 0.5)."""
+        outputs = self._model(tensor)
+        return float(outputs["Identity_1"].ravel()[0]), outputs["Identity_2"][0, :, :, 0]
 
     def run(
         self, rgb: npt.NDArray[np.uint8], roi: Roi, min_presence: float = MIN_POSE_PRESENCE
