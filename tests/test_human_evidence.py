@@ -5,6 +5,7 @@ face models are the wheel's real ones where a test says so, fakes at the seams e
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from pipelines.pose.human_evidence import (
 )
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.landmarks import PersonLandmarks
-from pipelines.pose.low_light import brightened, is_dim, luminance
+from pipelines.pose.low_light import TARGET_MEDIAN, brightened, is_dim, luminance
 from pipelines.records import Pose
 from tests.synthetic import STANDING, make_pose
 
@@ -251,8 +252,28 @@ def test_dim_photos_are_told_and_brightened() -> None:
     assert is_dim(dark) and not is_dim(photo())
     assert is_dim(Image.new("RGB", (100, 100), (128, 128, 128)))  # flat: no contrast at all
     lifted = brightened(dark)
-    assert lifted.size == dark.size and lifted.mode == "RGB"
-    assert float(np.median(luminance(lifted))) > 2 * float(np.median(luminance(dark)))
+    assert lifted is not None and lifted.size == dark.size and lifted.mode == "RGB"
+    assert float(np.median(luminance(lifted))) == pytest.approx(TARGET_MEDIAN, abs=0.03)
+    # As an exposure correction: a dark red stays red, brighter (not a grey of it).
+    red = Image.new("RGB", (64, 64), (60, 8, 8))
+    lit = brightened(red)
+    assert lit is not None
+    r, g, b = np.asarray(lit)[0, 0].astype(int)
+    assert r > 120 and r > 1.8 * max(g, b)
+    # Light and flat (a hazy photo): its local contrast raised, not its light lifted.
+    hazy = Image.blend(photo(), Image.new("RGB", (320, 480), (230, 230, 230)), 0.75)
+    assert is_dim(hazy)
+    equalised = brightened(hazy)
+    assert equalised is not None
+    assert _local_contrast(equalised) > 2 * _local_contrast(hazy)
+    assert abs(float(np.median(luminance(equalised))) - float(np.median(luminance(hazy)))) < 0.1
+    # Light with contrast: nothing to brighten.
+    assert brightened(photo()) is None
+
+
+def _local_contrast(image: Image.Image) -> float:
+    grey = np.asarray(image.convert("L"), dtype=np.float64)
+    return float(np.abs(np.diff(grey, axis=1)).mean())
 
 
 def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
@@ -277,6 +298,38 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
     detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
+
+    # Read in both views, the clearer reading stays, whichever view gave it.
+    unsure = scaled_pose(0.88)  # a clear body too, but less sure
+    for dark_view, lifted_view in ((unsure, pose), (pose, unsure)):
+        detector._every_person = _by_view(dark_view, lifted_view)  # type: ignore[method-assign]
+        assert detector.detect(photo(brightness=0.15)) == [pose]
+
+
+def test_each_view_s_people_are_judged_in_that_view() -> None:
+    # A face the dark frame shows and the lifted copy does not (a lifted copy is not always
+    # the clearer): the person read in the dark view keeps the evidence of the dark view.
+    pose = scaled_pose(0.6)  # no clear body: the face decides
+    detector = _detector_finding(pose, face=0.0)
+    detector._every_person = _by_view(pose, [])  # type: ignore[method-assign]
+    assert detector._faces is not None
+
+    def face_in_the_dark(rgb: np.ndarray, head: tuple[float, ...]) -> float:
+        return 0.9 if float(rgb.mean()) < 0.3 * 255 else 0.1
+
+    detector._faces.score = face_in_the_dark  # type: ignore[method-assign]
+    assert detector.detect(photo(brightness=0.15)) == [pose]
+
+
+def _by_view(dark: Pose | list[Pose], lifted: Pose | list[Pose]) -> Callable[..., list[Pose]]:
+    """A person search that reads `dark` in a dark view and `lifted` in a brightened one
+    (a pose, or a list of them)."""
+
+    def every_person(image: Image.Image, drawn: bool = False) -> list[Pose]:
+        found = lifted if float(luminance(image).mean()) > 0.3 else dark
+        return found if isinstance(found, list) else [found]
+
+    return every_person
 
 
 # ---------------------------------------------------------------------- refined region

@@ -36,7 +36,14 @@ from pipelines.pose.human_evidence import (
     is_human,
     reread,
 )
-from pipelines.pose.low_light import DIM_CONTRAST, DIM_LUMINANCE, brightened, is_dark, is_dim
+from pipelines.pose.low_light import (
+    DIM_CONTRAST,
+    DIM_LUMINANCE,
+    TARGET_MEDIAN,
+    brightened,
+    is_dark,
+    is_dim,
+)
 from pipelines.pose.medium import read_medium
 from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, SMALL_PERSON, PeopleSearch
 from pipelines.pose.person_detection import PersonDetector
@@ -107,6 +114,10 @@ class MediaPipePoseDetector(KeypointDetector):
     again from the region their own joints give and from its mirror image, with its person
     mask along their limbs: animals it was sure of from the detector's region fall there
     (`benchmarks.photo_negatives`).
+
+    With `enhance_dark` (the default), a dim photo is also read from a copy brightened as an
+    exposure correction would (`pipelines.pose.low_light`); of two readings of one person
+    in the two views, the clearer stays (`benchmarks.dim_eval`).
 
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
@@ -230,7 +241,7 @@ class MediaPipePoseDetector(KeypointDetector):
             if self.reread:
                 options += f"|reread{MIN_REREAD_PRESENCE:g}|mask{MIN_LIMB_COVERAGE:g}"
         if self.enhance_dark:
-            options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}"
+            options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}|gamma{TARGET_MEDIAN:g}"
         if self.stick_figures:
             options += f",sticks={STICK_FIGURES_VERSION}"
         if self._drawn is not None:
@@ -351,15 +362,16 @@ class MediaPipePoseDetector(KeypointDetector):
         # in either view are in the image's pixels and merge by their joints.
         # Once: a brightened copy is flatter than its photo.
         drawn, reading = read_medium(rgb, self._drawn)
-        views = [rgb, brightened(rgb)] if self.enhance_dark and is_dim(rgb) else [rgb]
+        lifted = brightened(rgb) if self.enhance_dark and is_dim(rgb) else None
+        views = [rgb] if lifted is None else [rgb, lifted]
         people: list[Pose] = []
         for view in views:
             found = self._every_person(view, drawn) if self._search.max_people > 1 else []
-            people = self._search.merged(people, self._humans(found, views[-1], drawn))
+            people = self._search.merged(people, self._humans(found, view, drawn))
         if not people:
             for view in views:
                 found = self._whole_image(view)
-                people = self._search.merged(people, self._humans(found, views[-1], drawn))
+                people = self._search.merged(people, self._humans(found, view, drawn))
         if drawn:
             people = self._drawn_figures(rgb, people, reading)
         if self._hand_finder is not None and people:

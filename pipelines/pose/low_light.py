@@ -2,9 +2,16 @@
 
 BlazePose's detector rarely fires on an underexposed photo, though the people are there to
 be seen once the image is brightened. A dim photo (dark on average, or with little spread
-of brightness) is therefore also read from a copy whose luminance is lifted by a gamma curve
-to a mid-grey median, then locally equalised (CLAHE); colours keep their hue. The copy has
-the original's geometry, so its poses are already in the original's pixels.
+of brightness) is therefore also read from a brightened copy. A dark one is lifted as an
+exposure correction lifts it: one gamma curve on the red, green and blue channels, taking
+the median luminance to a mid-grey; colours keep their hue and the sensor's noise is not
+sharpened. (The first version lifted the lightness of CIELAB, which greys the colours out,
+then equalised it locally with CLAHE, which makes the noise of a dark frame into texture;
+on the darkened evalset it found hardly more people than the dark frame itself:
+`benchmarks.dim_eval`.) A flat one that is light already (a pale pencil page, a hazy
+photo) keeps the local equalisation (CLAHE on the lightness), which brings out its
+strokes and edges. The copy has the original's geometry, so its poses are already in the
+original's pixels.
 """
 
 from __future__ import annotations
@@ -35,18 +42,21 @@ def is_dim(image: Image.Image) -> bool:
     return bool(lum.mean() < DIM_LUMINANCE or lum.std() < DIM_CONTRAST)
 
 
-def brightened(image: Image.Image) -> Image.Image:
-    """A copy with the luminance lifted (gamma to a mid-grey median, then CLAHE)."""
+def brightened(image: Image.Image) -> Image.Image | None:
+    """A dark copy lifted by one gamma curve on its colour channels that takes the median
+    luminance to `TARGET_MEDIAN`; a flat but light one with its lightness equalised locally
+    (CLAHE: a pale, low-contrast page or a hazy photo); None where neither applies."""
     import cv2
 
-    rgb = np.asarray(image.convert("RGB"))
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    lightness = lab[..., 0].astype(np.float64) / 255.0
-    median = float(np.median(lightness))
+    median = float(np.median(luminance(image)))
     if 0.0 < median < TARGET_MEDIAN:
         gamma = math.log(TARGET_MEDIAN) / math.log(median)
-        lightness = np.power(lightness, gamma)
-    lifted = np.clip(lightness * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+        lifted = np.clip(np.power(rgb, gamma) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(lifted)
+    if luminance(image).std() >= DIM_CONTRAST:
+        return None
+    lab = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2LAB)
     clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
-    lab[..., 0] = clahe.apply(lifted)
+    lab[..., 0] = clahe.apply(lab[..., 0])
     return Image.fromarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))

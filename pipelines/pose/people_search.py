@@ -105,15 +105,14 @@ class PeopleSearch:
         return found.landmarks / np.array([width, height, 1.0])
 
     def merged(self, people: list[Pose], found: list[Pose]) -> list[Pose]:
-        """`people` and the poses of `found` that are nobody of them, most prominent first."""
+        """`people` and `found` as one person each (of two poses of one body the clearer
+        stays: `admit`), most prominent first."""
         if not people:
             return found
-        new = [
-            pose
-            for pose in found
-            if not any(same_person(pose, kept, self.duplicate_distance) for kept in people)
-        ]
-        return sorted([*people, *new], key=prominence, reverse=True)[: self.max_people]
+        out = list(people)
+        for pose in found:
+            admit(out, pose, self.duplicate_distance)
+        return sorted(out, key=prominence, reverse=True)[: self.max_people]
 
     def every_person(self, image: Image.Image, photo: bool = True) -> list[Pose]:
         """One pose per person the detectors find, largest and clearest first. In a `photo`
@@ -191,14 +190,19 @@ class PeopleSearch:
         pose = accepted_pose(self.person_landmarks(rgb, region), image, self.min_pose_score)
         if pose is None or (face is not None and not face.is_at(pose.array()[0, :2])):
             return False
-        same = [
-            i for i, kept in enumerate(poses) if same_person(pose, kept, self.duplicate_distance)
-        ]
-        if not same:
-            poses.append(pose)
-            return True
-        if pose.score > max(poses[i].score for i in same):
-            poses[same[0]] = pose
-            for i in reversed(same[1:]):
-                del poses[i]
-        return False
+        return admit(poses, pose, self.duplicate_distance)
+
+
+def admit(poses: list[Pose], pose: Pose, tolerance: float) -> bool:
+    """Add `pose` to `poses` (in place) unless it is one of them (`same_person` within
+    `tolerance`); of two poses of one body the clearer stays, in the place of the first one
+    seen. Whether it is a new person."""
+    same = [i for i, kept in enumerate(poses) if same_person(pose, kept, tolerance)]
+    if not same:
+        poses.append(pose)
+        return True
+    if pose.score > max(poses[i].score for i in same):
+        poses[same[0]] = pose
+        for i in reversed(same[1:]):
+            del poses[i]
+    return False
