@@ -47,7 +47,7 @@ from pipelines.pose.landmarks import (
 )
 from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi, sigmoid_scores
 from pipelines.pose.wheel_models import WheelModel
-from pipelines.records import Pose
+from pipelines.records import COCO17_INDEX, COCO17_LIMBS, Pose
 
 # BlazeFace expects a face with some context around it (it was trained on selfie-like
 # frames): it reads the head box enlarged this much.
@@ -83,12 +83,10 @@ def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # photo there (a shelled walnut) and no person; the middle of that range was taken.
 MIN_REREAD_PRESENCE = MIN_POSE_PRESENCE
 MIN_LIMB_COVERAGE = 0.25
-# The limbs (COCO-17 joints) along which the mask is sampled, each at LIMB_SAMPLES points:
-# upper and lower arms and legs, the shoulders, the hips and the torso's sides.
-LIMBS = (
-    (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16),
-    (5, 6), (11, 12), (5, 11), (6, 12),
-)  # fmt: skip
+# The limbs along which the mask is sampled, each at LIMB_SAMPLES points: the skeleton's
+# edges but the head's (upper and lower arms and legs, the shoulders, the hips and the
+# torso's sides).
+LIMBS = tuple(limb for limb in COCO17_LIMBS if COCO17_INDEX["nose"] not in limb)
 LIMB_SAMPLES = 9
 
 

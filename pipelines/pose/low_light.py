@@ -48,13 +48,14 @@ def brightened(image: Image.Image) -> Image.Image | None:
     (CLAHE: a pale, low-contrast page or a hazy photo); None where neither applies."""
     import cv2
 
-    median = float(np.median(luminance(image)))
+    lum = luminance(image)
+    median = float(np.median(lum))
     if 0.0 < median < TARGET_MEDIAN:
         gamma = math.log(TARGET_MEDIAN) / math.log(median)
         rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
         lifted = np.clip(np.power(rgb, gamma) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(lifted)
-    if luminance(image).std() >= DIM_CONTRAST:
+    if lum.std() >= DIM_CONTRAST:
         return None
     lab = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2LAB)
     clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
