@@ -102,11 +102,13 @@ DETECTOR_GRID: list[Variant] = [
     Variant("rounds_1", {"search_rounds": 1}),
 ]
 # Accepting a person on human evidence (a face, or a clearly human body, and the landmark
-# model's presence where it reads the person again from their own joints); 0 turns it off.
+# model's presence where it reads the person again from their own joints, at the bar the
+# first reading met or at MediaPipe's 0.5); 0 turns it off.
 EVIDENCE_GRID: list[Variant] = [
     Variant("defaults"),
     Variant("evidence_off", {"min_body_evidence": 0.0}),
     Variant("reread_off", {"reread": False}),
+    Variant("reread_presence_0.5", {"min_reread_presence": 0.5}),
     Variant("face_0.3", {"min_face_evidence": 0.3}),
     Variant("face_0.7", {"min_face_evidence": 0.7}),
     Variant("body_0.7", {"min_body_evidence": 0.7}),

@@ -1,17 +1,21 @@
 """How the re-reading's bars were chosen: people kept and animal photos passed, bar by bar.
 
     python -m benchmarks.reread_bars [--evalset DIR] [--negatives DIR ...] [--bars 0 0.1 ...]
+        [--presences 0.5 0.6 ...]
 
 The keypoint reader keeps a photo's person where the landmark model, reading them again from
 the region their own joints give and from its mirror image, still sees a person: its mean
-presence reaches 0.5, and its person mask covers at least a share of the pose's limbs
+presence reaches a bar (the reader's `min_reread_presence`, by default the 0.8 its first
+reading met), and its person mask covers at least a share of the pose's limbs
 (`pipelines.pose.human_evidence.reread`). This reads every image once with the re-reading
 off, re-reads each person found, and counts for each coverage bar (`--bars`; 0 is no mask
-check) what the reader would keep: the evalset photos' people with ≥ 10 labelled joints,
-the same people in the evalset photos tiled 2 × 2 (`benchmarks.crowd_eval`'s crowds), and
-the images with a "person" in each `--negatives` folder (by default the dev and held-out
-halves of `benchmarks.photo_negatives`' animals and food). A bar is chosen on the dev
-halves and the evalset; the held-out halves say how it carries over.
+check) at the shipped presence bar, and for each presence bar (`--presences`) at the
+shipped coverage bar, what the reader would keep: the evalset photos' people with ≥ 10
+labelled joints, the same people in the evalset photos tiled 2 × 2
+(`benchmarks.crowd_eval`'s crowds), and the images with a "person" in each `--negatives`
+folder (by default the dev and held-out halves of `benchmarks.photo_negatives`' animals and
+food). A bar is chosen on the dev halves and the evalset; the held-out halves say how it
+carries over.
 
 It approximates the reader, and counts fewer "people" on the negatives than it: there the
 re-reading drops a person before the poses of the image's brightened view (dim photos)
@@ -44,7 +48,7 @@ from benchmarks.pose_eval_matching import (
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
-from pipelines.pose.human_evidence import MIN_REREAD_PRESENCE, Reread
+from pipelines.pose.human_evidence import MIN_LIMB_COVERAGE, Reread
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.records import Pose
 
@@ -53,6 +57,7 @@ DEFAULT_NEGATIVES = [
     NEGATIVES / kind / half for kind in ("animals", "food") for half in ("dev", "held_out")
 ]
 BARS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
+PRESENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tuple[Pose, Reread]]:
@@ -62,22 +67,21 @@ def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tu
     return [(pose, detector.read_again(rgb, pose)) for pose in detector.detect(picture)]
 
 
-def kept(readings: Sequence[tuple[Pose, Reread]], bar: float) -> list[Pose]:
-    return [
-        pose
-        for pose, seen in readings
-        if seen.presence >= MIN_REREAD_PRESENCE and seen.coverage >= bar
-    ]
+def kept(readings: Sequence[tuple[Pose, Reread]], presence: float, coverage: float) -> list[Pose]:
+    return [pose for pose, seen in readings if seen.still_a_person(presence, coverage)]
 
 
 def people_10plus(
-    pictures: Iterable[tuple[EvalImage, list[tuple[Pose, Reread]]]], bar: float
+    pictures: Iterable[tuple[EvalImage, list[tuple[Pose, Reread]]]],
+    presence: float,
+    coverage: float,
 ) -> int:
-    """How many of the pictures' people with ≥ 10 labelled joints the reader keeps at `bar`."""
+    """How many of the pictures' people with ≥ 10 labelled joints the reader keeps at the
+    bars `presence` and `coverage`."""
     return sum(
         m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
         for image, readings in pictures
-        for m in match_image(image, kept(readings, bar)).matches
+        for m in match_image(image, kept(readings, presence, coverage)).matches
     )
 
 
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
     parser.add_argument("--negatives", type=Path, action="append")
     parser.add_argument("--bars", type=float, nargs="+", default=list(BARS))
+    parser.add_argument("--presences", type=float, nargs="+", default=list(PRESENCES))
     args = parser.parse_args(argv)
     if not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
@@ -117,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         for folder in folders
     }
     result: dict[str, Any] = {}
-    for bar in args.bars:
-        label = f"bar{bar:g}"
-        result[f"{label}_evalset_10plus"] = people_10plus(evalset, bar)
-        result[f"{label}_crowds_10plus"] = people_10plus(crowds, bar)
+    shipped = detector.min_reread_presence
+    sweeps = [(f"bar{bar:g}", shipped, bar) for bar in args.bars]
+    sweeps += [(f"presence{bar:g}", bar, MIN_LIMB_COVERAGE) for bar in args.presences]
+    for label, presence, coverage in sweeps:
+        result[f"{label}_evalset_10plus"] = people_10plus(evalset, presence, coverage)
+        result[f"{label}_crowds_10plus"] = people_10plus(crowds, presence, coverage)
         for folder, images in negatives.items():
             name = f"{folder.parent.name}_{folder.name}"
-            result[f"{label}_{name}_false"] = sum(bool(kept(r, bar)) for r in images)
+            result[f"{label}_{name}_false"] = sum(bool(kept(r, presence, coverage)) for r in images)
     result["evalset_people_10plus"] = sum(
         labelled_joints(p.keypoints) >= MIN_JOINTS_10PLUS for im in photos for p in im.people
     )

@@ -21,10 +21,15 @@ above 0.5, and a horse's or a bird's body is "clearly seen". What the landmark m
 says tells them apart better: read again from the region the pose's own joints give it (as
 MediaPipe frames a person on the next frame from the landmarks of this one), and from the
 mirror image of that region, a person is still a person to it; on an animal, framed by the
-joints it was made to fit, its presence falls (`reread`). The bar is the landmark
-model's own (MediaPipe's 0.5). The same reading also gives the model's person mask (its
-segmentation output): on a person it lies along the limbs of the pose; on a rat or a
-shelled walnut read as a "person" with presence, it lies beside them.
+joints it was made to fit, its presence falls (`reread`). The bar is the one the person's
+first reading met (the reader's `min_person_presence`, 0.8): read again, a person must be
+as sure a person as when found. At MediaPipe's 0.5 (the bar until 2026-12-07) half the
+animal photos of `benchmarks.photo_negatives`' dev half that still had a "person" passed
+below 0.8, and at 0.8 no evalset person with ≥ 10 labelled joints is lost (2 of the 93
+in its 2 × 2 crowds are: `python -m benchmarks.reread_bars`, its `--presences`). The same
+reading also gives the model's person mask (its segmentation output): on a person it lies
+along the limbs of the pose; on a rat or a shelled walnut read as a "person" with presence,
+it lies beside them.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from pipelines.pose.drawn.ink import evenly_lit
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.landmarks import (
     LANDMARK_INPUT_SIZE,
-    MIN_POSE_PRESENCE,
     LandmarkModel,
     crop_roi,
     image_points_to_roi,
@@ -76,12 +80,12 @@ def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 # A pose re-read from its own region (and that region's mirror image) is kept when the
-# landmark model's mean presence there reaches its own bar, and when, in both readings, the
-# model's own person mask (its segmentation output) lies along at least this share of the
-# pose's limbs. Chosen on the dev halves of `benchmarks.photo_negatives` and the evalset's
-# people (`python -m benchmarks.reread_bars`): every bar from 0.1 to 0.4 drops the same
-# photo there (a shelled walnut) and no person; the middle of that range was taken.
-MIN_REREAD_PRESENCE = MIN_POSE_PRESENCE
+# landmark model's mean presence there reaches a bar (the reader's: the one its first reading
+# met, `MediaPipePoseDetector.min_person_presence`), and when, in both readings, the model's
+# own person mask (its segmentation output) lies along at least this share of the pose's
+# limbs. Chosen on the dev halves of `benchmarks.photo_negatives` and the evalset's people
+# (`python -m benchmarks.reread_bars`): every bar from 0.1 to 0.4 drops the same photo there
+# (a shelled walnut) and no person; the middle of that range was taken.
 MIN_LIMB_COVERAGE = 0.25
 # The limbs along which the mask is sampled, each at LIMB_SAMPLES points: the skeleton's
 # edges but the head's (upper and lower arms and legs, the shoulders, the hips and the
@@ -99,8 +103,10 @@ class Reread:
     presence: float
     coverage: float
 
-    def still_a_person(self) -> bool:
-        return self.presence >= MIN_REREAD_PRESENCE and self.coverage >= MIN_LIMB_COVERAGE
+    def still_a_person(self, min_presence: float, min_coverage: float = MIN_LIMB_COVERAGE) -> bool:
+        """Whether the model still sees a person: mean presence ≥ `min_presence`, its mask
+        along ≥ `min_coverage` of the limbs."""
+        return self.presence >= min_presence and self.coverage >= min_coverage
 
 
 def own_region(pose: Pose) -> Roi | None:

@@ -27,7 +27,6 @@ from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
     MIN_LIMB_COVERAGE,
-    MIN_REREAD_PRESENCE,
     PAGE_GRAIN,
     PAGE_SHARE,
     PAPER_SHARE,
@@ -111,9 +110,10 @@ class MediaPipePoseDetector(KeypointDetector):
     In a photo a person needs human evidence (`pipelines.pose.human_evidence`): a human face
     at the head (`min_face_evidence`) or a body seen clearly (`min_body_evidence`), and with
     `reread` (the default) the landmark model must still see a person when it reads them
-    again from the region their own joints give and from its mirror image, with its person
-    mask along their limbs: animals it was sure of from the detector's region fall there
-    (`benchmarks.photo_negatives`).
+    again from the region their own joints give and from its mirror image (with a mean
+    presence of at least `min_reread_presence`; by default the `min_person_presence` its
+    first reading met), with its person mask along their limbs: animals it was sure of from
+    the detector's region fall there (`benchmarks.photo_negatives`).
 
     With `enhance_dark` (the default), a dim photo is also read from a copy brightened as an
     exposure correction would (`pipelines.pose.low_light`); of two readings of one person
@@ -174,6 +174,7 @@ class MediaPipePoseDetector(KeypointDetector):
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
         reread: bool = True,
+        min_reread_presence: float | None = None,
         enhance_dark: bool = True,
         stick_figures: bool = True,
         drawn_model: bool = True,
@@ -193,6 +194,10 @@ class MediaPipePoseDetector(KeypointDetector):
         self.min_body_evidence = min_body_evidence
         self._faces = FaceEvidence() if min_body_evidence > 0 else None
         self.reread = reread
+        # Read again, a person must be as sure a person as when first found.
+        self.min_reread_presence = (
+            min_person_presence if min_reread_presence is None else min_reread_presence
+        )
         self.enhance_dark = enhance_dark
         self.stick_figures = stick_figures
         self.several_figures = several_figures
@@ -239,7 +244,7 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
             if self.reread:
-                options += f"|reread{MIN_REREAD_PRESENCE:g}|mask{MIN_LIMB_COVERAGE:g}"
+                options += f"|reread{self.min_reread_presence:g}|mask{MIN_LIMB_COVERAGE:g}"
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}|gamma{TARGET_MEDIAN:g}"
         if self.stick_figures:
@@ -339,7 +344,7 @@ class MediaPipePoseDetector(KeypointDetector):
     def _reread(self, rgb: np.ndarray, pose: Pose) -> bool:
         """Whether the landmark model still sees a person in `pose` read again from its own
         region and that region's mirror image."""
-        return self.read_again(rgb, pose).still_a_person()
+        return self.read_again(rgb, pose).still_a_person(self.min_reread_presence)
 
     def read_again(self, rgb: np.ndarray, pose: Pose) -> Reread:
         """What the landmark model says of `pose` read again from its own region and that
