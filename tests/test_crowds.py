@@ -1,5 +1,6 @@
-"""Small people in crowds: where a person found is small, the detector reads a finer grid of
-crops; photos of large people or of nobody, and drawings, never get it; the keypoint model
+"""Small people in crowds: where a person found is small (and has human evidence), the
+detector reads a finer grid of crops; photos of large people or of nobody, and drawings,
+never get it, nor a photo whose small "person" is an animal; the keypoint model
 id names it, so turning it on re-reads the index. (Its effect on real pictures is measured
 by `python -m benchmarks.crowd_eval`, not asserted here.)"""
 
@@ -12,7 +13,14 @@ import pytest
 from PIL import Image
 
 from pipelines.pose.keypoints import MediaPipePoseDetector
-from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, PeopleSearch
+from pipelines.pose.people_search import (
+    FACE_FRACTION,
+    FACE_TILES,
+    FINE_FRACTION,
+    FINE_TILES,
+    PeopleSearch,
+)
+from pipelines.pose.person_detection import tile_regions
 from pipelines.records import Pose
 
 
@@ -23,6 +31,8 @@ class _Candidate:
 
 class _RecordingDetector:
     """Proposes one region on the first call; records the grid each call asks for."""
+
+    tile_fraction = 0.6
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, Any]] = []
@@ -42,9 +52,11 @@ def _standing(height: float) -> Pose:
     return Pose.from_array(joints)
 
 
-def _search(found: Pose, monkeypatch: pytest.MonkeyPatch, fine_tiles: bool = True) -> Any:
+def _search(
+    found: Pose, monkeypatch: pytest.MonkeyPatch, fine_tiles: bool = True, faces: bool = False
+) -> Any:
     search = PeopleSearch(
-        "full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, face_proposals=False
+        "full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, face_proposals=faces
     )
     detector = _RecordingDetector()
     monkeypatch.setattr(search, "person_detector", lambda: detector)
@@ -77,6 +89,65 @@ def test_the_finer_grid_is_read_only_where_a_small_person_is_found(
     assert ((FINE_TILES, FINE_FRACTION) in detector.calls) is finer
 
 
+def test_a_small_candidate_without_human_evidence_opens_no_finer_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An animal read as a small "person" on its photo: the finer crops would find more
+    # patterns there, so only a small person with human evidence asks for them.
+    small = _standing(60)
+    search, detector = _search(small, monkeypatch)
+    asked: list[Pose] = []
+
+    def an_animal(pose: Pose) -> bool:
+        asked.append(pose)
+        return False
+
+    assert search.every_person(Image.new("RGB", (400, 400)), is_person=an_animal) == [small]
+    assert asked == [small]
+    assert (FINE_TILES, FINE_FRACTION) not in detector.calls
+    search, detector = _search(small, monkeypatch)
+    search.every_person(Image.new("RGB", (400, 400)), is_person=lambda pose: True)
+    assert (FINE_TILES, FINE_FRACTION) in detector.calls
+
+
+def test_the_reader_asks_for_human_evidence_before_the_finer_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    detector = MediaPipePoseDetector(hands=False, enhance_dark=False)
+    small = _standing(60)
+    passed: list[list[Pose]] = []
+    monkeypatch.setattr(
+        detector, "_humans", lambda poses, image, drawn, faces_only=False: passed.append(poses)
+    )
+    seen: dict[str, Any] = {}
+
+    def every_person(image: Image.Image, photo: bool = True, is_person: Any = None) -> list[Pose]:
+        seen["photo"], seen["confirms"] = photo, is_person(small)
+        return []
+
+    monkeypatch.setattr(detector._search, "every_person", every_person)
+    detector._every_person(Image.new("RGB", (400, 400)))
+    assert seen == {"photo": True, "confirms": False} and passed == [[small]]
+
+
+@pytest.mark.parametrize("height", [60, 300])
+def test_the_face_detector_reads_its_own_grid_small_people_or_not(
+    monkeypatch: pytest.MonkeyPatch, height: float
+) -> None:
+    search, _ = _search(_standing(height), monkeypatch, faces=True)
+    asked: list[list[tuple[int, int, int, int]]] = []
+
+    class _Faces:
+        def detect(self, image: Image.Image, regions: list[tuple[int, int, int, int]]) -> list:
+            asked.append(regions)
+            return []
+
+    monkeypatch.setattr(search, "face_detector", lambda: _Faces())
+    search.every_person(Image.new("RGB", (400, 400)))
+    first = tile_regions(400, 400, 2, _RecordingDetector.tile_fraction)
+    assert asked == [first + tile_regions(400, 400, FACE_TILES, FACE_FRACTION)[1:]]
+
+
 def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> None:
     search, detector = _search(_standing(60), monkeypatch)
     monkeypatch.setattr(search, "_read_region", lambda *args: False)
@@ -87,4 +158,6 @@ def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     on = MediaPipePoseDetector(hands=False).model_id
     off = MediaPipePoseDetector(hands=False, fine_tiles=False).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}" in on and "fine=" not in off
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in on and "fine=" not in off
+    no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3," in no_evidence

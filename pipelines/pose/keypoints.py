@@ -44,7 +44,14 @@ from pipelines.pose.low_light import (
     is_dim,
 )
 from pipelines.pose.medium import read_medium
-from pipelines.pose.people_search import FINE_FRACTION, FINE_TILES, SMALL_PERSON, PeopleSearch
+from pipelines.pose.people_search import (
+    FACE_FRACTION,
+    FACE_TILES,
+    FINE_FRACTION,
+    FINE_TILES,
+    SMALL_PERSON,
+    PeopleSearch,
+)
 from pipelines.pose.person_detection import PersonDetector
 from pipelines.pose.stick_figures import STICK_FIGURES_VERSION, read_stick_figure
 from pipelines.records import NUM_JOINTS, Pose
@@ -98,7 +105,8 @@ class MediaPipePoseDetector(KeypointDetector):
     search runs up to `search_rounds` times: the heads of the people found so far are
     painted over and the detector looks at the whole image again (the landmark model still
     reads the untouched image). With `fine_tiles`, where a person found is small (their joints
-    span less than `SMALL_PERSON` of the image's height) the detector also reads a finer grid
+    span less than `SMALL_PERSON` of the image's height) and has human evidence (below: an
+    animal read as a small "person" opens none) the detector also reads a finer grid
     (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): small people stand
     near small people, below what the first grid sees (`benchmarks.crowd_eval`); photos of
     large people or of nobody, and drawings, never get it. With `face_proposals`, the
@@ -239,8 +247,13 @@ class MediaPipePoseDetector(KeypointDetector):
             )
             if search.fine_tiles:
                 options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{SMALL_PERSON:g}"
+                if self._faces is not None:
+                    options += "|human"
             if search.face_proposals:
-                options += f",faces=full{MIN_FACE_SCORE:g}|hip{HIP_BELOW_FACE:g}|r{BODY_RADIUS:g}"
+                options += (
+                    f",faces=full{MIN_FACE_SCORE:g}|hip{HIP_BELOW_FACE:g}|r{BODY_RADIUS:g}"
+                    f"|grid{FACE_TILES}x{FACE_FRACTION:g}"
+                )
         if self._faces is not None:
             options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
             if self.reread:
@@ -358,8 +371,11 @@ class MediaPipePoseDetector(KeypointDetector):
 
     def _every_person(self, image: Image.Image, drawn: bool = False) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first (in a drawing
-        without the finer grid: the drawn-figure model reads drawings)."""
-        return self._search.every_person(image, photo=not drawn)
+        without the finer grid: the drawn-figure model reads drawings; in a photo the finer
+        grid only where a small person found has human evidence)."""
+        return self._search.every_person(
+            image, photo=not drawn, is_person=lambda pose: bool(self._humans([pose], image, drawn))
+        )
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")

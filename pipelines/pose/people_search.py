@@ -13,6 +13,7 @@ detector did not (`pipelines.pose.face_proposals`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -32,11 +33,22 @@ SAME_REGION_IOU = 0.85
 MASK_FILL = (128, 128, 128)
 # Where a person found is small (their joints span less than SMALL_PERSON of the image's
 # height), others near them are likely small too, below what the detector sees at its tiles:
-# it reads a finer grid, FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image.
-# Only then: on photos of large people or of nobody, finer crops find parts and patterns.
+# it reads a finer grid, FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a
+# 640-pixel photo's crops at 1.4 × the detector's input scale). Only then: on photos of
+# large people or of nobody, finer crops find parts and patterns; and only where that small
+# person is one (`every_person`'s `is_person`: an animal read as a small "person" opens no
+# finer grid on its photo). Grids of 4 × 0.35 (until 2026-12-07), 5 × 0.3 and 6 × 0.25 were
+# compared in a one-off study (its script not kept) on the evalset, its 2 × 2 crowds and the
+# photo negatives' halves; `benchmarks.crowd_eval` measures the one kept.
 SMALL_PERSON = 0.3
-FINE_TILES = 4
-FINE_FRACTION = 0.35
+FINE_TILES = 6
+FINE_FRACTION = 0.25
+# The face detector reads every photo's crops: the person detector's first grid and this one,
+# the grid the face proposals were measured with. (The finer grid above, read by the face
+# detector too, cost a third more time on every photo; read where the person detector reads
+# it, it found no one more in `benchmarks.crowd_eval`'s crowds.)
+FACE_TILES = 4
+FACE_FRACTION = 0.35
 
 
 class PeopleSearch:
@@ -114,10 +126,16 @@ class PeopleSearch:
             admit(out, pose, self.duplicate_distance)
         return sorted(out, key=prominence, reverse=True)[: self.max_people]
 
-    def every_person(self, image: Image.Image, photo: bool = True) -> list[Pose]:
+    def every_person(
+        self,
+        image: Image.Image,
+        photo: bool = True,
+        is_person: Callable[[Pose], bool] | None = None,
+    ) -> list[Pose]:
         """One pose per person the detectors find, largest and clearest first. In a `photo`
         (drawings are the drawn-figure model's) also the finer grid where a small person is
-        found (`fine_tiles`) and the people the face detector proposes (`face_proposals`)."""
+        found (`fine_tiles`; a pose `is_person` confirms, where given) and the people the
+        face detector proposes (`face_proposals`)."""
         rgb = np.ascontiguousarray(np.asarray(image))
         masked = image.copy()
         poses: list[Pose] = []
@@ -140,7 +158,11 @@ class PeopleSearch:
             photo
             and self.fine_tiles
             and len(poses) < self.max_people
-            and any(seen_height(pose) < SMALL_PERSON * image.height for pose in poses)
+            and any(
+                seen_height(pose) < SMALL_PERSON * image.height
+                and (is_person is None or is_person(pose))
+                for pose in poses
+            )
         ):
             for person in self.person_detector().detect(masked, FINE_TILES, FINE_FRACTION):
                 self._read_region(rgb, image, person.roi(), read, poses)
@@ -157,11 +179,12 @@ class PeopleSearch:
         read: list[tuple[float, float, float, float]],
         poses: list[Pose],
     ) -> None:
-        """The people whose faces the face detector finds (over the whole image and the
-        person detector's grids) and who are none of `poses` yet, into `poses` (in place)."""
+        """The people whose faces the face detector finds (over the whole image, the
+        person detector's first grid and the `FACE_TILES` grid) and who are none of `poses`
+        yet, into `poses` (in place)."""
         share = self.person_detector().tile_fraction
         regions = tile_regions(image.width, image.height, self.tiles, share)
-        regions += tile_regions(image.width, image.height, FINE_TILES, FINE_FRACTION)[1:]
+        regions += tile_regions(image.width, image.height, FACE_TILES, FACE_FRACTION)[1:]
         for face in self.face_detector().detect(image, regions):
             if any(face.is_at(pose.array()[0, :2]) for pose in poses if pose.array()[0, 2] > 0):
                 continue  # a person found already: their nose is on this face
