@@ -44,9 +44,9 @@ SMALL_PERSON = 0.3
 FINE_TILES = 6
 FINE_FRACTION = 0.25
 # The face detector reads every photo's crops: the person detector's first grid and this one,
-# the grid the face proposals were measured with. (The finer grid above, read by the face
-# detector too, cost a third more time on every photo; read where the person detector reads
-# it, it found no one more in `benchmarks.crowd_eval`'s crowds.)
+# the grid the face proposals were measured with. (In one-off runs of `benchmarks.crowd_eval`
+# on variants not kept, the face detector reading the finer grid above made every photo
+# about a third slower; reading it only where the person detector does found no one more.)
 FACE_TILES = 4
 FACE_FRACTION = 0.35
 
