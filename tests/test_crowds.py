@@ -19,6 +19,7 @@ from pipelines.pose.people_search import (
     FINE_FRACTION,
     FINE_TILES,
     PeopleSearch,
+    admit,
 )
 from pipelines.pose.person_detection import tile_regions
 from pipelines.records import Pose
@@ -61,7 +62,9 @@ def _search(
     detector = _RecordingDetector()
     monkeypatch.setattr(search, "person_detector", lambda: detector)
 
-    def read(rgb: Any, image: Any, region: Any, read: list[Any], poses: list[Pose]) -> bool:
+    def read(
+        rgb: Any, image: Any, region: Any, read: list[Any], poses: list[Pose], *rest: Any
+    ) -> bool:
         if poses:
             return False
         poses.append(found)
@@ -161,3 +164,30 @@ def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in on and "fine=" not in off
     no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
     assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3," in no_evidence
+    # The person test ranks the poses of one body only where there is one.
+    assert "|persons-first," in on and "persons-first" not in no_evidence
+
+
+def test_of_two_poses_of_one_body_a_person_stays_before_a_clearer_pose_that_is_not() -> None:
+    # Two readings of one body from different regions: the clearer one failing the person
+    # test must not take the place of the one passing it (the body would then be dropped
+    # with it), whichever came first; without a test the clearer stays.
+    person = Pose.from_array(_standing(200).array(), score=0.8)
+    clearer = Pose.from_array(_standing(202).array(), score=0.9)
+
+    def is_person(pose: Pose) -> bool:
+        return pose is person
+
+    for first, second in ((person, clearer), (clearer, person)):
+        poses = [first]
+        assert not admit(poses, second, 0.1, is_person)
+        assert poses == [person]
+    poses = [person]
+    admit(poses, clearer, 0.1)
+    assert poses == [clearer]
+    poses = [person]
+    admit(poses, clearer, 0.1, lambda pose: True)
+    assert poses == [clearer]
+    # Someone else is added, person or not.
+    other = Pose.from_array(_standing(200).array() + np.array([150.0, 0.0, 0.0]), score=0.5)
+    assert admit(poses, other, 0.1, is_person) and poses == [clearer, other]

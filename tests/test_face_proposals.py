@@ -152,6 +152,22 @@ def test_a_face_on_a_person_found_is_not_read_again(monkeypatch: pytest.MonkeyPa
     assert len(regions) == 1
 
 
+def test_a_face_is_read_where_the_pose_on_it_is_no_person(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A crop read a pose there that fails the person test (it will be dropped): the face's
+    # own region is read all the same, or the person would be lost with it.
+    face = _face(200, 100, 16)
+    image = Image.new("RGB", (400, 400))
+    for is_person, reads in ((lambda pose: False, 1), (lambda pose: True, 0), (None, 0)):
+        search, _, regions = _search(monkeypatch, [face], nose=(201, 101))
+        found = search.every_person(image)  # the face's reading, with no test
+        assert len(regions) == 1
+        poses = list(found)
+        search._read_faces(np.asarray(image), image, [], poses, is_person)
+        assert len(regions) == 1 + reads
+
+
 def test_the_keypoint_model_id_names_the_face_proposals() -> None:
     on = MediaPipePoseDetector(hands=False).model_id
     off = MediaPipePoseDetector(hands=False, face_proposals=False).model_id

@@ -381,7 +381,7 @@ def test_a_pose_without_visible_wrists_gets_no_hand_extras() -> None:
 def test_detector_adds_hands_to_every_person_and_names_them_in_its_model_id() -> None:
     person = pose_with_hands({"left": (70, 80, 0.9), "right": (30, 80, 0.9)})
     detector = MediaPipePoseDetector()
-    detector._every_person = lambda image, drawn=False: [person]  # type: ignore[method-assign]
+    detector._every_person = lambda image, drawn=False, is_person=None: [person]  # type: ignore[method-assign]
     detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
     detector._hand_finder = _finder(_SceneHands([hand_at((30, 80))]))
     (pose,) = detector.detect(Image.new("RGB", (200, 170)))
@@ -390,7 +390,7 @@ def test_detector_adds_hands_to_every_person_and_names_them_in_its_model_id() ->
         MediaPipePoseDetector().model_id
     )
     without = MediaPipePoseDetector(hands=False)
-    without._every_person = lambda image, drawn=False: [person]  # type: ignore[method-assign]
+    without._every_person = lambda image, drawn=False, is_person=None: [person]  # type: ignore[method-assign]
     without._reread = lambda rgb, pose: True  # type: ignore[method-assign]
     assert without.detect(Image.new("RGB", (200, 170))) == [person]
     assert "hands" not in without.model_id

@@ -108,7 +108,7 @@ def _detector_finding(
     seams (`again`: the landmark model's presence where it reads the pose again; `covered`:
     the share of the pose's limbs its person mask covers there)."""
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
-    detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
+    detector._every_person = lambda image, drawn=False, is_person=None: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
     seen = Reread(again, covered)
     detector._reread = lambda rgb, pose: seen.still_a_person(  # type: ignore[method-assign]
@@ -292,7 +292,9 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     pose = scaled_pose(0.95)
     seen: list[float] = []
 
-    def every_person(image: Image.Image, drawn: bool = False) -> list[Pose]:
+    def every_person(
+        image: Image.Image, drawn: bool = False, is_person: object = None
+    ) -> list[Pose]:
         mean = float(luminance(image).mean())
         seen.append(mean)
         return [pose] if mean > 0.3 else []  # only the brightened view shows the person
@@ -307,7 +309,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
 
     # Found in both views: one person, not two.
     detector = MediaPipePoseDetector(hands=False)
-    detector._every_person = lambda image, drawn=False: [pose]  # type: ignore[method-assign]
+    detector._every_person = lambda image, drawn=False, is_person=None: [pose]  # type: ignore[method-assign]
     detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
 
@@ -337,7 +339,9 @@ def _by_view(dark: Pose | list[Pose], lifted: Pose | list[Pose]) -> Callable[...
     """A person search that reads `dark` in a dark view and `lifted` in a brightened one
     (a pose, or a list of them)."""
 
-    def every_person(image: Image.Image, drawn: bool = False) -> list[Pose]:
+    def every_person(
+        image: Image.Image, drawn: bool = False, is_person: object = None
+    ) -> list[Pose]:
         found = lifted if float(luminance(image).mean()) > 0.3 else dark
         return found if isinstance(found, list) else [found]
 

@@ -89,7 +89,7 @@ def test_the_keypoint_reader_returns_every_figure_drawn_apart() -> None:
     for several, expected in ((True, 2), (False, 1)):
         detector = MediaPipePoseDetector(hands=False, several_figures=several)
         detector._drawn = reader
-        detector._every_person = lambda image, drawn=False: []  # type: ignore[method-assign]
+        detector._every_person = lambda image, drawn=False, is_person=None: []  # type: ignore[method-assign]
         detector._whole_image = lambda image: []  # type: ignore[method-assign]
         assert len(detector.detect(_page(150, 500))) == expected
     on = MediaPipePoseDetector(hands=False).model_id

@@ -6,6 +6,7 @@ import abc
 import copy
 import math
 import threading
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,10 @@ class MediaPipePoseDetector(KeypointDetector):
                 f"tiles={search.tiles},rounds={search.search_rounds},"
                 f"duplicate={search.duplicate_distance:g}"
             )
+            if self._faces is not None:
+                # The person test ranks two poses of one body and lets a face be read again
+                # (`PeopleSearch.every_person`'s `is_person`).
+                options += "|persons-first"
             if search.fine_tiles:
                 options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{SMALL_PERSON:g}"
                 if self._faces is not None:
@@ -369,12 +374,32 @@ class MediaPipePoseDetector(KeypointDetector):
         proposals are what `benchmarks.crowd_eval` counts)."""
         return self._search.person_detector()
 
-    def _every_person(self, image: Image.Image, drawn: bool = False) -> list[Pose]:
+    def _person_test(self, image: Image.Image, drawn: bool) -> Callable[[Pose], bool]:
+        """Whether a pose read in `image` has human evidence (`_humans`), each pose judged
+        once: the search asks it of a pose where it decides, and the pose is asked again at
+        the end."""
+        verdicts: dict[int, tuple[Pose, bool]] = {}  # by id; the pose kept so ids stay unique
+
+        def is_person(pose: Pose) -> bool:
+            if id(pose) not in verdicts:
+                verdicts[id(pose)] = (pose, bool(self._humans([pose], image, drawn)))
+            return verdicts[id(pose)][1]
+
+        return is_person
+
+    def _every_person(
+        self,
+        image: Image.Image,
+        drawn: bool = False,
+        is_person: Callable[[Pose], bool] | None = None,
+    ) -> list[Pose]:
         """One pose per person the detector finds, largest and clearest first (in a drawing
-        without the finer grid: the drawn-figure model reads drawings; in a photo the finer
-        grid only where a small person found has human evidence)."""
+        without the finer grid: the drawn-figure model reads drawings). The search asks
+        `is_person` (by default `_person_test`) where a pose with human evidence should
+        count before one without (`PeopleSearch.every_person`); the caller keeps only those
+        that pass it."""
         return self._search.every_person(
-            image, photo=not drawn, is_person=lambda pose: bool(self._humans([pose], image, drawn))
+            image, photo=not drawn, is_person=is_person or self._person_test(image, drawn)
         )
 
     def detect(self, image: Image.Image) -> list[Pose]:
@@ -387,8 +412,11 @@ class MediaPipePoseDetector(KeypointDetector):
         views = [rgb] if lifted is None else [rgb, lifted]
         people: list[Pose] = []
         for view in views:
-            found = self._every_person(view, drawn) if self._search.max_people > 1 else []
-            people = self._search.merged(people, self._humans(found, view, drawn))
+            is_person = self._person_test(view, drawn)
+            found = (
+                self._every_person(view, drawn, is_person) if self._search.max_people > 1 else []
+            )
+            people = self._search.merged(people, [pose for pose in found if is_person(pose)])
         if not people:
             for view in views:
                 found = self._whole_image(view)

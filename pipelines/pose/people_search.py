@@ -134,8 +134,14 @@ class PeopleSearch:
     ) -> list[Pose]:
         """One pose per person the detectors find, largest and clearest first. In a `photo`
         (drawings are the drawn-figure model's) also the finer grid where a small person is
-        found (`fine_tiles`; a pose `is_person` confirms, where given) and the people the
-        face detector proposes (`face_proposals`)."""
+        found (`fine_tiles`) and the people the face detector proposes (`face_proposals`).
+
+        `is_person`, where given, is the test a pose must pass to count as a person (the
+        caller keeps only those): a small person opens the finer grid only if a person, of
+        two poses of one body a person is kept before a clearer pose that is not (`admit`),
+        and a face is read unless a person's nose is on it already. Without it, poses that
+        will fail the test would stand in for the readings that pass it.
+        """
         rgb = np.ascontiguousarray(np.asarray(image))
         masked = image.copy()
         poses: list[Pose] = []
@@ -146,7 +152,7 @@ class PeopleSearch:
             candidates = self.person_detector().detect(masked, None if search == 0 else 1)
             found_new = False
             for person in candidates:
-                found_new |= self._read_region(rgb, image, person.roi(), read, poses)
+                found_new |= self._read_region(rgb, image, person.roi(), read, poses, is_person)
                 if len(poses) == self.max_people:
                     break
             if not found_new or len(poses) >= self.max_people:
@@ -165,11 +171,11 @@ class PeopleSearch:
             )
         ):
             for person in self.person_detector().detect(masked, FINE_TILES, FINE_FRACTION):
-                self._read_region(rgb, image, person.roi(), read, poses)
+                self._read_region(rgb, image, person.roi(), read, poses, is_person)
                 if len(poses) == self.max_people:
                     break
         if photo and self.face_proposals and len(poses) < self.max_people:
-            self._read_faces(rgb, image, read, poses)
+            self._read_faces(rgb, image, read, poses, is_person)
         return sorted(poses, key=prominence, reverse=True)[: self.max_people]
 
     def _read_faces(
@@ -178,17 +184,22 @@ class PeopleSearch:
         image: Image.Image,
         read: list[tuple[float, float, float, float]],
         poses: list[Pose],
+        is_person: Callable[[Pose], bool] | None = None,
     ) -> None:
         """The people whose faces the face detector finds (over the whole image, the
         person detector's first grid and the `FACE_TILES` grid) and who are none of `poses`
-        yet, into `poses` (in place)."""
+        yet (none `is_person` confirms, where given), into `poses` (in place)."""
         share = self.person_detector().tile_fraction
         regions = tile_regions(image.width, image.height, self.tiles, share)
         regions += tile_regions(image.width, image.height, FACE_TILES, FACE_FRACTION)[1:]
         for face in self.face_detector().detect(image, regions):
-            if any(face.is_at(pose.array()[0, :2]) for pose in poses if pose.array()[0, 2] > 0):
+            if any(
+                face.is_at(pose.array()[0, :2])
+                for pose in poses
+                if pose.array()[0, 2] > 0 and (is_person is None or is_person(pose))
+            ):
                 continue  # a person found already: their nose is on this face
-            self._read_region(rgb, image, face.person_region(), read, poses, face)
+            self._read_region(rgb, image, face.person_region(), read, poses, is_person, face)
             if len(poses) == self.max_people:
                 return
 
@@ -199,13 +210,15 @@ class PeopleSearch:
         region: Roi,
         read: list[tuple[float, float, float, float]],
         poses: list[Pose],
+        is_person: Callable[[Pose], bool] | None = None,
         face: Face | None = None,
     ) -> bool:
         """Read the person in `region` into `poses` (in place); whether it is a new person.
 
         A region like one already read gives the same pose again and is skipped; of two
-        poses of one body the clearer stays, in the place of the first one seen. A region
-        proposed by a `face` keeps only a person whose nose is on that face.
+        poses of one body the clearer stays (a person before one that is not, where
+        `is_person` is given), in the place of the first one seen. A region proposed by a
+        `face` keeps only a person whose nose is on that face.
         """
         if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):
             return False
@@ -213,18 +226,28 @@ class PeopleSearch:
         pose = accepted_pose(self.person_landmarks(rgb, region), image, self.min_pose_score)
         if pose is None or (face is not None and not face.is_at(pose.array()[0, :2])):
             return False
-        return admit(poses, pose, self.duplicate_distance)
+        return admit(poses, pose, self.duplicate_distance, is_person)
 
 
-def admit(poses: list[Pose], pose: Pose, tolerance: float) -> bool:
+def admit(
+    poses: list[Pose],
+    pose: Pose,
+    tolerance: float,
+    is_person: Callable[[Pose], bool] | None = None,
+) -> bool:
     """Add `pose` to `poses` (in place) unless it is one of them (`same_person` within
     `tolerance`); of two poses of one body the clearer stays, in the place of the first one
-    seen. Whether it is a new person."""
+    seen, and where `is_person` is given a person stays before a clearer pose that is not
+    one. Whether it is a new person."""
     same = [i for i, kept in enumerate(poses) if same_person(pose, kept, tolerance)]
     if not same:
         poses.append(pose)
         return True
-    if pose.score > max(poses[i].score for i in same):
+
+    def rank(candidate: Pose) -> tuple[bool, float]:
+        return (is_person is None or is_person(candidate), candidate.score)
+
+    if rank(pose) > max(rank(poses[i]) for i in same):
         poses[same[0]] = pose
         for i in reversed(same[1:]):
             del poses[i]
