@@ -1,11 +1,13 @@
-"""Small people in crowds: where a person found is small (and has human evidence), the
-detector reads a finer grid of crops; photos of large people or of nobody, and drawings,
-never get it, nor a photo whose small "person" is an animal; the keypoint model
-id names it, so turning it on re-reads the index. (Its effect on real pictures is measured
+"""Small people in crowds: where a person is found (with human evidence; by default of any
+size, or smaller than `fine_below` of the image), the detector reads a finer grid of crops;
+photos of nobody, and drawings, never get it, nor a photo whose "person" is an animal; of
+two readings of one body a person stays before a clearer pose that is not one; the keypoint
+model id names it all, so turning it on re-reads the index. (Its effect on real pictures is measured
 by `python -m benchmarks.crowd_eval`, not asserted here.)"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,11 +56,13 @@ def _standing(height: float) -> Pose:
 
 
 def _search(
-    found: Pose, monkeypatch: pytest.MonkeyPatch, fine_tiles: bool = True, faces: bool = False
+    found: Pose,
+    monkeypatch: pytest.MonkeyPatch,
+    fine_tiles: bool = True,
+    faces: bool = False,
+    fine_below: float = math.inf,
 ) -> Any:
-    search = PeopleSearch(
-        "full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, face_proposals=faces
-    )
+    search = PeopleSearch("full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, faces, fine_below)
     detector = _RecordingDetector()
     monkeypatch.setattr(search, "person_detector", lambda: detector)
 
@@ -75,28 +79,35 @@ def _search(
 
 
 @pytest.mark.parametrize(
-    ("height", "fine", "fine_tiles", "finer"),
+    ("height", "fine", "fine_tiles", "fine_below", "finer"),
     [
-        (60, True, True, True),  # a small person (60 of 400 pixels): look closer
-        (300, True, True, False),  # a large one: the first grid saw the people there are
-        (60, False, True, False),  # a drawing: never
-        (60, True, False, False),  # switched off
+        (60, True, True, math.inf, True),  # a small person (60 of 400 pixels): look closer
+        (300, True, True, math.inf, True),  # a large one: others may be small
+        (60, True, True, 0.3, True),  # a small one, where only small people open it
+        (300, True, True, 0.3, False),  # then not a large one
+        (60, False, True, math.inf, False),  # a drawing: never
+        (60, True, False, math.inf, False),  # switched off
     ],
 )
-def test_the_finer_grid_is_read_only_where_a_small_person_is_found(
-    monkeypatch: pytest.MonkeyPatch, height: float, fine: bool, fine_tiles: bool, finer: bool
+def test_the_finer_grid_is_read_only_where_a_person_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+    height: float,
+    fine: bool,
+    fine_tiles: bool,
+    fine_below: float,
+    finer: bool,
 ) -> None:
-    search, detector = _search(_standing(height), monkeypatch, fine_tiles)
+    search, detector = _search(_standing(height), monkeypatch, fine_tiles, fine_below=fine_below)
     people = search.every_person(Image.new("RGB", (400, 400)), photo=fine)
     assert len(people) == 1
     assert ((FINE_TILES, FINE_FRACTION) in detector.calls) is finer
 
 
-def test_a_small_candidate_without_human_evidence_opens_no_finer_grid(
+def test_a_candidate_without_human_evidence_opens_no_finer_grid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # An animal read as a small "person" on its photo: the finer crops would find more
-    # patterns there, so only a small person with human evidence asks for them.
+    # An animal read as a "person" on its photo: the finer crops would find more
+    # patterns there, so only a person with human evidence asks for them.
     small = _standing(60)
     search, detector = _search(small, monkeypatch)
     asked: list[Pose] = []
@@ -161,9 +172,11 @@ def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     on = MediaPipePoseDetector(hands=False).model_id
     off = MediaPipePoseDetector(hands=False, fine_tiles=False).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in on and "fine=" not in off
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<inf|human" in on and "fine=" not in off
+    small = MediaPipePoseDetector(hands=False, fine_below=0.3).model_id
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in small
     no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3," in no_evidence
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<inf," in no_evidence
     # The person test ranks the poses of one body only where there is one.
     assert "|persons-first," in on and "persons-first" not in no_evidence
 

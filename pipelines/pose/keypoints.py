@@ -50,7 +50,6 @@ from pipelines.pose.people_search import (
     FACE_TILES,
     FINE_FRACTION,
     FINE_TILES,
-    SMALL_PERSON,
     PeopleSearch,
 )
 from pipelines.pose.person_detection import PersonDetector
@@ -105,12 +104,13 @@ class MediaPipePoseDetector(KeypointDetector):
     The detector keys on faces, and someone in front often hides the person behind, so the
     search runs up to `search_rounds` times: the heads of the people found so far are
     painted over and the detector looks at the whole image again (the landmark model still
-    reads the untouched image). With `fine_tiles`, where a person found is small (their joints
-    span less than `SMALL_PERSON` of the image's height) and has human evidence (below: an
-    animal read as a small "person" opens none) the detector also reads a finer grid
-    (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): small people stand
-    near small people, below what the first grid sees (`benchmarks.crowd_eval`); photos of
-    large people or of nobody, and drawings, never get it. With `face_proposals`, the
+    reads the untouched image). With `fine_tiles`, where a person is found (of less than
+    `fine_below` of the image's height, by default of any size) with human evidence (below:
+    an animal read as a "person" opens none) the detector also reads a finer grid
+    (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): others are often
+    smaller, below what the first grid sees (`benchmarks.crowd_eval`; `benchmarks.loso
+    --grid proposals` chose `fine_below`); photos of nobody, and drawings, never get it.
+    With `face_proposals`, the
     wheel's full-range face detector reads a photo and the same crops, and each face on
     nobody found yet proposes the region of the body below it
     (`pipelines.pose.face_proposals`); the reading is kept when its nose is on that face.
@@ -179,6 +179,7 @@ class MediaPipePoseDetector(KeypointDetector):
         duplicate_distance: float = 0.1,
         fine_tiles: bool = True,
         face_proposals: bool = True,
+        fine_below: float = math.inf,
         hands: bool = True,
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,
@@ -219,6 +220,7 @@ class MediaPipePoseDetector(KeypointDetector):
         self._search = PeopleSearch(
             self.variant, min_pose_score, max_people, min_person_score, min_person_presence,
             nms_iou, tiles, search_rounds, duplicate_distance, fine_tiles, face_proposals,
+            fine_below,
         )  # fmt: skip
         self._graph: Any = None
         # The MediaPipe graph keeps per-call state: one image at a time per instance.
@@ -251,7 +253,7 @@ class MediaPipePoseDetector(KeypointDetector):
                 # (`PeopleSearch.every_person`'s `is_person`).
                 options += "|persons-first"
             if search.fine_tiles:
-                options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{SMALL_PERSON:g}"
+                options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{search.fine_below:g}"
                 if self._faces is not None:
                     options += "|human"
             if search.face_proposals:

@@ -12,6 +12,7 @@ detector did not (`pipelines.pose.face_proposals`).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 
@@ -31,16 +32,16 @@ MAX_CANDIDATES_PER_PERSON = 3
 SAME_REGION_IOU = 0.85
 # Masking a found person's head: mid grey over its head box.
 MASK_FILL = (128, 128, 128)
-# Where a person found is small (their joints span less than SMALL_PERSON of the image's
-# height), others near them are likely small too, below what the detector sees at its tiles:
-# it reads a finer grid, FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a
-# 640-pixel photo's crops at 1.4 × the detector's input scale). Only then: on photos of
-# large people or of nobody, finer crops find parts and patterns; and only where that small
-# person is one (`every_person`'s `is_person`: an animal read as a small "person" opens no
-# finer grid on its photo). Grids of 4 × 0.35 (until 2026-12-07), 5 × 0.3 and 6 × 0.25 were
+# Where a person is found, others are often smaller, below what the detector sees at its
+# tiles (the crowd behind a player, the family behind a child): it reads a finer grid,
+# FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a 640-pixel photo's crops at
+# 1.4 × the detector's input scale). Only where a person found (of less than `fine_below` of
+# the image's height, `PeopleSearch`) is one (`every_person`'s `is_person`): on photos of
+# nobody the finer crops find parts and patterns, and an animal read as a "person" would
+# open it on its own photo. Grids of 4 × 0.35 (until 2026-12-07), 5 × 0.3 and 6 × 0.25 were
 # compared in a one-off study (its script not kept) on the evalset, its 2 × 2 crowds and the
-# photo negatives' halves; `benchmarks.crowd_eval` measures the one kept.
-SMALL_PERSON = 0.3
+# photo negatives' halves; `benchmarks.crowd_eval` measures the one kept, and
+# `benchmarks.loso --grid proposals` the choice of `fine_below`.
 FINE_TILES = 6
 FINE_FRACTION = 0.25
 # The face detector reads every photo's crops: the person detector's first grid and this one,
@@ -67,9 +68,11 @@ class PeopleSearch:
         duplicate_distance: float,
         fine_tiles: bool = True,
         face_proposals: bool = True,
+        fine_below: float = math.inf,
     ) -> None:
         self.variant = variant
         self.fine_tiles = fine_tiles
+        self.fine_below = fine_below
         self.face_proposals = face_proposals
         self.min_pose_score = min_pose_score
         self.max_people = max_people
@@ -133,11 +136,12 @@ class PeopleSearch:
         is_person: Callable[[Pose], bool] | None = None,
     ) -> list[Pose]:
         """One pose per person the detectors find, largest and clearest first. In a `photo`
-        (drawings are the drawn-figure model's) also the finer grid where a small person is
-        found (`fine_tiles`) and the people the face detector proposes (`face_proposals`).
+        (drawings are the drawn-figure model's) also the finer grid where a person (smaller
+        than `fine_below` of its height) is found (`fine_tiles`) and the people the face
+        detector proposes (`face_proposals`).
 
         `is_person`, where given, is the test a pose must pass to count as a person (the
-        caller keeps only those): a small person opens the finer grid only if a person, of
+        caller keeps only those): a pose opens the finer grid only if a person, of
         two poses of one body a person is kept before a clearer pose that is not (`admit`),
         and a face is read unless a person's nose is on it already. Without it, poses that
         will fail the test would stand in for the readings that pass it.
@@ -165,7 +169,7 @@ class PeopleSearch:
             and self.fine_tiles
             and len(poses) < self.max_people
             and any(
-                seen_height(pose) < SMALL_PERSON * image.height
+                seen_height(pose) < self.fine_below * image.height
                 and (is_person is None or is_person(pose))
                 for pose in poses
             )
