@@ -1,13 +1,13 @@
-"""Small people in crowds: where a person is found (with human evidence; by default of any
-size, or smaller than `fine_below` of the image), the detector reads a finer grid of crops;
-photos of nobody, and drawings, never get it, nor a photo whose "person" is an animal; of
+"""Small people in crowds: where a person is found (with human evidence) who does not fill
+the frame (`fine_below`), the detector reads a finer grid of crops; photos of a person
+filling the frame or of nobody, and drawings, never get it, nor a photo whose "person" is an
+animal; of
 two readings of one body a person stays before a clearer pose that is not one; the keypoint
 model id names it all, so turning it on re-reads the index. (Its effect on real pictures is measured
 by `python -m benchmarks.crowd_eval`, not asserted here.)"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.pose.people_search import (
     FACE_FRACTION,
     FACE_TILES,
+    FINE_BELOW,
     FINE_FRACTION,
     FINE_TILES,
     PeopleSearch,
@@ -60,7 +61,7 @@ def _search(
     monkeypatch: pytest.MonkeyPatch,
     fine_tiles: bool = True,
     faces: bool = False,
-    fine_below: float = math.inf,
+    fine_below: float = FINE_BELOW,
 ) -> Any:
     search = PeopleSearch("full", 0.4, 10, 0.4, 0.8, 0.3, 2, 3, 0.1, fine_tiles, faces, fine_below)
     detector = _RecordingDetector()
@@ -81,12 +82,13 @@ def _search(
 @pytest.mark.parametrize(
     ("height", "fine", "fine_tiles", "fine_below", "finer"),
     [
-        (60, True, True, math.inf, True),  # a small person (60 of 400 pixels): look closer
-        (300, True, True, math.inf, True),  # a large one: others may be small
-        (60, True, True, 0.3, True),  # a small one, where only small people open it
-        (300, True, True, 0.3, False),  # then not a large one
-        (60, False, True, math.inf, False),  # a drawing: never
-        (60, True, False, math.inf, False),  # switched off
+        (60, True, True, FINE_BELOW, True),  # a small person (60 of 400 pixels): look closer
+        (200, True, True, FINE_BELOW, True),  # half the frame: others may be smaller
+        (300, True, True, FINE_BELOW, False),  # filling the frame: the first grid saw it
+        (300, True, True, 1.0, True),  # unless any person opens it
+        (200, True, True, 0.3, False),  # or only small people do
+        (60, False, True, FINE_BELOW, False),  # a drawing: never
+        (60, True, False, FINE_BELOW, False),  # switched off
     ],
 )
 def test_the_finer_grid_is_read_only_where_a_person_is_found(
@@ -172,11 +174,11 @@ def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     on = MediaPipePoseDetector(hands=False).model_id
     off = MediaPipePoseDetector(hands=False, fine_tiles=False).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<inf|human" in on and "fine=" not in off
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.6|human" in on and "fine=" not in off
     small = MediaPipePoseDetector(hands=False, fine_below=0.3).model_id
     assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in small
     no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<inf," in no_evidence
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.6," in no_evidence
     # The person test ranks the poses of one body only where there is one.
     assert "|persons-first," in on and "persons-first" not in no_evidence
 

@@ -48,6 +48,7 @@ from pipelines.pose.medium import read_medium
 from pipelines.pose.people_search import (
     FACE_FRACTION,
     FACE_TILES,
+    FINE_BELOW,
     FINE_FRACTION,
     FINE_TILES,
     PeopleSearch,
@@ -104,12 +105,13 @@ class MediaPipePoseDetector(KeypointDetector):
     The detector keys on faces, and someone in front often hides the person behind, so the
     search runs up to `search_rounds` times: the heads of the people found so far are
     painted over and the detector looks at the whole image again (the landmark model still
-    reads the untouched image). With `fine_tiles`, where a person is found (of less than
-    `fine_below` of the image's height, by default of any size) with human evidence (below:
-    an animal read as a "person" opens none) the detector also reads a finer grid
-    (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): others are often
-    smaller, below what the first grid sees (`benchmarks.crowd_eval`; `benchmarks.loso
-    --grid proposals` chose `fine_below`); photos of nobody, and drawings, never get it.
+    reads the untouched image). With `fine_tiles`, where a person found does not fill the
+    frame (their joints span less than `fine_below` of the image's height) and has human
+    evidence (below: an animal read as a "person" opens none) the detector also reads a
+    finer grid (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): others
+    are often smaller, below what the first grid sees (`benchmarks.crowd_eval`;
+    `benchmarks.loso --grid proposals` chose `fine_below`); photos of nobody, and drawings,
+    never get it.
     With `face_proposals`, the
     wheel's full-range face detector reads a photo and the same crops, and each face on
     nobody found yet proposes the region of the body below it
@@ -179,7 +181,7 @@ class MediaPipePoseDetector(KeypointDetector):
         duplicate_distance: float = 0.1,
         fine_tiles: bool = True,
         face_proposals: bool = True,
-        fine_below: float = math.inf,
+        fine_below: float = FINE_BELOW,
         hands: bool = True,
         min_face_evidence: float = 0.5,
         min_body_evidence: float = 0.85,

@@ -12,7 +12,6 @@ detector did not (`pipelines.pose.face_proposals`).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 
@@ -32,16 +31,20 @@ MAX_CANDIDATES_PER_PERSON = 3
 SAME_REGION_IOU = 0.85
 # Masking a found person's head: mid grey over its head box.
 MASK_FILL = (128, 128, 128)
-# Where a person is found, others are often smaller, below what the detector sees at its
-# tiles (the crowd behind a player, the family behind a child): it reads a finer grid,
+# Where a person found does not fill the frame (their joints span less than FINE_BELOW of
+# the image's height), others are often smaller, below what the detector sees at its tiles
+# (the crowd behind a player, the family behind a child): it reads a finer grid,
 # FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a 640-pixel photo's crops at
-# 1.4 × the detector's input scale). Only where a person found (of less than `fine_below` of
-# the image's height, `PeopleSearch`) is one (`every_person`'s `is_person`): on photos of
-# nobody the finer crops find parts and patterns, and an animal read as a "person" would
-# open it on its own photo. Grids of 4 × 0.35 (until 2026-12-07), 5 × 0.3 and 6 × 0.25 were
-# compared in a one-off study (its script not kept) on the evalset, its 2 × 2 crowds and the
-# photo negatives' halves; `benchmarks.crowd_eval` measures the one kept, and
-# `benchmarks.loso --grid proposals` the choice of `fine_below`.
+# 1.4 × the detector's input scale). Only where that person is one (`every_person`'s
+# `is_person`): on photos of nobody the finer crops find parts and patterns, and an animal
+# read as a "person" would open it on its own photo. Grids of 4 × 0.35 (until 2026-12-07),
+# 5 × 0.3 and 6 × 0.25 were compared in a one-off study (its script not kept) on the
+# evalset, its 2 × 2 crowds and the photo negatives' halves; `benchmarks.crowd_eval`
+# measures the one kept. FINE_BELOW (0.3 until 2026-12-07) was chosen by
+# `benchmarks.loso --grid proposals` over 0.3 and 1 (any person): pooled, and on the other
+# sources for 13 of 14 held out (for COCO, 0.3); on the evalset 1 found two more people and
+# cost 15 % more time than 0.6, 0.6 cost 60 % more than 0.3 (hands off).
+FINE_BELOW = 0.6
 FINE_TILES = 6
 FINE_FRACTION = 0.25
 # The face detector reads every photo's crops: the person detector's first grid and this one,
@@ -68,7 +71,7 @@ class PeopleSearch:
         duplicate_distance: float,
         fine_tiles: bool = True,
         face_proposals: bool = True,
-        fine_below: float = math.inf,
+        fine_below: float = FINE_BELOW,
     ) -> None:
         self.variant = variant
         self.fine_tiles = fine_tiles
