@@ -1,17 +1,18 @@
 """Crowds of small people: each evalset photo tiled n × n at 1 / n of its size, read as is.
 
     python -m benchmarks.crowd_eval [--evalset DIR] [--grid 2] [--tiles 2 [3 4]]
+        [--max-people N] [--settings now ...]
 
 Each copy keeps its annotated people (moved and scaled with it), so an image of four people
 becomes sixteen people at half their size, side by side: a crowd frame's small, many
 people, with the evalset's labels. Images with nobody are tiled too (false people). Read
 by the keypoint reader with each detector tile grid of `--tiles` (the shipped default is 2),
-with room for every copy's people (`max_people`), in each of `SETTINGS`: without the finer
-grid (`fine_tiles=False`), before (that grid where a small person is found, but no face
-proposals: the defaults until 2026-12-06), `no_reread` (faces propose people too, but no
-re-reading of each person from their own joints' region: the defaults until the evening of
-2026-12-06), `small_only` (the finer grid only where a person found is smaller than 0.3 of
-the image's height: the default until 2026-12-07) and now (the defaults);
+with room for every copy's people (`max_people`; `--max-people` sets it, e.g. to the
+reader's own default of 10), in each of `SETTINGS` (or those `--settings` names): without
+the finer grid where a small person is found (`fine_tiles=False`), before (that grid, but no
+face proposals: the defaults until 2026-12-06), `no_reread` (faces propose people too, but
+no re-reading of each person from their own joints' region: the defaults until the evening
+of 2026-12-06) and now (the defaults);
 and the untiled photos each way as the reference. Printed per setting: person recall,
 recall over people with ≥ 10 labelled joints (also per source: the settings' variants were
 compared on these crowds pooled, never per source; the README says how), PCK@0.2, false
@@ -50,9 +51,8 @@ from pipelines.pose.person_detection import PersonDetector
 # The reader's settings compared, each against the one before it.
 SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("no_fine", {"fine_tiles": False, "face_proposals": False, "reread": False}),
-    ("before", {"face_proposals": False, "reread": False, "fine_below": 0.3}),
-    ("no_reread", {"reread": False, "fine_below": 0.3}),
-    ("small_only", {"fine_below": 0.3}),
+    ("before", {"face_proposals": False, "reread": False}),
+    ("no_reread", {"reread": False}),
     ("now", {}),
 )
 
@@ -122,6 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
     parser.add_argument("--grid", type=int, default=2, help="copies per side")
     parser.add_argument("--tiles", type=int, nargs="+", default=[2])
+    parser.add_argument(
+        "--max-people",
+        type=int,
+        default=None,
+        help="the reader's cap on people per image (default: room for every copy's people; "
+        "the reader's own default is 10)",
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=[label for label, _ in SETTINGS],
+        default=[label for label, _ in SETTINGS],
+        help="which of the settings to read with (default: all)",
+    )
     args = parser.parse_args(argv)
     if args.evalset is None or not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
@@ -129,15 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     photos = [image for image in load_evalset(args.evalset) if image.medium == "photo"]
     pictures = [decode_image((args.evalset / image.file).read_bytes())[0] for image in photos]
     room = args.grid**2 * max(len(image.people) for image in photos)
+    cap = max(10, room) if args.max_people is None else args.max_people
+    settings = [(label, setting) for label, setting in SETTINGS if label in args.settings]
     result: dict[str, Any] = {}
     untiled = list(zip(photos, pictures, strict=True))
-    for label, setting in SETTINGS:
+    for label, setting in settings:
         for key, value in read(untiled, setting)[0].items():
             result[f"photos_{label}_{key}"] = value
     crowds = [tiled(i, p, args.grid) for i, p in zip(photos, pictures, strict=True)]
     for tiles in args.tiles:
-        for label, setting in SETTINGS:
-            options = {"tiles": tiles, "max_people": max(10, room), **setting}
+        for label, setting in settings:
+            options = {"tiles": tiles, "max_people": cap, **setting}
             figures, reader = read(crowds, options)
             for key, value in figures.items():
                 result[f"crowd_tiles{tiles}_{label}_{key}"] = value

@@ -115,11 +115,12 @@ EVIDENCE_GRID: list[Variant] = [
     Variant("body_0.95", {"min_body_evidence": 0.95}),
 ]
 # Where people are proposed besides the person detector's first grid: the finer grid where a
-# person found spans less than a share of the image's height (0.3 until 2026-12-07; 1: any
-# person), and the full-range face detector's faces.
+# person found spans less than a share of the image's height (0.3; 0.6 and 1, any person, are
+# chosen here on one COCO photo, and read parts of large people: `people_search.FINE_BELOW`),
+# and the full-range face detector's faces.
 PROPOSAL_GRID: list[Variant] = [
     Variant("defaults"),
-    Variant("fine_below_0.3", {"fine_below": 0.3}),
+    Variant("fine_below_0.6", {"fine_below": 0.6}),
     Variant("fine_below_1", {"fine_below": 1.0}),
     Variant("faces_off", {"face_proposals": False}),
     Variant("fine_off", {"fine_tiles": False}),

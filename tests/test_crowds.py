@@ -1,7 +1,6 @@
-"""Small people in crowds: where a person is found (with human evidence) who does not fill
-the frame (`fine_below`), the detector reads a finer grid of crops; photos of a person
-filling the frame or of nobody, and drawings, never get it, nor a photo whose "person" is an
-animal; of
+"""Small people in crowds: where a small person is found (with human evidence; smaller than
+`fine_below` of the image), the detector reads a finer grid of crops; photos of large people
+or of nobody, and drawings, never get it, nor a photo whose "person" is an animal; of
 two readings of one body a person stays before a clearer pose that is not one; the keypoint
 model id names it all, so turning it on re-reads the index. (Its effect on real pictures is measured
 by `python -m benchmarks.crowd_eval`, not asserted here.)"""
@@ -83,10 +82,10 @@ def _search(
     ("height", "fine", "fine_tiles", "fine_below", "finer"),
     [
         (60, True, True, FINE_BELOW, True),  # a small person (60 of 400 pixels): look closer
-        (200, True, True, FINE_BELOW, True),  # half the frame: others may be smaller
-        (300, True, True, FINE_BELOW, False),  # filling the frame: the first grid saw it
-        (300, True, True, 1.0, True),  # unless any person opens it
-        (200, True, True, 0.3, False),  # or only small people do
+        (200, True, True, FINE_BELOW, False),  # half the frame: the first grid saw the people
+        (300, True, True, FINE_BELOW, False),  # filling the frame: the same
+        (200, True, True, 0.6, True),  # unless larger people open it
+        (300, True, True, 1.0, True),  # or any person
         (60, False, True, FINE_BELOW, False),  # a drawing: never
         (60, True, False, FINE_BELOW, False),  # switched off
     ],
@@ -118,8 +117,8 @@ def test_a_candidate_without_human_evidence_opens_no_finer_grid(
         asked.append(pose)
         return False
 
-    assert search.every_person(Image.new("RGB", (400, 400)), is_person=an_animal) == [small]
-    assert asked == [small]
+    assert search.every_person(Image.new("RGB", (400, 400)), is_person=an_animal) == []
+    assert asked and all(pose is small for pose in asked)
     assert (FINE_TILES, FINE_FRACTION) not in detector.calls
     search, detector = _search(small, monkeypatch)
     search.every_person(Image.new("RGB", (400, 400)), is_person=lambda pose: True)
@@ -174,11 +173,11 @@ def test_nobody_found_means_no_finer_grid(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     on = MediaPipePoseDetector(hands=False).model_id
     off = MediaPipePoseDetector(hands=False, fine_tiles=False).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.6|human" in on and "fine=" not in off
-    small = MediaPipePoseDetector(hands=False, fine_below=0.3).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in small
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3|human" in on and "fine=" not in off
+    larger = MediaPipePoseDetector(hands=False, fine_below=0.6).model_id
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.6|human" in larger
     no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
-    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.6," in no_evidence
+    assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3," in no_evidence
     # The person test ranks the poses of one body only where there is one.
     assert "|persons-first," in on and "persons-first" not in no_evidence
 
@@ -206,3 +205,37 @@ def test_of_two_poses_of_one_body_a_person_stays_before_a_clearer_pose_that_is_n
     # Someone else is added, person or not.
     other = Pose.from_array(_standing(200).array() + np.array([150.0, 0.0, 0.0]), score=0.5)
     assert admit(poses, other, 0.1, is_person) and poses == [clearer, other]
+
+
+class _TwoCandidates:
+    tile_fraction = 0.6
+
+    def detect(self, image: Image.Image, tiles: Any = None, fraction: Any = None) -> list[Any]:
+        return [_Candidate(), _Candidate()]
+
+
+def test_only_people_take_the_places_of_max_people(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Room for one person; the first region read is an animal's "person", the second a
+    # person's: the animal must not fill the only place, nor be returned.
+    animal = _standing(100)
+    person = Pose.from_array(_standing(100).array() + np.array([150.0, 0.0, 0.0]))
+
+    def people_found(is_person: Any) -> list[Pose]:
+        search = PeopleSearch("full", 0.4, 1, 0.4, 0.8, 0.3, 2, 3, 0.1, False, False)
+        monkeypatch.setattr(search, "person_detector", lambda: _TwoCandidates())
+        readings = iter([animal, person])
+
+        def read(
+            rgb: Any, image: Any, region: Any, read: Any, poses: list[Pose], *rest: Any
+        ) -> bool:
+            pose = next(readings, None)
+            if pose is None:
+                return False
+            poses.append(pose)
+            return True
+
+        monkeypatch.setattr(search, "_read_region", read)
+        return search.every_person(Image.new("RGB", (400, 400)), is_person=is_person)
+
+    assert people_found(lambda pose: pose is person) == [person]
+    assert people_found(None) == [animal]  # without a test, the first pose fills it

@@ -105,18 +105,17 @@ class MediaPipePoseDetector(KeypointDetector):
     The detector keys on faces, and someone in front often hides the person behind, so the
     search runs up to `search_rounds` times: the heads of the people found so far are
     painted over and the detector looks at the whole image again (the landmark model still
-    reads the untouched image). With `fine_tiles`, where a person found does not fill the
-    frame (their joints span less than `fine_below` of the image's height) and has human
-    evidence (below: an animal read as a "person" opens none) the detector also reads a
-    finer grid (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): others
-    are often smaller, below what the first grid sees (`benchmarks.crowd_eval`;
-    `benchmarks.loso --grid proposals` chose `fine_below`); photos of nobody, and drawings,
-    never get it.
-    With `face_proposals`, the
-    wheel's full-range face detector reads a photo and the same crops, and each face on
-    nobody found yet proposes the region of the body below it
+    reads the untouched image). With `fine_tiles`, where a person found is small (their
+    joints span less than `fine_below` of the image's height) and has human evidence (below:
+    an animal read as a "person" opens none) the detector also reads a finer grid
+    (`FINE_TILES` × `FINE_TILES` crops, `FINE_FRACTION` of the image each): small people
+    stand near small people, below what the first grid sees (`benchmarks.crowd_eval`); photos
+    of large people (finer crops read their parts) or of nobody, and drawings, never get it.
+    With `face_proposals`, the wheel's full-range face detector reads a photo and the same
+    crops, and each face on nobody found yet proposes the region of the body below it
     (`pipelines.pose.face_proposals`); the reading is kept when its nose is on that face.
-    At most `max_people` are returned, largest and clearest first.
+    At most `max_people` are returned, largest and clearest first; the search asks the
+    checks below as it goes, so a pose that fails them takes no person's place.
 
     In a photo a person needs human evidence (`pipelines.pose.human_evidence`): a human face
     at the head (`min_face_evidence`) or a body seen clearly (`min_body_evidence`), and with

@@ -31,21 +31,22 @@ MAX_CANDIDATES_PER_PERSON = 3
 SAME_REGION_IOU = 0.85
 # Masking a found person's head: mid grey over its head box.
 MASK_FILL = (128, 128, 128)
-# Where a person found does not fill the frame (their joints span less than FINE_BELOW of
-# the image's height), others are often smaller, below what the detector sees at its tiles
-# (the crowd behind a player, the family behind a child): it reads a finer grid,
+# Where a person found is small (their joints span less than FINE_BELOW of the image's
+# height), others near them are likely small too, below what the detector sees at its tiles:
+# it reads a finer grid,
 # FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a 640-pixel photo's crops at
 # 1.4 × the detector's input scale). Only where that person is one (`every_person`'s
 # `is_person`): on photos of nobody the finer crops find parts and patterns, and an animal
 # read as a "person" would open it on its own photo. Grids of 4 × 0.35 (until 2026-12-07),
 # 5 × 0.3 and 6 × 0.25 were compared in a one-off study (its script not kept) on the
 # evalset, its 2 × 2 crowds and the photo negatives' halves; `benchmarks.crowd_eval`
-# measures the one kept. FINE_BELOW (0.3 until 2026-12-07) was chosen by
-# `benchmarks.loso --grid proposals` over 0.3 and 1 (any person): pooled, and on the other
-# sources for all 14 held out (0.3 and 0.6 tie on all but COCO, where one photo decides:
-# the README says how thin that is); on the evalset 1 found two
-# more people and took half as much time again as 0.6, 0.6 took 40 % more than 0.3.
-FINE_BELOW = 0.6
+# measures the one kept. Where the person found is large, finer crops read parts of them:
+# at FINE_BELOW 0.6 (chosen by `benchmarks.loso --grid proposals` over 0.3 on the strength
+# of one COCO photo) the squares of the evalset's photos (`benchmarks.drawn_eval`'s
+# `gt_photo_square`) got more "people" (three on a one-person Human3.6M photo) and the
+# subject's reading replaced by a crop's clearer but wrong one (PCK 0.669 → 0.602), so it
+# stays at 0.3 (the README has the figures).
+FINE_BELOW = 0.3
 FINE_TILES = 6
 FINE_FRACTION = 0.25
 # The face detector reads every photo's crops: the person detector's first grid and this one,
@@ -144,12 +145,14 @@ class PeopleSearch:
         than `fine_below` of its height) is found (`fine_tiles`) and the people the face
         detector proposes (`face_proposals`).
 
-        `is_person`, where given, is the test a pose must pass to count as a person (the
-        caller keeps only those): a pose opens the finer grid only if a person, of
-        two poses of one body a person is kept before a clearer pose that is not (`admit`),
-        and a face is read unless a person's nose is on it already. Without it, poses that
-        will fail the test would stand in for the readings that pass it.
+        `is_person`, where given, is the test a pose must pass to count as a person, and
+        only those are returned: a pose opens the finer grid only if a person, of two poses
+        of one body a person is kept before a clearer pose that is not (`admit`), a face is
+        read unless a person's nose is on it already, and only people count towards
+        `max_people`. Without it, poses that fail the test would stand in for the readings
+        that pass it, and take the places of people.
         """
+        test = is_person or _anyone
         rgb = np.ascontiguousarray(np.asarray(image))
         masked = image.copy()
         poses: list[Pose] = []
@@ -160,10 +163,10 @@ class PeopleSearch:
             candidates = self.person_detector().detect(masked, None if search == 0 else 1)
             found_new = False
             for person in candidates:
-                found_new |= self._read_region(rgb, image, person.roi(), read, poses, is_person)
-                if len(poses) == self.max_people:
+                found_new |= self._read_region(rgb, image, person.roi(), read, poses, test)
+                if self._full(poses, test):
                     break
-            if not found_new or len(poses) >= self.max_people:
+            if not found_new or self._full(poses, test):
                 break
             draw = ImageDraw.Draw(masked)
             for pose in poses:
@@ -171,20 +174,23 @@ class PeopleSearch:
         if (
             photo
             and self.fine_tiles
-            and len(poses) < self.max_people
+            and not self._full(poses, test)
             and any(
-                seen_height(pose) < self.fine_below * image.height
-                and (is_person is None or is_person(pose))
-                for pose in poses
+                seen_height(pose) < self.fine_below * image.height and test(pose) for pose in poses
             )
         ):
             for person in self.person_detector().detect(masked, FINE_TILES, FINE_FRACTION):
-                self._read_region(rgb, image, person.roi(), read, poses, is_person)
-                if len(poses) == self.max_people:
+                self._read_region(rgb, image, person.roi(), read, poses, test)
+                if self._full(poses, test):
                     break
-        if photo and self.face_proposals and len(poses) < self.max_people:
-            self._read_faces(rgb, image, read, poses, is_person)
-        return sorted(poses, key=prominence, reverse=True)[: self.max_people]
+        if photo and self.face_proposals and not self._full(poses, test):
+            self._read_faces(rgb, image, read, poses, test)
+        people = [pose for pose in poses if test(pose)]
+        return sorted(people, key=prominence, reverse=True)[: self.max_people]
+
+    def _full(self, poses: list[Pose], is_person: Callable[[Pose], bool]) -> bool:
+        """Whether `poses` hold `max_people` people (by `is_person`)."""
+        return sum(1 for pose in poses if is_person(pose)) >= self.max_people
 
     def _read_faces(
         self,
@@ -196,7 +202,9 @@ class PeopleSearch:
     ) -> None:
         """The people whose faces the face detector finds (over the whole image, the
         person detector's first grid and the `FACE_TILES` grid) and who are none of `poses`
-        yet (none `is_person` confirms, where given), into `poses` (in place)."""
+        yet (none `is_person` confirms, where given), into `poses` (in place), until they
+        hold `max_people` people."""
+        test = is_person or _anyone
         share = self.person_detector().tile_fraction
         regions = tile_regions(image.width, image.height, self.tiles, share)
         regions += tile_regions(image.width, image.height, FACE_TILES, FACE_FRACTION)[1:]
@@ -204,11 +212,11 @@ class PeopleSearch:
             if any(
                 face.is_at(pose.array()[0, :2])
                 for pose in poses
-                if pose.array()[0, 2] > 0 and (is_person is None or is_person(pose))
+                if pose.array()[0, 2] > 0 and test(pose)
             ):
                 continue  # a person found already: their nose is on this face
-            self._read_region(rgb, image, face.person_region(), read, poses, is_person, face)
-            if len(poses) == self.max_people:
+            self._read_region(rgb, image, face.person_region(), read, poses, test, face)
+            if self._full(poses, test):
                 return
 
     def _read_region(
@@ -235,6 +243,11 @@ class PeopleSearch:
         if pose is None or (face is not None and not face.is_at(pose.array()[0, :2])):
             return False
         return admit(poses, pose, self.duplicate_distance, is_person)
+
+
+def _anyone(pose: Pose) -> bool:
+    """The person test where none is given: every pose counts."""
+    return True
 
 
 def admit(
