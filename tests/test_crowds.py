@@ -179,7 +179,7 @@ def test_the_keypoint_model_id_names_the_finer_grid() -> None:
     no_evidence = MediaPipePoseDetector(hands=False, min_body_evidence=0.0).model_id
     assert f"fine={FINE_TILES}x{FINE_FRACTION:g}<0.3," in no_evidence
     # The person test ranks the poses of one body only where there is one.
-    assert "|persons-first," in on and "persons-first" not in no_evidence
+    assert "|persons-first|people-only," in on and "persons-first" not in no_evidence
 
 
 def test_of_two_poses_of_one_body_a_person_stays_before_a_clearer_pose_that_is_not() -> None:

@@ -250,9 +250,9 @@ class MediaPipePoseDetector(KeypointDetector):
                 f"duplicate={search.duplicate_distance:g}"
             )
             if self._faces is not None:
-                # The person test ranks two poses of one body and lets a face be read again
-                # (`PeopleSearch.every_person`'s `is_person`).
-                options += "|persons-first"
+                # The person test ranks two poses of one body, lets a face be read again,
+                # and only people count and are returned (`PeopleSearch.every_person`).
+                options += "|persons-first|people-only"
             if search.fine_tiles:
                 options += f",fine={FINE_TILES}x{FINE_FRACTION:g}<{search.fine_below:g}"
                 if self._faces is not None:
