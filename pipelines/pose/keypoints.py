@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -379,14 +380,12 @@ class MediaPipePoseDetector(KeypointDetector):
 
     def _person_test(self, image: Image.Image, drawn: bool) -> Callable[[Pose], bool]:
         """Whether a pose read in `image` has human evidence (`_humans`), each pose judged
-        once: the search asks it of a pose where it decides, and the pose is asked again at
-        the end."""
-        verdicts: dict[int, tuple[Pose, bool]] = {}  # by id; the pose kept so ids stay unique
+        once (a `Pose` is a frozen value): the search asks it of a pose wherever it
+        decides, and `detect` once more at the end."""
 
+        @functools.cache
         def is_person(pose: Pose) -> bool:
-            if id(pose) not in verdicts:
-                verdicts[id(pose)] = (pose, bool(self._humans([pose], image, drawn)))
-            return verdicts[id(pose)][1]
+            return bool(self._humans([pose], image, drawn))
 
         return is_person
 
@@ -396,14 +395,12 @@ class MediaPipePoseDetector(KeypointDetector):
         drawn: bool = False,
         is_person: Callable[[Pose], bool] | None = None,
     ) -> list[Pose]:
-        """One pose per person the detector finds, largest and clearest first (in a drawing
-        without the finer grid: the drawn-figure model reads drawings). The search asks
-        `is_person` (by default `_person_test`) where a pose with human evidence should
-        count before one without (`PeopleSearch.every_person`); the caller keeps only those
-        that pass it."""
-        return self._search.every_person(
-            image, photo=not drawn, is_person=is_person or self._person_test(image, drawn)
-        )
+        """One pose per person the detector finds that passes `is_person` (by default
+        `_person_test`), largest and clearest first (in a drawing without the finer grid:
+        the drawn-figure model reads drawings). The search asks the test as it decides
+        (`PeopleSearch.every_person`)."""
+        test = is_person or self._person_test(image, drawn)
+        return self._search.every_person(image, photo=not drawn, is_person=test)
 
     def detect(self, image: Image.Image) -> list[Pose]:
         rgb = image.convert("RGB")
@@ -419,6 +416,7 @@ class MediaPipePoseDetector(KeypointDetector):
             found = (
                 self._every_person(view, drawn, is_person) if self._search.max_people > 1 else []
             )
+            # Kept whatever the search returns (at no cost: each pose is judged once).
             people = self._search.merged(people, [pose for pose in found if is_person(pose)])
         if not people:
             for view in views:

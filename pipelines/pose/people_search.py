@@ -33,14 +33,14 @@ SAME_REGION_IOU = 0.85
 MASK_FILL = (128, 128, 128)
 # Where a person found is small (their joints span less than FINE_BELOW of the image's
 # height), others near them are likely small too, below what the detector sees at its tiles:
-# it reads a finer grid,
-# FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a 640-pixel photo's crops at
-# 1.4 × the detector's input scale). Only where that person is one (`every_person`'s
-# `is_person`): on photos of nobody the finer crops find parts and patterns, and an animal
-# read as a "person" would open it on its own photo. Grids of 4 × 0.35 (until 2026-12-07),
-# 5 × 0.3 and 6 × 0.25 were compared in a one-off study (its script not kept) on the
-# evalset, its 2 × 2 crowds and the photo negatives' halves; `benchmarks.crowd_eval`
-# measures the one kept. Where the person found is large, finer crops read parts of them:
+# it reads a finer grid, FINE_TILES × FINE_TILES crops each FINE_FRACTION of the image (a
+# 640-pixel photo's crops at 1.4 × the detector's input scale). Only where that person is
+# one (`every_person`'s `is_person`): on photos of nobody the finer crops find parts and
+# patterns, and an animal read as a "person" would open it on its own photo. Grids of
+# 4 × 0.35 (until 2026-12-07), 5 × 0.3 and 6 × 0.25 were compared in a one-off study (its
+# script not kept) on the evalset, its 2 × 2 crowds and the photo negatives' halves;
+# `benchmarks.crowd_eval` measures the one kept. Where the person found is large, finer
+# crops read parts of them:
 # at FINE_BELOW 0.6 (chosen by `benchmarks.loso --grid proposals` over 0.3 on the strength
 # of one COCO photo) the squares of the evalset's photos (`benchmarks.drawn_eval`'s
 # `gt_photo_square`) got more "people" (three on a one-person Human3.6M photo) and the
