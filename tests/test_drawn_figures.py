@@ -207,6 +207,33 @@ def test_held_out_drawings_are_read_with_their_joints_in_place(
     assert np.mean(scores) >= 0.6, f"{style}: PCK@0.2 {np.mean(scores):.2f}"
 
 
+@pytest.fixture(scope="module")
+def keypoint_reader() -> Any:
+    return keypoint_models.load("mediapipe", hands=False)
+
+
+@pytest.mark.parametrize("style", ["stick", "mannequin", "stick_thin", "stick_transparent"])
+def test_drawings_from_a_renderer_the_model_never_saw_are_read(
+    keypoint_reader: Any, style: str
+) -> None:
+    """The keypoint reader reads drawings made with PIL's lines and ellipses, sharing no code
+    with the renders it learnt from (`benchmarks.other_renderer`), uploaded as files."""
+    from benchmarks.other_renderer import drawable, drawing, sampled_poses
+    from pipelines.images import decode_image
+
+    poses = [k for k in sampled_poses(40) if drawable(k)][:20]
+    rng = np.random.default_rng(TEST_SEED + 1)
+    found, scores = 0, []
+    for keypoints in poses:
+        data, truth = drawing(keypoints, style, rng)
+        people = keypoint_reader.detect(decode_image(data)[0])
+        if people:
+            found += 1
+            scores.append(pck(people[0].array().astype(np.float64), truth))
+    assert found >= 0.85 * len(poses), f"{style}: {found} of {len(poses)} read as a figure"
+    assert np.mean(scores) >= 0.6, f"{style}: PCK@0.2 {np.mean(scores):.2f}"
+
+
 def test_a_figure_lying_down_is_read_turned_back_upright(reader: DrawnFigureReader) -> None:
     """Held-out stick and mannequin drawings turned a quarter (a figure lying down) are read
     as figures with their joints in place in the turned drawing: the first reading's feet
