@@ -51,11 +51,10 @@ class DrawnFigureDetector(KeypointDetector):
         return f"drawn-figure({self._reader.tag})"
 
     def for_queries(self) -> KeypointDetector:
-        """Without the mirror check (`MediaPipePoseDetector.for_queries` says why)."""
-        if self._reader.min_agreement == 0:
-            return self
+        """Without the mirror check, reading upside down what it sees no figure in
+        (`MediaPipePoseDetector.for_queries` says why)."""
         lenient = copy.copy(self)
-        lenient._reader = self._reader.with_agreement(0.0)
+        lenient._reader = self._reader.for_queries()
         return lenient
 
     def detect(self, image: Image.Image) -> list[Pose]:
