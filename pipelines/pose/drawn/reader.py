@@ -64,19 +64,17 @@ AGREEMENT_RADIUS = 0.2
 # But for half a turn, in a query (`for_queries`): a figure drawn upside down (a handstand,
 # a cartwheel, a dive) is what the model most often sees no figure in
 # (`benchmarks.other_renderer`'s misses), so a query drawing read as no figure is read again
-# upside down, and the figure seen there counts only where the model is surer of it
-# (UPSIDE_DOWN_FIGURE) than an upright figure needs (and, in a reader with the mirror check,
-# where its mirror reading agrees more: UPSIDE_DOWN_AGREEMENT). Read at the upright bars and
-# at every turn, drawn animals and food turned over became figures (clip-art animals,
-# held-out half: 6.8 % → 29.7 %). The bars were chosen in a one-off study (its script not
-# kept) on the dev halves of Tux Paint's drawn stamps (`benchmarks.drawn_negatives`: no
-# turned stamp passed them) and 180 upright drawings of sampled poses by
-# `benchmarks.other_renderer` (3 of the 7 it saw no figure in came back). The index does
-# not read so: there, with the mirror check, it still made a few birds, an ice lolly and a
-# hand into figures (the README has the figures), and a false figure in the index answers
-# every pose search; whoever sends a drawing as a query means a figure.
+# upside down, and the figure seen there counts only where the model is surer of it than
+# an upright figure needs. Read at the upright bar and at every turn, drawn animals and food
+# turned over became figures (clip-art animals, held-out half: 6.8 % → 29.7 %). The bar was
+# chosen in a one-off study (its script not kept) on the dev halves of Tux Paint's drawn
+# stamps (`benchmarks.drawn_negatives`: no turned stamp passed it, with a mirror bar of 0.7
+# for the index) and 180 upright drawings of sampled poses by `benchmarks.other_renderer` (3
+# of the 7 it saw no figure in came back). The index does not read so: there, even with
+# that mirror bar, it made a few birds, an ice lolly and a hand into figures (the README has
+# the figures), and a false figure in the index answers every pose search; whoever sends a
+# drawing as a query means a figure.
 UPSIDE_DOWN_FIGURE = 0.9
-UPSIDE_DOWN_AGREEMENT = 0.7
 
 
 @dataclass(frozen=True)
@@ -131,8 +129,6 @@ class DrawnFigureReader:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
         if self.upside_down:
             tag += f"|over{UPSIDE_DOWN_FIGURE:g}"
-            if self.min_agreement > 0:
-                tag += f"@{max(self.min_agreement, UPSIDE_DOWN_AGREEMENT):g}"
         return tag
 
     def read(self, image: Image.Image) -> DrawnReading:
@@ -165,7 +161,7 @@ class DrawnFigureReader:
         if read is None:
             return DrawnReading(0.0, None, False)
         joints, figure = read
-        min_figure, min_agreement = self.min_figure, self.min_agreement
+        min_figure = self.min_figure
         if figure >= self.min_figure:
             # A figure read lying down (or upside down) is read again stood up.
             view, turns = grey, upright_turns(joints)
@@ -183,20 +179,18 @@ class DrawnFigureReader:
             min_figure = max(self.min_figure, UPSIDE_DOWN_FIGURE)
             if over is not None and over[1] >= min_figure:
                 joints, figure = over
-                if min_agreement > 0:
-                    min_agreement = max(min_agreement, UPSIDE_DOWN_AGREEMENT)
             else:
                 view, turns = grey, 0
         else:
             view, turns = grey, 0
         shows = figure >= min_figure
         agreement = None
-        if shows and min_agreement > 0:
+        if shows and self.min_agreement > 0:
             mirrored = self._joints(np.ascontiguousarray(view[:, ::-1]))
             agreement = (
                 0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], view.shape[1])
             )
-            shows = agreement >= min_agreement
+            shows = agreement >= self.min_agreement
         joints[:, :2] = turned_back(joints[:, :2], turns, grey.shape)
         joints[:, :2] = joints[:, :2] / scale + np.array(offset)
         pose = np.zeros((NUM_JOINTS, 3))
