@@ -226,14 +226,14 @@ class PeopleSearch:
         region: Roi,
         read: list[tuple[float, float, float, float]],
         poses: list[Pose],
-        is_person: Callable[[Pose], bool] | None = None,
+        is_person: Callable[[Pose], bool],
         face: Face | None = None,
     ) -> bool:
         """Read the person in `region` into `poses` (in place); whether it is a new person.
 
         A region like one already read gives the same pose again and is skipped; of two
-        poses of one body the clearer stays (a person before one that is not, where
-        `is_person` is given), in the place of the first one seen. A region proposed by a
+        poses of one body the clearer stays (a person by `is_person` before one that is
+        not), in the place of the first one seen. A region proposed by a
         `face` keeps only a person whose nose is on that face.
         """
         if any(box_iou_xyxy(region.box(), seen) > SAME_REGION_IOU for seen in read):

@@ -102,17 +102,19 @@ class DrawnFigureReader:
         self._network = _Network(weights)
 
     def with_agreement(self, min_agreement: float) -> DrawnFigureReader:
-        """This reader with another mirror bar (0: no mirror reading), sharing its network
-        (loaded once, whichever reads first)."""
-        other = DrawnFigureReader(self.weights, self.min_figure, min_agreement, self.upside_down)
-        other._network = self._network
-        return other
+        """This reader with another mirror bar (0: no mirror reading)."""
+        return self._sibling(min_agreement, self.upside_down)
 
     def for_queries(self) -> DrawnFigureReader:
         """The reader of drawings sent as queries: no mirror check, and a drawing it sees no
         figure in read again upside down (`UPSIDE_DOWN_FIGURE`); the keypoint backends'
-        `for_queries` say why. Shares the network."""
-        other = DrawnFigureReader(self.weights, self.min_figure, 0.0, upside_down=True)
+        `for_queries` say why."""
+        return self._sibling(0.0, upside_down=True)
+
+    def _sibling(self, min_agreement: float, upside_down: bool) -> DrawnFigureReader:
+        """A reader of the same weights and figure bar sharing this one's network (loaded
+        once, whichever reads first)."""
+        other = DrawnFigureReader(self.weights, self.min_figure, min_agreement, upside_down)
         other._network = self._network
         return other
 
@@ -161,28 +163,22 @@ class DrawnFigureReader:
         if read is None:
             return DrawnReading(0.0, None, False)
         joints, figure = read
-        min_figure = self.min_figure
+        view, turns, min_figure = grey, 0, self.min_figure
         if figure >= self.min_figure:
             # A figure read lying down (or upside down) is read again stood up.
-            view, turns = grey, upright_turns(joints)
-            if turns:
-                stood = np.ascontiguousarray(np.rot90(grey, turns))
+            quarters = upright_turns(joints)
+            if quarters:
+                stood = np.ascontiguousarray(np.rot90(grey, quarters))
                 turned = self._joints(stood)
                 if turned is not None and turned[1] >= self.min_figure:
-                    (joints, figure), view = turned, stood
-                else:
-                    turns = 0
+                    (joints, figure), view, turns = turned, stood, quarters
         elif self.upside_down:
             # No figure: perhaps one drawn upside down (see UPSIDE_DOWN_FIGURE).
-            view, turns = np.ascontiguousarray(np.rot90(grey, 2)), 2
-            over = self._joints(view)
             min_figure = max(self.min_figure, UPSIDE_DOWN_FIGURE)
+            over_view = np.ascontiguousarray(np.rot90(grey, 2))
+            over = self._joints(over_view)
             if over is not None and over[1] >= min_figure:
-                joints, figure = over
-            else:
-                view, turns = grey, 0
-        else:
-            view, turns = grey, 0
+                (joints, figure), view, turns = over, over_view, 2
         shows = figure >= min_figure
         agreement = None
         if shows and self.min_agreement > 0:
