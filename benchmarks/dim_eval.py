@@ -1,13 +1,26 @@
 """Dim photos: the evalset darkened, read with and without the brightened second reading.
 
     python -m benchmarks.dim_eval [--evalset DIR] [--gamma 2.2] [--gain 0.25] [--noise 2]
+    python -m benchmarks.dim_eval --exposure 0.02 [--photons 10000] [--read-noise 3]
 
-Each evalset image, as the indexer decodes it, is darkened as an underexposed camera frame
-would be (luminance to the power `gamma`, times `gain`, plus Gaussian sensor noise of `noise`
-grey levels, fixed seed) and read by the keypoint reader twice in the same run: with
-`enhance_dark=False` (the baseline) and as configured by default. Printed: person recall,
+Each evalset image, as the indexer decodes it, is darkened and read by the keypoint reader
+twice in the same run: with `enhance_dark=False` (the baseline) and as configured by
+default. Two darkenings:
+
+- the default works on the encoded pixels: luminance to the power `gamma`, times `gain`,
+  plus Gaussian noise of `noise` grey levels (crushed shadows, little noise);
+- `--exposure K` is a camera's underexposed frame: the photo taken back to linear light
+  (sRGB), the light scaled by K, counted as photons (white = `photons` electrons at full
+  exposure, so shot noise grows as the light falls: Poisson) plus the sensor's read noise
+  (`read_noise` electrons, Gaussian), encoded back to sRGB and 8 bits. Noise is what makes
+  a real low-light frame hard once it is brightened; the first darkening has little.
+
+Fixed seed per image. Printed: person recall,
 recall over people with ≥ 10 labelled joints, PCK@0.2 of matched photo people, false people
-on the images with nobody, seconds per image. Last line: one JSON object.
+on the images with nobody, seconds per image; and `photos_taken_for_drawings`, the share of
+the darkened photos (the evalset's `photo` images) the medium decision
+(`pipelines.pose.medium.is_drawing`) takes for drawings: a dark frame is flat, as drawings
+are. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from benchmarks.pose_eval_matching import (
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
+from pipelines.pose.medium import is_drawing
 
 
 def darkened(image: Image.Image, gamma: float, gain: float, noise: float, seed: int) -> Image.Image:
@@ -40,27 +54,54 @@ def darkened(image: Image.Image, gamma: float, gain: float, noise: float, seed: 
     return Image.fromarray(np.clip(dark + 0.5, 0, 255).astype(np.uint8))
 
 
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def underexposed(
+    image: Image.Image, exposure: float, photons: float, read_noise: float, seed: int
+) -> Image.Image:
+    """A camera frame taken with `exposure` times the light: shot and read noise, 8 bits."""
+    rng = np.random.default_rng(seed)
+    light = srgb_to_linear(np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0)
+    electrons = rng.poisson(light * exposure * photons).astype(np.float64)
+    electrons += rng.normal(0.0, read_noise, electrons.shape)
+    encoded = linear_to_srgb(electrons / photons) * 255.0
+    return Image.fromarray(np.clip(encoded + 0.5, 0, 255).astype(np.uint8))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
     parser.add_argument("--gamma", type=float, default=2.2)
     parser.add_argument("--gain", type=float, default=0.25)
     parser.add_argument("--noise", type=float, default=2.0)
+    parser.add_argument(
+        "--exposure", type=float, default=None, help="camera model: the share of light kept"
+    )
+    parser.add_argument("--photons", type=float, default=10000.0)
+    parser.add_argument("--read-noise", type=float, default=3.0)
     args = parser.parse_args(argv)
     if not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
         return 2
     images = load_evalset(args.evalset)
-    dark = [
-        darkened(
-            decode_image((args.evalset / im.file).read_bytes())[0],
-            args.gamma,
-            args.gain,
-            args.noise,
-            seed=i,
-        )
-        for i, im in enumerate(images)
-    ]
+    photos = [decode_image((args.evalset / im.file).read_bytes())[0] for im in images]
+    if args.exposure is not None:
+        dark = [
+            underexposed(photo, args.exposure, args.photons, args.read_noise, seed=i)
+            for i, photo in enumerate(photos)
+        ]
+    else:
+        dark = [
+            darkened(photo, args.gamma, args.gain, args.noise, seed=i)
+            for i, photo in enumerate(photos)
+        ]
     result: dict[str, Any] = {}
     for label, options in (("baseline", {"enhance_dark": False}), ("now", {})):
         detector = keypoint_models.load("mediapipe", hands=False, **options)
@@ -69,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         for key in DETECTION_FIGURES:
             result[f"{label}_{key}"] = metrics[key]
         result[f"{label}_seconds_per_image"] = seconds_per_image(results)
+    photos = [d for im, d in zip(images, dark, strict=True) if im.medium == "photo"]
+    taken = sum(is_drawing(d) for d in photos)
+    result["photos_taken_for_drawings"] = round(taken / max(len(photos), 1), 3)
     result["annotated_people"] = metrics["annotated_people"]
     result["negative_images"] = metrics["negative_images"]
     print_report(result, width=12)

@@ -6,9 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from benchmarks.dim_eval import underexposed
+from pipelines.pose.human_evidence import looks_drawn
 from pipelines.pose.medium import medium_of
 from serving.app import create_app
 from storage.store import Store
@@ -23,6 +27,38 @@ ALL = {"sketch.png": "drawing", "photo-a.png": "photo", "photo-b.png": "photo"}
 def test_the_medium_of_a_drawing_and_of_a_photo() -> None:
     assert medium_of(drawing()) == "drawing"
     assert medium_of(photo()) == "photo"
+
+
+def scene(seed: int) -> Image.Image:
+    """Coloured shapes, softened, with a camera's noise: a photo to the medium decision."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (320, 480), (90, 110, 130))
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = (int(v) for v in rng.integers(-40, 320, 2))
+        w, h = (int(v) for v in rng.integers(20, 160, 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((x, y, x + w, y + h), fill=colour)
+    soft = np.asarray(image.filter(ImageFilter.GaussianBlur(2)), dtype=np.float64)
+    noisy = soft + rng.normal(0, 12, soft.shape)
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_dark_photo_is_a_photo_though_flat(seed: int) -> None:
+    # Taken with 2 % of the light: its pixels crowd into a few greys, as a drawing's do.
+    dark = underexposed(scene(seed), 0.02, 10000, 3, seed=seed)
+    assert medium_of(scene(seed)) == "photo"
+    assert looks_drawn(dark)
+    assert medium_of(dark) == "photo"
+
+
+def test_chalk_on_a_board_stays_a_drawing() -> None:
+    board = np.asarray(ImageOps.invert(drawing()), dtype=np.float64) * 0.6 + 20
+    board += np.random.default_rng(0).normal(0, 6, board.shape)
+    chalk = Image.fromarray(np.clip(board, 0, 255).astype(np.uint8))
+    assert medium_of(chalk) == "drawing"
 
 
 @pytest.fixture(scope="module")

@@ -275,7 +275,7 @@ class MediaPipePoseDetector(KeypointDetector):
             options += f",drawn={self._drawn.tag}"
             options += (
                 f",drawing=flat{DRAWN_FLAT_SHARE:g}|paper{PAPER_SHARE:g}|page{PAGE_SHARE:g}m{PAGE_GRAIN}"
-                ",prefer=model,dark=human"
+                ",prefer=model,dark=human|lifted"
             )
             if self.several_figures:
                 options += f",figures=apart{FIGURE_GAP:g}|{FIGURE_SIZE:g}|comparable{FIGURE_SIZE:g}"

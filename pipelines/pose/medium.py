@@ -9,8 +9,12 @@ drawing when the drawn-figure model sees a human figure on it: the statistics al
 take it for a photo, and a looser statistic would take photos on plain backgrounds for
 drawings. Anything else is a photo, and so is a dark grainy page (the model learnt ink on
 paper, so it is not asked). A dark image flat enough to be a drawing by its statistics is
-one here, though a dim photo is flat too: the keypoint reader holds the people BlazePose
-finds there to the photo test of a person.
+one here only if its brightened copy (`pipelines.pose.low_light.brightened`, what the
+keypoint reader reads it from a second time) still looks drawn or is a page of one grey (chalk
+on a board lifted is a grey board): a dark photo is flat because its pixels crowd into a few
+grey levels, and lifted it is a photo again (`benchmarks.dim_eval`'s
+`photos_taken_for_drawings`). A dark drawing's people that BlazePose finds are held to the
+photo test of a person.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pipelines.pose.drawn.reader import (
     sheet_box,
 )
 from pipelines.pose.human_evidence import looks_drawn, looks_like_a_page
-from pipelines.pose.low_light import is_dark
+from pipelines.pose.low_light import brightened, is_dark
 
 
 def read_medium(
@@ -33,7 +37,8 @@ def read_medium(
     """Whether `image` is a drawing, and the model's reading where it was asked (None: not
     asked; without a `reader`, the statistics alone decide)."""
     if looks_drawn(image):
-        return True, None
+        # A dark photo is flat too: a drawing only if it still looks drawn brightened.
+        return not (is_dark(image) and looks_photographed_brightened(image)), None
     if reader is None or is_dark(image):
         return False, None
     if not looks_like_a_page(image):
@@ -42,6 +47,13 @@ def read_medium(
             return False, None
     reading = reader.read(image)
     return reading.shows_figure, reading
+
+
+def looks_photographed_brightened(image: Image.Image) -> bool:
+    """Whether a copy of `image` brightened for a second reading (`brightened`) is no longer
+    flat enough to be a drawing: a dim photo, not a dark drawing."""
+    lifted = brightened(image)
+    return lifted is not None and not looks_drawn(lifted) and not looks_like_a_page(lifted)
 
 
 def is_drawing(image: Image.Image) -> bool:
