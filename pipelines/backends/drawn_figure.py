@@ -2,8 +2,9 @@
 
 For drawings only (sketches, stick figures, mannequins, line art): one figure per image, from
 the trained model of `pipelines.pose.drawn`, where it is at least `min_figure` sure the drawing
-shows one and reads at least `min_agreement` of its joints alike from the mirror image (0: no
-mirror reading). The default `mediapipe` backend already routes drawings through this model (see
+shows one, reads its joints with a mean heatmap peak of at least `min_heat` and reads at
+least `min_agreement` of them alike from the mirror image (0: no mirror reading). The default
+`mediapipe` backend already routes drawings through this model (see
 `MediaPipePoseDetector._drawn_figures`); this backend is for indexing a folder of drawings
 with the model's reading alone, and for measuring it (`benchmarks.drawn_eval`).
 """
@@ -18,6 +19,7 @@ from PIL import Image
 from pipelines.pose.drawn.reader import (
     MIN_AGREEMENT,
     MIN_FIGURE,
+    MIN_JOINT_HEAT,
     WEIGHTS,
     DrawnFigureReader,
     committed_reader,
@@ -35,14 +37,19 @@ class DrawnFigureDetector(KeypointDetector):
         min_figure: float = MIN_FIGURE,
         weights: str | None = None,
         min_agreement: float = MIN_AGREEMENT,
+        min_heat: float = MIN_JOINT_HEAT,
     ) -> None:
+        committed = (min_figure, weights, min_agreement, min_heat) == (
+            MIN_FIGURE, None, MIN_AGREEMENT, MIN_JOINT_HEAT
+        )  # fmt: skip
         self._reader = (
             committed_reader()
-            if min_figure == MIN_FIGURE and weights is None and min_agreement == MIN_AGREEMENT
+            if committed
             else DrawnFigureReader(
                 Path(weights) if weights else WEIGHTS,
                 min_figure=min_figure,
                 min_agreement=min_agreement,
+                min_heat=min_heat,
             )
         )
 
@@ -51,8 +58,8 @@ class DrawnFigureDetector(KeypointDetector):
         return f"drawn-figure({self._reader.tag})"
 
     def for_queries(self) -> KeypointDetector:
-        """Without the mirror check, reading upside down what it sees no figure in
-        (`MediaPipePoseDetector.for_queries` says why)."""
+        """Without the mirror check or the joint-heat bar, reading upside down what it sees no
+        figure in (`MediaPipePoseDetector.for_queries` says why)."""
         lenient = copy.copy(self)
         lenient._reader = self._reader.for_queries()
         return lenient
