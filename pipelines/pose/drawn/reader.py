@@ -81,10 +81,9 @@ UPSIDE_DOWN_FIGURE = 0.9
 # guesses; on drawn figures they are not. In a one-off study (its script not kept; figures
 # in the README) every one of 794 held-out renders of `benchmarks.drawn_eval`'s eight
 # styles read a figure with a mean peak of at least 0.23, while of the false figures on the
-# clip art's animals, food and toys and on Tux Paint's stamps about a quarter to a half lay
-# below 0.2, and readings of real drawings that low were wrong (PCK@0.2 about 0.25). A
-# round bar under the least sure render, not searched; like the mirror check, for the index
-# only (`for_queries`).
+# clip art's animals, food and toys and on Tux Paint's stamps 20–65 % lay below 0.25, and
+# readings of real drawings that low were wrong (PCK@0.2 about 0.25). A round bar under the
+# least sure render, not searched; like the mirror check, for the index only (`for_queries`).
 MIN_JOINT_HEAT = 0.2
 
 
