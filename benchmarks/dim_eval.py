@@ -15,12 +15,11 @@ default. Two darkenings:
   (`read_noise` electrons, Gaussian), encoded back to sRGB and 8 bits. Noise is what makes
   a real low-light frame hard once it is brightened; the first darkening has little.
 
-Fixed seed per image. Printed: person recall,
-recall over people with ≥ 10 labelled joints, PCK@0.2 of matched photo people, false people
-on the images with nobody, seconds per image; and `photos_taken_for_drawings`, the share of
-the darkened photos (the evalset's `photo` images) the medium decision
-(`pipelines.pose.medium.is_drawing`) takes for drawings: a dark frame is flat, as drawings
-are. Last line: one JSON object.
+Fixed seed per image. Printed: person recall, recall over people with ≥ 10 labelled joints,
+PCK@0.2 of matched photo people, false people on the images with nobody, seconds per image;
+and `photos_taken_for_drawings`, the share of the darkened photos (the evalset's `photo`
+images) the medium decision (`pipelines.pose.medium.is_drawing`) takes for drawings: a dark
+frame is flat, as drawings are. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -110,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         for key in DETECTION_FIGURES:
             result[f"{label}_{key}"] = metrics[key]
         result[f"{label}_seconds_per_image"] = seconds_per_image(results)
-    photos = [d for im, d in zip(images, dark, strict=True) if im.medium == "photo"]
-    taken = sum(is_drawing(d) for d in photos)
-    result["photos_taken_for_drawings"] = round(taken / max(len(photos), 1), 3)
+    dark_photos = [d for im, d in zip(images, dark, strict=True) if im.medium == "photo"]
+    taken = sum(is_drawing(d) for d in dark_photos)
+    result["photos_taken_for_drawings"] = round(taken / max(len(dark_photos), 1), 3)
     result["annotated_people"] = metrics["annotated_people"]
     result["negative_images"] = metrics["negative_images"]
     print_report(result, width=12)
