@@ -408,9 +408,10 @@ class MediaPipePoseDetector(KeypointDetector):
         rgb = image.convert("RGB")
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
-        # Once: a brightened copy is flatter than its photo.
-        drawn, reading = read_medium(rgb, self._drawn)
+        # Made once (a brightened copy is flatter than its photo); the medium decision
+        # reuses it for a dark image that looks flat.
         lifted = brightened(rgb) if self.enhance_dark and is_dim(rgb) else None
+        drawn, reading = read_medium(rgb, self._drawn, lifted)
         views = [rgb] if lifted is None else [rgb, lifted]
         people: list[Pose] = []
         for view in views:

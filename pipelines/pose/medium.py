@@ -32,13 +32,15 @@ from pipelines.pose.low_light import brightened, is_dark
 
 
 def read_medium(
-    image: Image.Image, reader: DrawnFigureReader | None
+    image: Image.Image, reader: DrawnFigureReader | None, lifted: Image.Image | None = None
 ) -> tuple[bool, DrawnReading | None]:
     """Whether `image` is a drawing, and the model's reading where it was asked (None: not
-    asked; without a `reader`, the statistics alone decide)."""
+    asked; without a `reader`, the statistics alone decide). `lifted`: its brightened copy
+    where the caller has made one (the keypoint reader reads a dim image twice), else it is
+    made here when needed."""
     if looks_drawn(image):
         # A dark photo is flat too: a drawing only if it still looks drawn brightened.
-        return not (is_dark(image) and looks_photographed_brightened(image)), None
+        return not (is_dark(image) and looks_photographed_brightened(image, lifted)), None
     if reader is None or is_dark(image):
         return False, None
     if not looks_like_a_page(image):
@@ -49,10 +51,11 @@ def read_medium(
     return reading.shows_figure, reading
 
 
-def looks_photographed_brightened(image: Image.Image) -> bool:
-    """Whether a copy of `image` brightened for a second reading (`brightened`) is no longer
-    flat enough to be a drawing: a dim photo, not a dark drawing."""
-    lifted = brightened(image)
+def looks_photographed_brightened(image: Image.Image, lifted: Image.Image | None = None) -> bool:
+    """Whether a copy of `image` brightened for a second reading (`brightened`, or the given
+    `lifted` copy) is no longer flat enough to be a drawing: a dim photo, not a dark
+    drawing."""
+    lifted = lifted if lifted is not None else brightened(image)
     return lifted is not None and not looks_drawn(lifted) and not looks_like_a_page(lifted)
 
 
