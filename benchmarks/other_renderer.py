@@ -25,6 +25,8 @@ PIL's lines and ellipses on a blank canvas, as a quick drawing program or script
   handstand, a dive), as those two styles draw them. `found` is the index's reading; sent as
   queries (`query_found_<style>`), the service reads them upside down too
   (`DrawnFigureReader.for_queries`).
+- `stick_lying`, `mannequin_lying`: the poses turned a quarter, either way (a figure lying
+  on its side, a reclining pose seen from above); the query reader reads them turned too.
 
 Poses: the evalset's photo people with all 12 limb joints labelled (the photo whose pose was
 drawn must come back: `retrieval_top5_<style>`, as in `benchmarks.drawn_eval`), and
@@ -197,6 +199,8 @@ STYLES: dict[str, tuple[Callable[[Canvas], None], dict[str, Any]]] = {
     "stick_transparent": (stick, {"save": "transparent"}),
     "stick_upside_down": (stick, {"over": True}),
     "mannequin_upside_down": (mannequin, {"over": True}),
+    "stick_lying": (stick, {"lying": True}),
+    "mannequin_lying": (mannequin, {"lying": True}),
 }
 
 
@@ -211,6 +215,11 @@ def drawing(
     if options.pop("over", False):  # half a turn: a handstand
         keypoints = keypoints.copy()
         keypoints[:, :2] = -keypoints[:, :2]
+    if options.pop("lying", False):  # a quarter turn, either way: a figure lying down
+        keypoints = keypoints.copy()
+        x, y = keypoints[:, 0].copy(), keypoints[:, 1].copy()
+        side = 1.0 if rng.random() < 0.5 else -1.0
+        keypoints[:, 0], keypoints[:, 1] = side * y, -side * x
     canvas = Canvas(keypoints, rng, **options)
     draw(canvas)
     truth = canvas.truth()
@@ -228,16 +237,21 @@ def drawing(
 
 
 # The styles whose drawings of the evalset's people query the index (the variants of `stick`
-# are only read, which keeps a run near five minutes). The upside-down drawings are sent as
-# queries for `query_found` and their PCK; their top 5 is not reported: the photo shows the
-# pose upright, and a pose search tells a handstand from a stand.
+# are only read, which keeps a run near five minutes). The upside-down and lying drawings are
+# sent as queries for `query_found` and their PCK; their top 5 is not reported: the photo
+# shows the pose upright, and a pose search tells a handstand from a stand.
 RANKED = (
     "gt_stick",
     "gt_stick_neck",
     "gt_mannequin",
     "gt_stick_upside_down",
     "gt_mannequin_upside_down",
+    "gt_stick_lying",
+    "gt_mannequin_lying",
 )
+
+
+TURNED = ("_upside_down", "_lying")
 
 
 def drawable(keypoints: np.ndarray) -> bool:
@@ -291,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             result[f"{label}_{style}_pck02"] = round(float(np.mean(scores)), 3) if scores else 0.0
         if ranker is not None:
             for key, value in ranker.top5("mediapipe", options, {k: gt[k] for k in RANKED}).items():
-                if not (key.startswith("retrieval_top5_") and key.endswith("_upside_down")):
+                if not (key.startswith("retrieval_top5_") and key.endswith(TURNED)):
                     result[f"{label}_{key}"] = value
         result[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
     result.update(GOALS)

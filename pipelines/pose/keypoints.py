@@ -286,7 +286,7 @@ class MediaPipePoseDetector(KeypointDetector):
     def for_queries(self) -> KeypointDetector:
         """This reader, but a drawing's figure needs only the drawn-figure model's figure
         output, not its mirror check or joint-heat bar, and a drawing it sees no figure in
-        is read again upside down (`DrawnFigureReader.for_queries`): whoever sends a drawing
+        is read again turned (`DrawnFigureReader.for_queries`): whoever sends a drawing
         as a query means a figure, and a rough reading (which the web page shows and lets
         them adjust) serves them better than "no figure"; in the index a doubtful figure
         would answer every pose search. The joints read are the same where both readers see

@@ -9,7 +9,8 @@ mirror image's reading, mapped back, puts them. Where the model truly reads a fi
 joints move with the drawing; on a shape that is no figure they are guesses that do not.
 A figure read lying down (a reclining pose, a stick man on his back) is read again turned
 upright (`upright_turns`): the model learnt figures upright. A query drawing it sees no
-figure in is read again upside down (a handstand), where a figure must pass a higher bar.
+figure in is read again turned (a handstand, a figure lying down), where a figure must pass
+a higher bar.
 The keypoint backend asks the first of every drawing (a figure BlazePose reads in a drawing
 the model calls "nobody" is dropped: drawn animals are what BlazePose mistakes most;
 `pipelines.pose.medium` asks it of grainy pages) and takes the second as the drawing's figure
@@ -61,20 +62,27 @@ AGREEMENT_RADIUS = 0.2
 # (`upright_turns`), as MediaPipe turns a person's region upright by the person's own axis.
 # Only figures are turned: a drawing read as no figure is not asked again turned (a drawn
 # dog turned on end reads as a figure).
-# But for half a turn, in a query (`for_queries`): a figure drawn upside down (a handstand,
-# a cartwheel, a dive) is what the model most often sees no figure in
-# (`benchmarks.other_renderer`'s misses), so a query drawing read as no figure is read again
-# upside down, and the figure seen there counts only where the model is surer of it than
-# an upright figure needs. Read at the upright bar and at every turn, drawn animals and food
+# But in a query (`for_queries`), turned by any turn: a figure drawn upside down (a handstand,
+# a cartwheel, a dive) or lying on its side (a reclining pose, a figure bent double) is what
+# the model most often sees no figure in (`benchmarks.other_renderer`'s misses), so a query
+# drawing read as no figure is read again turned by each of `QUERY_TURNS`, and the figure
+# seen at the turn the model is surest of counts only where the model is surer of it than an
+# upright figure needs and its reading agrees with the turned drawing's mirror image (the
+# index's mirror check: a drawn animal stood on end is a figure to the figure output, its
+# joints guesses). Read at the upright bar and at every turn, drawn animals and food
 # turned over became figures (clip-art animals, held-out half: 6.8 % → 29.7 %). The bar was
-# chosen in a one-off study (its script not kept) on the dev halves of Tux Paint's drawn
-# stamps (`benchmarks.drawn_negatives`: no turned stamp passed it, with a mirror bar of 0.7
-# for the index) and 180 upright drawings of sampled poses by `benchmarks.other_renderer` (3
-# of the 7 it saw no figure in came back). The index does not read so: there, even with
-# that mirror bar, it made a few birds, an ice lolly and a hand into figures (the README has
-# the figures), and a false figure in the index answers every pose search; whoever sends a
-# drawing as a query means a figure.
-UPSIDE_DOWN_FIGURE = 0.9
+# chosen for half a turn in a one-off study (its script not kept) on the dev halves of Tux
+# Paint's drawn stamps (`benchmarks.drawn_negatives`: no turned stamp passed it, with a
+# mirror bar of 0.7 for the index) and 180 upright drawings of sampled poses by
+# `benchmarks.other_renderer` (3 of the 7 it saw no figure in came back), and kept for the
+# quarter turns. The index does not read so: there, even with that mirror bar, it made a few
+# birds, an ice lolly and a hand into figures (the README has the figures), and a false
+# figure in the index answers every pose search; whoever sends a drawing as a query means a
+# figure.
+TURNED_FIGURE = 0.9
+# The turns (numpy's quarter turns) a query drawing with no figure is read again at: half a
+# turn (upside down) and a quarter either way (lying down).
+QUERY_TURNS = (2, 1, 3)
 # A figure's joints must be read with some certainty: the mean height of its 13 heatmap
 # peaks (what a reading's joint scores are) at least this. Where the figure output is sure
 # of a shape that is no figure (a teddy bear, a water tower, a bird) the joints are faint
@@ -103,34 +111,30 @@ class DrawnFigureReader:
         weights: Path = WEIGHTS,
         min_figure: float = MIN_FIGURE,
         min_agreement: float = MIN_AGREEMENT,
-        upside_down: bool = False,
+        turned: bool = False,
         min_heat: float = MIN_JOINT_HEAT,
     ) -> None:
         self.weights = weights
         self.min_figure = min_figure
         self.min_agreement = min_agreement
-        self.upside_down = upside_down
+        self.turned = turned
         self.min_heat = min_heat
         self._network = _Network(weights)
 
     def with_agreement(self, min_agreement: float) -> DrawnFigureReader:
         """This reader with another mirror bar (0: no mirror reading)."""
-        return self._sibling(min_agreement, self.upside_down, self.min_heat)
+        return self._sibling(min_agreement, self.turned, self.min_heat)
 
     def for_queries(self) -> DrawnFigureReader:
         """The reader of drawings sent as queries: no mirror check or joint-heat bar, and a
-        drawing it sees no figure in read again upside down (`UPSIDE_DOWN_FIGURE`); the
+        drawing it sees no figure in read again turned (`TURNED_FIGURE`); the
         keypoint backends' `for_queries` say why."""
-        return self._sibling(0.0, upside_down=True, min_heat=0.0)
+        return self._sibling(0.0, turned=True, min_heat=0.0)
 
-    def _sibling(
-        self, min_agreement: float, upside_down: bool, min_heat: float
-    ) -> DrawnFigureReader:
+    def _sibling(self, min_agreement: float, turned: bool, min_heat: float) -> DrawnFigureReader:
         """A reader of the same weights and figure bar sharing this one's network (loaded
         once, whichever reads first)."""
-        other = DrawnFigureReader(
-            self.weights, self.min_figure, min_agreement, upside_down, min_heat
-        )
+        other = DrawnFigureReader(self.weights, self.min_figure, min_agreement, turned, min_heat)
         other._network = self._network
         return other
 
@@ -145,8 +149,8 @@ class DrawnFigureReader:
         tag = f"{self.weights.stem}-{digest}|{self.min_figure:g}|upright|evenlight|rules|sheet"
         if self.min_agreement > 0:
             tag += f"|mirror{self.min_agreement:g}@{AGREEMENT_RADIUS:g}"
-        if self.upside_down:
-            tag += f"|over{UPSIDE_DOWN_FIGURE:g}"
+        if self.turned:
+            tag += f"|turned{TURNED_FIGURE:g}m{MIN_AGREEMENT:g}"
         if self.min_heat > 0:
             tag += f"|heat{self.min_heat:g}"
         return tag
@@ -190,20 +194,23 @@ class DrawnFigureReader:
                 turned = self._joints(stood)
                 if turned is not None and turned[1] >= self.min_figure:
                     (joints, figure), view, turns = turned, stood, quarters
-        elif self.upside_down:
-            # No figure: perhaps one drawn upside down (see UPSIDE_DOWN_FIGURE).
-            min_figure = max(self.min_figure, UPSIDE_DOWN_FIGURE)
-            over_view = np.ascontiguousarray(np.rot90(grey, 2))
-            over = self._joints(over_view)
-            if over is not None and over[1] >= min_figure:
-                (joints, figure), view, turns = over, over_view, 2
+        elif self.turned:
+            # No figure: perhaps one drawn upside down or lying down (see TURNED_FIGURE):
+            # the turn the model is surest of a figure at, read alike from its mirror image.
+            min_figure = max(self.min_figure, TURNED_FIGURE)
+            for quarters in QUERY_TURNS:
+                turned_view = np.ascontiguousarray(np.rot90(grey, quarters))
+                turned = self._joints(turned_view)
+                if (
+                    turned is not None
+                    and turned[1] >= max(min_figure, figure)
+                    and self._agreement(turned[0], turned_view) >= MIN_AGREEMENT
+                ):
+                    (joints, figure), view, turns = turned, turned_view, quarters
         shows = figure >= min_figure and joint_heat(joints) >= self.min_heat
         agreement = None
         if shows and self.min_agreement > 0:
-            mirrored = self._joints(np.ascontiguousarray(view[:, ::-1]))
-            agreement = (
-                0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], view.shape[1])
-            )
+            agreement = self._agreement(joints, view)
             shows = agreement >= self.min_agreement
         joints[:, :2] = turned_back(joints[:, :2], turns, grey.shape)
         joints[:, :2] = joints[:, :2] / scale + np.array(offset)
@@ -214,6 +221,12 @@ class DrawnFigureReader:
         for name in ("left_eye", "right_eye", "left_ear", "right_ear"):
             pose[COCO17_INDEX[name]] = (nose[0], nose[1], 0.0)  # a drawn head shows no face
         return DrawnReading(figure, Pose.from_array(pose), shows, agreement)
+
+    def _agreement(self, joints: np.ndarray, view: np.ndarray) -> float:
+        """How well `joints`, read in `view`, agree with the reading of its mirror image
+        (`mirror_agreement`; 0 where the mirror image shows no ink)."""
+        mirrored = self._joints(np.ascontiguousarray(view[:, ::-1]))
+        return 0.0 if mirrored is None else mirror_agreement(joints, mirrored[0], view.shape[1])
 
     def _joints(self, grey: np.ndarray) -> tuple[np.ndarray, float] | None:
         """The model's (13, 3) joints in `grey`'s pixels and its figure probability (None
