@@ -197,10 +197,10 @@ STYLES: dict[str, tuple[Callable[[Canvas], None], dict[str, Any]]] = {
     "stick_cream": (stick, {"paper": (245, 235, 210)}),
     "stick_jpeg": (stick, {"save": "jpeg"}),
     "stick_transparent": (stick, {"save": "transparent"}),
-    "stick_upside_down": (stick, {"over": True}),
-    "mannequin_upside_down": (mannequin, {"over": True}),
-    "stick_lying": (stick, {"lying": True}),
-    "mannequin_lying": (mannequin, {"lying": True}),
+    "stick_upside_down": (stick, {"quarters": 2}),
+    "mannequin_upside_down": (mannequin, {"quarters": 2}),
+    "stick_lying": (stick, {"quarters": "either"}),
+    "mannequin_lying": (mannequin, {"quarters": "either"}),
 }
 
 
@@ -212,14 +212,12 @@ def drawing(
     draw, options = STYLES[style]
     options = dict(options)
     save = options.pop("save", "png")
-    if options.pop("over", False):  # half a turn: a handstand
-        keypoints = keypoints.copy()
-        keypoints[:, :2] = -keypoints[:, :2]
-    if options.pop("lying", False):  # a quarter turn, either way: a figure lying down
-        keypoints = keypoints.copy()
-        x, y = keypoints[:, 0].copy(), keypoints[:, 1].copy()
-        side = 1.0 if rng.random() < 0.5 else -1.0
-        keypoints[:, 0], keypoints[:, 1] = side * y, -side * x
+    quarters = options.pop("quarters", 0)  # 2: a handstand; a quarter: a figure lying down
+    if quarters == "either":
+        quarters = 1 if rng.random() < 0.5 else 3
+    keypoints = keypoints.copy()
+    for _ in range(quarters):  # a quarter turn: (x, y) → (y, −x)
+        keypoints[:, :2] = np.column_stack([keypoints[:, 1], -keypoints[:, 0]])
     canvas = Canvas(keypoints, rng, **options)
     draw(canvas)
     truth = canvas.truth()

@@ -58,7 +58,7 @@ class DrawnFigureDetector(KeypointDetector):
         return f"drawn-figure({self._reader.tag})"
 
     def for_queries(self) -> KeypointDetector:
-        """Without the mirror check or the joint-heat bar, reading upside down what it sees no
+        """Without the mirror check or the joint-heat bar, reading turned what it sees no
         figure in (`MediaPipePoseDetector.for_queries` says why)."""
         lenient = copy.copy(self)
         lenient._reader = self._reader.for_queries()

@@ -191,22 +191,22 @@ class DrawnFigureReader:
             quarters = upright_turns(joints)
             if quarters:
                 stood = np.ascontiguousarray(np.rot90(grey, quarters))
-                turned = self._joints(stood)
-                if turned is not None and turned[1] >= self.min_figure:
-                    (joints, figure), view, turns = turned, stood, quarters
+                candidate = self._joints(stood)
+                if candidate is not None and candidate[1] >= self.min_figure:
+                    (joints, figure), view, turns = candidate, stood, quarters
         elif self.turned:
             # No figure: perhaps one drawn upside down or lying down (see TURNED_FIGURE):
             # the turn the model is surest of a figure at, read alike from its mirror image.
             min_figure = max(self.min_figure, TURNED_FIGURE)
             for quarters in QUERY_TURNS:
                 turned_view = np.ascontiguousarray(np.rot90(grey, quarters))
-                turned = self._joints(turned_view)
+                candidate = self._joints(turned_view)
                 if (
-                    turned is not None
-                    and turned[1] >= max(min_figure, figure)
-                    and self._agreement(turned[0], turned_view) >= MIN_AGREEMENT
+                    candidate is not None
+                    and candidate[1] >= max(min_figure, figure)
+                    and self._agreement(candidate[0], turned_view) >= MIN_AGREEMENT
                 ):
-                    (joints, figure), view, turns = turned, turned_view, quarters
+                    (joints, figure), view, turns = candidate, turned_view, quarters
         shows = figure >= min_figure and joint_heat(joints) >= self.min_heat
         agreement = None
         if shows and self.min_agreement > 0:
