@@ -27,7 +27,7 @@ from pipelines.pose.drawn.reader import (
 from pipelines.pose.drawn.render import STYLES, scribbles
 from pipelines.pose.keypoints import comparable_people
 from pipelines.query import figure_agreement
-from pipelines.records import Pose
+from pipelines.records import COCO17_INDEX, Pose
 from storage.store import Store
 from tests.conftest import REPO
 from tests.synthetic import STANDING, make_pose, transformed
@@ -363,6 +363,68 @@ def test_a_figure_the_mirror_image_reads_elsewhere_is_nobody() -> None:
     assert unchecked.read(page).shows_figure and unchecked.reads == 1  # no mirror read
     assert "mirror" in DrawnFigureReader().tag
     assert "mirror" not in DrawnFigureReader(min_agreement=0.0).tag
+
+
+class _TurnedFigureReader(DrawnFigureReader):
+    """The figure output sure of a figure (`sure`) only in the drawing turned a quarter
+    counter-clockwise (numpy's one quarter turn), unsure upright and at the other turns; the
+    turned drawing's mirror image read as its mirror (`mirror="same"`) or with the joints
+    elsewhere. Which view it is given it tells by where the drawing's corner mark lands."""
+
+    def __init__(self, sure: float, mirror: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.sure, self.mirror = sure, mirror
+        self.views: list[str] = []
+
+    def _joints(self, grey: np.ndarray) -> tuple[np.ndarray, float] | None:
+        rows, cols = grey.shape
+        y, x = np.unravel_index(int(np.argmin(grey)), grey.shape)
+        corner = ("top" if y < rows / 2 else "bottom") + ("-left" if x < cols / 2 else "-right")
+        view = {"bottom-left": "quarter", "bottom-right": "quarter mirrored"}.get(corner, corner)
+        view = view if rows > cols else f"landscape {corner}"
+        self.views.append(view)
+        joints = _figure_joints(cols)
+        if view == "quarter mirrored" and self.mirror == "same":
+            joints[:, 0] = cols - 1 - joints[:, 0]
+        elif view == "quarter mirrored":
+            joints[:, 1] = joints[::-1, 1]  # upside down: the joints are guesses
+        return joints, self.sure if view == "quarter" else 0.3
+
+
+def test_a_query_figure_seen_only_turned_must_read_alike_from_its_mirror_image() -> None:
+    """The query reader reads a drawing it sees no figure in at each quarter turn; the turn
+    it is sure of counts only where the turned drawing's mirror image reads the same joints
+    (a drawn animal stood on end is a figure to the figure output, its joints guesses)."""
+    page = Image.new("RGB", (401, 300), "white")
+    ImageDraw.Draw(page).rectangle((4, 4, 6, 6), fill="black")  # tells the views apart
+
+    queries = DrawnFigureReader().for_queries()
+    as_queries = {"min_agreement": 0.0, "turned": True, "min_heat": 0.0}
+    assert as_queries == {k: getattr(queries, k) for k in as_queries}
+
+    agreeing = _TurnedFigureReader(0.97, "same", **as_queries).read(page)
+    assert agreeing.shows_figure and agreeing.figure == 0.97 and agreeing.pose is not None
+    # Read turned, mapped back: the figure stands along the page's width, head to the right.
+    joints = agreeing.pose.array()
+    assert np.ptp(joints[:, 0]) > np.ptp(joints[:, 1])
+    assert joints[COCO17_INDEX["nose"], 0] > joints[COCO17_INDEX["left_ankle"], 0]
+
+    elsewhere = _TurnedFigureReader(0.97, "elsewhere", **as_queries)
+    refused = elsewhere.read(page)
+    assert not refused.shows_figure and refused.figure == 0.3
+    assert "quarter mirrored" in elsewhere.views
+    # A turn the model is less sure of than the turned bar is refused before any mirror read.
+    unsure = _TurnedFigureReader(0.85, "same", **as_queries)
+    assert not unsure.read(page).shows_figure
+    assert sorted(unsure.views) == [
+        "landscape bottom-right",
+        "landscape top-left",
+        "quarter",
+        "top-right",
+    ]
+    # The index never reads a drawing turned when it sees no figure upright.
+    indexer = _TurnedFigureReader(0.97, "same")
+    assert not indexer.read(page).shows_figure and indexer.views == ["landscape top-left"]
 
 
 class _FaintReader(DrawnFigureReader):
