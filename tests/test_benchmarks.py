@@ -78,3 +78,61 @@ def test_a_crowd_tiles_the_picture_and_moves_every_copys_people() -> None:
         assert pixels[int(y + h / 2), int(x + w / 2)] < 50  # the copy's body is where its box is
         assert tuple(copy.keypoints[5, :2]) == (x + 5, y + 10)  # the shoulder moved with it
     assert {p.bbox[:2] for p in crowd_image.people} == {(20, 10), (120, 10), (20, 90), (120, 90)}
+
+
+def test_each_degradation_keeps_the_people_where_the_pixels_take_them() -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from benchmarks.degraded_eval import DEGRADATIONS
+    from benchmarks.pose_eval_matching import EvalImage, Person
+
+    picture = Image.new("RGB", (400, 300), (200, 180, 160))
+    ImageDraw.Draw(picture).rectangle((100, 50, 140, 250), fill=(10, 10, 10))
+    keypoints = np.zeros((17, 3))
+    keypoints[5] = (110, 80, 2)
+    person = Person("a.jpg", "photo", keypoints, (100.0, 50.0, 40.0, 200.0))
+    image = EvalImage("a.jpg", "photo", "coco", (person,))
+    for name, degrade in DEGRADATIONS.items():
+        moved, degraded = degrade(image, picture, 7)
+        again = degrade(image, picture, 7)[1]
+        assert np.array_equal(np.asarray(degraded), np.asarray(again)), name  # seeded
+        assert degraded.mode == "RGB", name
+        scale = degraded.width / picture.width
+        if name.startswith(("small", "large")):
+            assert max(degraded.size) == int(name.removeprefix("small").removeprefix("large"))
+        else:
+            assert scale == 1.0, name
+        if name != "none":
+            assert not np.array_equal(np.asarray(degraded), np.asarray(picture)), name
+        (copy,) = moved.people
+        x, y, w, h = copy.bbox
+        assert (x, y, w, h) == pytest.approx((100 * scale, 50 * scale, 40 * scale, 200 * scale))
+        assert tuple(copy.keypoints[5, :2]) == pytest.approx((110 * scale, 80 * scale))
+        body = np.asarray(degraded.convert("L"))[int(y + h / 2), int(x + w / 2)]
+        assert body < 80, name  # the person's box is still on the dark body
+    grey = np.asarray(DEGRADATIONS["grey"](image, picture, 0)[1]).astype(int)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+
+
+@pytest.mark.evalset
+def test_degraded_eval_reads_degraded_photos_and_negatives(
+    evalset, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from benchmarks import degraded_eval
+
+    nobody = tmp_path / "nobody"
+    nobody.mkdir()
+    Image.new("RGB", (320, 240), (90, 140, 60)).save(nobody / "field.png")
+    argv = ["--evalset", str(evalset), "--only", "jpeg25", "--extra-negatives", str(nobody)]
+    assert degraded_eval.main([*argv, "--option", "reread=false"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for prefix in ("jpeg25_", "option_jpeg25_"):
+        assert 0.0 < result[prefix + "person_recall_10plus"] <= 1.0
+        assert 0.0 < result[prefix + "pck02_photo"] <= 1.0
+        assert result[prefix + "extra_images_with_people"] == 0
+    assert result["extra_negative_images"] == 1 and result["options"] == "reread=False"
+    with pytest.raises(SystemExit):
+        degraded_eval.main([*argv, "--option", "reread"])  # KEY=VALUE or a clear error
