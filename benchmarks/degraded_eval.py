@@ -1,7 +1,7 @@
 """Photos as cameras and the web leave them: the evalset blurred, shaken, compressed, greyed,
 noised, shrunk and enlarged, each read by the keypoint reader.
 
-    python -m benchmarks.degraded_eval [--evalset DIR] [--only NAME ...] [--option KEY=VALUE ...]
+    python -m benchmarks.degraded_eval [--evalset DIR] [--only NAME ...] [--options JSON]
         [--extra-negatives DIR ...]
 
 The evalset is a development set; the images the product is judged on are not its images,
@@ -17,8 +17,9 @@ the medium decision, `pipelines.pose.medium.is_drawing`, takes for drawings). Wi
 `--extra-negatives` (folders of photos with nobody in them, e.g. `benchmarks.photo_negatives`'
 animal photos; at most 150 each, `benchmarks.pose_eval_extra.extra_images`), those photos are
 degraded the same way and `extra_images_with_people` counts the ones read with a "person":
-a degradation that hides people's faces blurs an animal's too. `--option`
-passes keypoint-reader options (`min_face_evidence=0.3`, `reread=false`) to compare a setting
+a degradation that hides people's faces blurs an animal's too. `--options` passes
+keypoint-reader options as a JSON object, the form of `POSEFRAMER_KEYPOINT_MODEL_OPTIONS`
+(`'{"min_face_evidence": 0.3}'`, `'{"reread": false}'`), to compare a setting
 against the defaults in the same run (columns `<degradation>_<figure>` for the defaults,
 `option_<degradation>_<figure>` with the options). Last line: one JSON object.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -51,6 +53,7 @@ from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
 from pipelines.pose.medium import is_drawing
+from pipelines.registry import parse_options
 
 Degradation = Callable[[EvalImage, Image.Image, int], tuple[EvalImage, Image.Image]]
 
@@ -148,23 +151,6 @@ DEGRADATIONS: dict[str, Degradation] = {
 }
 
 
-def option_value(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    lowered = value.strip().lower()
-    if lowered in ("true", "false"):
-        return key, lowered == "true"
-    try:
-        return key, int(value)
-    except ValueError:
-        pass
-    try:
-        return key, float(value)
-    except ValueError:
-        return key, value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
@@ -172,11 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", default=[], choices=sorted(DEGRADATIONS), help="these only"
     )
     parser.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        type=option_value,
-        help="a keypoint-reader option, KEY=VALUE, read beside the defaults",
+        "--options",
+        default=None,
+        help="keypoint-reader options as a JSON object, read beside the defaults",
     )
     parser.add_argument(
         "--extra-negatives",
@@ -189,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.evalset is None or not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
         return 2
+    readers: list[tuple[str, dict[str, Any]]] = [("", {})]
+    try:
+        if args.options is not None:
+            readers.append(("option_", parse_options(args.options, "--options")))
+        detectors = [
+            (label, keypoint_models.load("mediapipe", hands=False, **o)) for label, o in readers
+        ]
+    except (ValueError, TypeError) as exc:  # not a JSON object, or an option it does not take
+        parser.error(str(exc))
     images = load_evalset(args.evalset)
     photos = [decode_image((args.evalset / im.file).read_bytes())[0] for im in images]
     nobody = EvalImage(file="", source="extra", medium="photo", people=())
@@ -196,12 +189,6 @@ def main(argv: list[str] | None = None) -> int:
         decode_image(path.read_bytes())[0]
         for folder in args.extra_negatives
         for path in extra_images(folder)
-    ]
-    readers: list[tuple[str, dict[str, Any]]] = [("", {})]
-    if args.option:
-        readers.append(("option_", dict(args.option)))
-    detectors = [
-        (label, keypoint_models.load("mediapipe", hands=False, **o)) for label, o in readers
     ]
     result: dict[str, Any] = {}
     started = time.perf_counter()
@@ -224,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 result[f"{label}{name}_extra_images_with_people"] = read
         taken = [is_drawing(picture) for im, picture in pictures if im.medium == "photo"]
         result[f"{name}_photos_taken_for_drawings"] = round(sum(taken) / max(len(taken), 1), 3)
-    result["options"] = " ".join(f"{k}={v}" for k, v in args.option) or "-"
+    result["options"] = json.dumps(readers[-1][1], sort_keys=True) if args.options else "-"
     result["annotated_people"] = sum(len(im.people) for im in images)
     result["extra_negative_images"] = len(negatives)
     result["seconds"] = round(time.perf_counter() - started, 1)

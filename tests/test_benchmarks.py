@@ -4,6 +4,7 @@ the figures are read, not asserted, except that they are sane)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -57,19 +58,32 @@ def test_search_bench_runs_the_service_ranking_against_brute_force(
     assert result["p50_ms"] > 0 and result["rss_mb"] > 0
 
 
-def test_a_crowd_tiles_the_picture_and_moves_every_copys_people() -> None:
+def _one_person(
+    size: tuple[int, int], body: tuple[int, int, int, int], shoulder: tuple[int, int]
+) -> tuple[Any, Any]:
+    """An evalset image of one annotated person (their box `body`, x0 y0 x1 y1, drawn dark on
+    a light picture of `size`; one labelled joint, the left shoulder) and its picture."""
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from benchmarks.crowd_eval import tiled
     from benchmarks.pose_eval_matching import EvalImage, Person
 
-    picture = Image.new("RGB", (200, 160), (200, 200, 200))
-    ImageDraw.Draw(picture).rectangle((40, 20, 80, 140), fill=(10, 10, 10))
+    picture = Image.new("RGB", size, (200, 190, 180))
+    ImageDraw.Draw(picture).rectangle(body, fill=(10, 10, 10))
     keypoints = np.zeros((17, 3))
-    keypoints[5] = (50, 40, 2)
-    person = Person("a.jpg", "photo", keypoints, (40.0, 20.0, 40.0, 120.0))
-    crowd_image, crowd = tiled(EvalImage("a.jpg", "photo", "coco", (person,)), picture, 2)
+    keypoints[5] = (*shoulder, 2)
+    x0, y0, x1, y1 = body
+    person = Person("a.jpg", "photo", keypoints, (float(x0), float(y0), x1 - x0, y1 - y0))
+    return EvalImage("a.jpg", "photo", "coco", (person,)), picture
+
+
+def test_a_crowd_tiles_the_picture_and_moves_every_copys_people() -> None:
+    import numpy as np
+
+    from benchmarks.crowd_eval import tiled
+
+    image, picture = _one_person((200, 160), (40, 20, 80, 140), (50, 40))
+    crowd_image, crowd = tiled(image, picture, 2)
     assert crowd.size == (200, 160) and len(crowd_image.people) == 4
     pixels = np.asarray(crowd.convert("L"))
     for copy in crowd_image.people:
@@ -82,17 +96,10 @@ def test_a_crowd_tiles_the_picture_and_moves_every_copys_people() -> None:
 
 def test_each_degradation_keeps_the_people_where_the_pixels_take_them() -> None:
     import numpy as np
-    from PIL import Image, ImageDraw
 
     from benchmarks.degraded_eval import DEGRADATIONS
-    from benchmarks.pose_eval_matching import EvalImage, Person
 
-    picture = Image.new("RGB", (400, 300), (200, 180, 160))
-    ImageDraw.Draw(picture).rectangle((100, 50, 140, 250), fill=(10, 10, 10))
-    keypoints = np.zeros((17, 3))
-    keypoints[5] = (110, 80, 2)
-    person = Person("a.jpg", "photo", keypoints, (100.0, 50.0, 40.0, 200.0))
-    image = EvalImage("a.jpg", "photo", "coco", (person,))
+    image, picture = _one_person((400, 300), (100, 50, 140, 250), (110, 80))
     for name, degrade in DEGRADATIONS.items():
         moved, degraded = degrade(image, picture, 7)
         again = degrade(image, picture, 7)[1]
@@ -127,12 +134,13 @@ def test_degraded_eval_reads_degraded_photos_and_negatives(
     nobody.mkdir()
     Image.new("RGB", (320, 240), (90, 140, 60)).save(nobody / "field.png")
     argv = ["--evalset", str(evalset), "--only", "jpeg25", "--extra-negatives", str(nobody)]
-    assert degraded_eval.main([*argv, "--option", "reread=false"]) == 0
+    assert degraded_eval.main([*argv, "--options", '{"reread": false}']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for prefix in ("jpeg25_", "option_jpeg25_"):
         assert 0.0 < result[prefix + "person_recall_10plus"] <= 1.0
         assert 0.0 < result[prefix + "pck02_photo"] <= 1.0
         assert result[prefix + "extra_images_with_people"] == 0
-    assert result["extra_negative_images"] == 1 and result["options"] == "reread=False"
-    with pytest.raises(SystemExit):
-        degraded_eval.main([*argv, "--option", "reread"])  # KEY=VALUE or a clear error
+    assert result["extra_negative_images"] == 1 and result["options"] == '{"reread": false}'
+    for wrong in ("reread", '{"no_such_option": 1}'):  # not JSON, an option it does not take
+        with pytest.raises(SystemExit):
+            degraded_eval.main([*argv, "--options", wrong])
