@@ -12,8 +12,10 @@ size is a share of the image's longer side, so a large photo and a small one are
 alike to the eye); a resize moves the annotations with the pixels. Printed per degradation
 (`none` is the evalset as it is, the reference): person recall, recall over people with
 ≥ 10 labelled joints, PCK@0.2 of matched photo people, false people on the images with
-nobody, seconds per image, and `photos_taken_for_drawings` (the share of the evalset's photos
-the medium decision, `pipelines.pose.medium.is_drawing`, takes for drawings). With
+nobody, seconds per image, ≥ 10-joint recall per evalset source
+(`<degradation>_recall_10plus_by_source`), and `photos_taken_for_drawings` (the share of
+the evalset's photos the medium decision, `pipelines.pose.medium.is_drawing`, takes for
+drawings). With
 `--extra-negatives` (folders of photos with nobody in them, e.g. `benchmarks.photo_negatives`'
 animal photos; at most 150 each, `benchmarks.pose_eval_extra.extra_images`), those photos are
 degraded the same way and `extra_images_with_people` counts the ones read with a "person":
@@ -204,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             for key in DETECTION_FIGURES:
                 result[f"{label}{name}_{key}"] = metrics[key]
             result[f"{label}{name}_seconds_per_image"] = seconds_per_image(results)
+            result[f"{label}{name}_recall_10plus_by_source"] = {
+                source: figures["recall_10plus"]
+                for source, figures in metrics["per_source"].items()
+                if figures["people_10plus"]
+            }
         if negatives:
             degraded = [degrade(nobody, photo, seed) for seed, photo in enumerate(negatives)]
             for label, detector in detectors:

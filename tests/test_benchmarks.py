@@ -140,6 +140,8 @@ def test_degraded_eval_reads_degraded_photos_and_negatives(
         assert 0.0 < result[prefix + "person_recall_10plus"] <= 1.0
         assert 0.0 < result[prefix + "pck02_photo"] <= 1.0
         assert result[prefix + "extra_images_with_people"] == 0
+        by_source = result[prefix + "recall_10plus_by_source"]
+        assert by_source and all(0.0 <= v <= 1.0 for v in by_source.values())
     assert result["extra_negative_images"] == 1 and result["options"] == '{"reread": false}'
     for wrong in ("reread", '{"no_such_option": 1}'):  # not JSON, an option it does not take
         with pytest.raises(SystemExit):
