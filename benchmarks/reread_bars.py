@@ -1,21 +1,25 @@
 """How the re-reading's bars were chosen: people kept and animal photos passed, bar by bar.
 
     python -m benchmarks.reread_bars [--evalset DIR] [--negatives DIR ...] [--bars 0 0.1 ...]
-        [--presences 0.5 0.6 ...]
+        [--presences 0.5 0.6 ...] [--agreements 0.6 0.7 ...] [--degradation NAME]
 
 The keypoint reader keeps a photo's person where the landmark model, reading them again from
 the region their own joints give and from its mirror image, still sees a person: its mean
 presence reaches a bar (the reader's `min_reread_presence`, by default the 0.8 its first
-reading met), and its person mask covers at least a share of the pose's limbs
+reading met) or, where it misses that, MediaPipe's own 0.5 with most of the joints read
+where they were first read (`--agreements`, the reader's `min_reread_agreement`), and its
+person mask covers at least a share of the pose's limbs
 (`pipelines.pose.human_evidence.reread`). This reads every image once with the re-reading
 off, re-reads each person found, and counts for each coverage bar (`--bars`; 0 is no mask
-check) at the shipped presence bar, and for each presence bar (`--presences`) at the
-shipped coverage bar, what the reader would keep: the evalset photos' people with ≥ 10
+check), each presence bar (`--presences`) and each joint-agreement bar (`--agreements`;
+`agreement-off` is presence alone), the other bars as shipped, what the reader would keep:
+the evalset photos' people with ≥ 10
 labelled joints, the same people in the evalset photos tiled 2 × 2
 (`benchmarks.crowd_eval`'s crowds), and the images with a "person" in each `--negatives`
 folder (by default the dev and held-out halves of `benchmarks.photo_negatives`' animals and
 food). A bar is chosen on the dev halves and the evalset; the held-out halves say how it
-carries over.
+carries over. With `--degradation` (a name of `benchmarks.degraded_eval.DEGRADATIONS`), every
+image, the negatives' too, is read after that degradation (the evalset's seeded as there).
 
 It approximates the reader, and counts fewer "people" on the negatives than it: there the
 re-reading drops a person before the poses of the image's brightened view (dim photos)
@@ -27,6 +31,7 @@ find another); here neither. `benchmarks.pose_eval` with these folders as
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +41,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.crowd_eval import tiled
+from benchmarks.degraded_eval import DEGRADATIONS
 from benchmarks.paths import REPO, evalset_dir
 from benchmarks.pose_eval_matching import (
     IMAGE_SUFFIXES,
@@ -58,6 +64,7 @@ DEFAULT_NEGATIVES = [
 ]
 BARS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 PRESENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
+AGREEMENTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tuple[Pose, Reread]]:
@@ -67,21 +74,22 @@ def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tu
     return [(pose, detector.read_again(rgb, pose)) for pose in detector.detect(picture)]
 
 
-def kept(readings: Sequence[tuple[Pose, Reread]], presence: float, coverage: float) -> list[Pose]:
-    return [pose for pose, seen in readings if seen.still_a_person(presence, coverage)]
+Bars = tuple[float, float, float]  # presence, coverage, joint agreement
+
+
+def kept(readings: Sequence[tuple[Pose, Reread]], bars: Bars) -> list[Pose]:
+    return [pose for pose, seen in readings if seen.still_a_person(*bars)]
 
 
 def people_10plus(
-    pictures: Iterable[tuple[EvalImage, list[tuple[Pose, Reread]]]],
-    presence: float,
-    coverage: float,
+    pictures: Iterable[tuple[EvalImage, list[tuple[Pose, Reread]]]], bars: Bars
 ) -> int:
-    """How many of the pictures' people with ≥ 10 labelled joints the reader keeps at the
-    bars `presence` and `coverage`."""
+    """How many of the pictures' people with ≥ 10 labelled joints the reader keeps at
+    `bars`."""
     return sum(
         m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
         for image, readings in pictures
-        for m in match_image(image, kept(readings, presence, coverage)).matches
+        for m in match_image(image, kept(readings, bars)).matches
     )
 
 
@@ -91,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=Path, action="append")
     parser.add_argument("--bars", type=float, nargs="+", default=list(BARS))
     parser.add_argument("--presences", type=float, nargs="+", default=list(PRESENCES))
+    parser.add_argument("--agreements", type=float, nargs="+", default=list(AGREEMENTS))
+    parser.add_argument("--degradation", choices=sorted(DEGRADATIONS), default="none")
     args = parser.parse_args(argv)
+    degrade = DEGRADATIONS[args.degradation]
     if not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
         return 2
@@ -106,31 +117,38 @@ def main(argv: list[str] | None = None) -> int:
     detector = cast(
         MediaPipePoseDetector, keypoint_models.load("mediapipe", hands=False, reread=False)
     )
-    photos = [im for im in load_evalset(args.evalset) if im.medium == "photo" and im.people]
-    evalset, crowds = [], []
-    for image in photos:
-        picture = decode_image((args.evalset / image.file).read_bytes())[0]
+    evalset, crowds, photos = [], [], []
+    for seed, image in enumerate(load_evalset(args.evalset)):
+        if image.medium != "photo" or not image.people:
+            continue
+        photos.append(image)
+        image, picture = degrade(
+            image, decode_image((args.evalset / image.file).read_bytes())[0], seed
+        )
         evalset.append((image, read_again(detector, picture)))
         crowd_image, crowd = tiled(image, picture, 2)
         crowds.append((crowd_image, read_again(detector, crowd)))
+    nobody = EvalImage(file="", source="negatives", medium="photo", people=())
     negatives = {
         folder: [
-            read_again(detector, decode_image(path.read_bytes())[0])
-            for path in sorted(folder.iterdir())
+            read_again(detector, degrade(nobody, decode_image(path.read_bytes())[0], seed)[1])
+            for seed, path in enumerate(sorted(folder.iterdir()))
             if path.suffix.lower() in IMAGE_SUFFIXES
         ]
         for folder in folders
     }
-    result: dict[str, Any] = {}
-    shipped = detector.min_reread_presence
-    sweeps = [(f"bar{bar:g}", shipped, bar) for bar in args.bars]
-    sweeps += [(f"presence{bar:g}", bar, MIN_LIMB_COVERAGE) for bar in args.presences]
-    for label, presence, coverage in sweeps:
-        result[f"{label}_evalset_10plus"] = people_10plus(evalset, presence, coverage)
-        result[f"{label}_crowds_10plus"] = people_10plus(crowds, presence, coverage)
+    result: dict[str, Any] = {"degradation": args.degradation}
+    presence, agreement = detector.min_reread_presence, detector.min_reread_agreement
+    sweeps = [(f"bar{bar:g}", (presence, bar, agreement)) for bar in args.bars]
+    sweeps += [(f"presence{bar:g}", (bar, MIN_LIMB_COVERAGE, agreement)) for bar in args.presences]
+    sweeps += [(f"agreement{bar:g}", (presence, MIN_LIMB_COVERAGE, bar)) for bar in args.agreements]
+    sweeps += [("agreement-off", (presence, MIN_LIMB_COVERAGE, math.inf))]
+    for label, bars in sweeps:
+        result[f"{label}_evalset_10plus"] = people_10plus(evalset, bars)
+        result[f"{label}_crowds_10plus"] = people_10plus(crowds, bars)
         for folder, images in negatives.items():
             name = f"{folder.parent.name}_{folder.name}"
-            result[f"{label}_{name}_false"] = sum(bool(kept(r, presence, coverage)) for r in images)
+            result[f"{label}_{name}_false"] = sum(bool(kept(r, bars)) for r in images)
     result["evalset_people_10plus"] = sum(
         labelled_joints(p.keypoints) >= MIN_JOINTS_10PLUS for im in photos for p in im.people
     )

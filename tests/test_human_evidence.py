@@ -16,6 +16,7 @@ from benchmarks import photo_negatives
 from benchmarks.pose_eval_matching import MIN_JOINTS_10PLUS, load_evalset, match_image
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
+from pipelines.pose.blazepose import BLAZEPOSE_TO_COCO17
 from pipelines.pose.human_evidence import (
     LIMBS,
     MIN_LIMB_COVERAGE,
@@ -23,13 +24,19 @@ from pipelines.pose.human_evidence import (
     Reread,
     flat_share,
     is_human,
+    joint_agreement,
     limb_coverage,
     looks_drawn,
     own_region,
     reread,
 )
 from pipelines.pose.keypoints import MediaPipePoseDetector
-from pipelines.pose.landmarks import PersonLandmarks
+from pipelines.pose.landmarks import (
+    LANDMARK_INPUT_SIZE,
+    PersonLandmarks,
+    RegionReading,
+    image_points_to_roi,
+)
 from pipelines.pose.low_light import TARGET_MEDIAN, brightened, is_dim, luminance
 from pipelines.records import Pose
 from tests.synthetic import STANDING, make_pose
@@ -102,18 +109,21 @@ def test_the_face_models_see_no_face_in_paper_or_noise() -> None:
 
 
 def _detector_finding(
-    pose: Pose, face: float, again: float = 1.0, covered: float = 1.0, **options: object
+    pose: Pose,
+    face: float,
+    again: float = 1.0,
+    covered: float = 1.0,
+    agreed: float = 0.0,
+    **options: object,
 ) -> MediaPipePoseDetector:
-    """The real detector with its person search, face model and re-reading replaced at their
-    seams (`again`: the landmark model's presence where it reads the pose again; `covered`:
-    the share of the pose's limbs its person mask covers there)."""
+    """The real detector with its person search, face model and re-reading's model replaced
+    at their seams (`again`: the landmark model's presence where it reads the pose again;
+    `covered`: the share of the pose's limbs its person mask covers there; `agreed`: the
+    share of the joints seen clearly it reads where they were)."""
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
     detector._every_person = lambda image, drawn=False, is_person=None: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
-    seen = Reread(again, covered)
-    detector._reread = lambda rgb, pose: seen.still_a_person(  # type: ignore[method-assign]
-        detector.min_reread_presence
-    )
+    detector.read_again = lambda rgb, pose: Reread(again, covered, agreed)  # type: ignore[method-assign]
     if detector._faces is not None:
         detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
     return detector
@@ -148,9 +158,12 @@ def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
 
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
-    assert "human=face0.5|body0.85|reread0.8|mask0.25" in default and ",dim=" in default
+    assert "human=face0.5|body0.85|reread0.8|mask0.25|agree0.8@0.1^0.5" in default
+    assert ",dim=" in default
     lenient = keypoint_models.load("mediapipe", min_reread_presence=0.5).model_id
     assert "|reread0.5|mask0.25" in lenient and lenient != default
+    presence_alone = keypoint_models.load("mediapipe", min_reread_agreement=2).model_id
+    assert "|agree2@" in presence_alone and presence_alone != default
     no_reread = keypoint_models.load("mediapipe", reread=False).model_id
     assert "human=face0.5|body0.85," in no_reread
     plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
@@ -179,15 +192,16 @@ class _OneSidedModel:
     """A landmark model that sees a person only where the left half of its input is bright,
     and whose person mask is the input's bright pixels."""
 
-    def __init__(self) -> None:
+    def __init__(self, landmarks: np.ndarray | None = None) -> None:
         self.inputs: list[np.ndarray] = []
+        self.landmarks = np.zeros((33, 2)) if landmarks is None else landmarks
 
-    def presence_and_mask(self, tensor: np.ndarray) -> tuple[float, np.ndarray]:
+    def region_reading(self, tensor: np.ndarray) -> RegionReading:
         self.inputs.append(tensor)
         left = float(tensor[0, :, : tensor.shape[2] // 2].mean())
         right = float(tensor[0, :, tensor.shape[2] // 2 :].mean())
         mask = np.where(tensor[0].mean(axis=2) > 0.5, 10.0, -10.0)
-        return 1.0 if left > right else 0.0, mask
+        return RegionReading(1.0 if left > right else 0.0, mask, self.landmarks)
 
 
 def _limb_points(joints: np.ndarray) -> np.ndarray:
@@ -254,6 +268,58 @@ def test_in_a_photo_a_person_the_reread_does_not_see_is_dropped() -> None:
     assert _detector_finding(clear, face=0.9, covered=0.9).detect(photo()) == [clear]
     # Drawings are the drawn-figure model's: no re-reading there.
     assert _detector_finding(scaled_pose(0.6), face=0.0, again=0.0).detect(drawing()) != []
+
+
+def test_a_person_read_less_surely_again_is_kept_where_their_joints_are_read_alike() -> None:
+    # Blur, shake or a coarse JPEG lower the presence on people too; their joints stay put
+    # where the model reads them again, and an animal's, framed by joints made to fit it, do
+    # not.
+    clear = scaled_pose(0.95)
+    assert _detector_finding(clear, face=0.9, again=0.7, agreed=0.9).detect(photo()) == [clear]
+    assert _detector_finding(clear, face=0.9, again=0.7, agreed=0.5).detect(photo()) == []
+    # Below MediaPipe's own bar for a person, no agreement keeps it; nor beside its mask.
+    assert _detector_finding(clear, face=0.9, again=0.4, agreed=1.0).detect(photo()) == []
+    assert (
+        _detector_finding(clear, face=0.9, again=0.7, agreed=1.0, covered=0.1).detect(photo()) == []
+    )
+    # The bar is the reader's option; above 1 presence alone decides.
+    strict = _detector_finding(clear, face=0.9, again=0.7, agreed=0.9, min_reread_agreement=0.95)
+    assert strict.detect(photo()) == []
+    off = _detector_finding(clear, face=0.9, again=0.7, agreed=1.0, min_reread_agreement=2.0)
+    assert off.detect(photo()) == []
+    # And the first gate still holds: no face and an unclear body go, however alike.
+    assert _detector_finding(scaled_pose(0.6), face=0.1, agreed=1.0).detect(photo()) == []
+
+
+def test_joint_agreement_counts_the_clearly_seen_joints_read_where_they_were() -> None:
+    first = scaled_pose(0.9).array().copy()
+    first[[15, 16], 2] = 0.3  # the ankles barely seen: they do not count
+    width = first[:, 0].max() - first[:, 0].min()
+    height = first[:, 1].max() - first[:, 1].min()
+    size = max(1.2 * width, 1.35 * height)  # the keypoint box's longer side
+    again = first[:, :2].copy()
+    assert joint_agreement(first, again) == 1.0
+    again[[0, 1, 2], 0] += 0.2 * size  # the head read elsewhere
+    again[[15, 16], 0] += 0.5 * size  # the unseen ankles too
+    assert joint_agreement(first, again) == pytest.approx(12 / 15)
+    again[[9, 10], 1] += 0.09 * size  # the wrists, near enough
+    assert joint_agreement(first, again) == pytest.approx(12 / 15)
+    unseen = first.copy()
+    unseen[:, 2] = 0.2
+    assert joint_agreement(unseen, first[:, :2]) == 0.0
+
+
+def test_the_reread_reads_the_joints_from_the_plain_region() -> None:
+    pose = scaled_pose(0.9)
+    region = own_region(pose)
+    assert region is not None
+    joints = image_points_to_roi(pose.array()[:, :2], region, LANDMARK_INPUT_SIZE)
+    landmarks = np.zeros((33, 2))
+    landmarks[list(BLAZEPOSE_TO_COCO17)] = joints  # the model reads each joint where it was
+    image = np.zeros((600, 500, 3), dtype=np.uint8)
+    assert reread(_OneSidedModel(landmarks), image, pose).agreement == 1.0  # type: ignore[arg-type]
+    landmarks[list(BLAZEPOSE_TO_COCO17)] = joints + 40.0  # everything elsewhere
+    assert reread(_OneSidedModel(landmarks), image, pose).agreement == 0.0  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- dim photos

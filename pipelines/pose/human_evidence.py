@@ -41,10 +41,12 @@ import numpy.typing as npt
 from PIL import Image
 
 from pipelines.images import luminance
+from pipelines.pose.blazepose import BLAZEPOSE_TO_COCO17
 from pipelines.pose.drawn.ink import evenly_lit
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.landmarks import (
     LANDMARK_INPUT_SIZE,
+    MIN_POSE_PRESENCE,
     LandmarkModel,
     crop_roi,
     image_points_to_roi,
@@ -94,19 +96,46 @@ LIMBS = tuple(limb for limb in COCO17_LIMBS if COCO17_INDEX["nose"] not in limb)
 LIMB_SAMPLES = 9
 
 
+# A degraded photo (blurred, shaken, a coarse JPEG) takes the model's presence below the bar
+# on people too, where their joints stay put: read again, a person whose presence misses the
+# bar is kept when the landmark model still places their joints where it first did (at least
+# this share of the joints it first saw clearly, each within JOINT_DISTANCE of the pose's
+# size) and its presence still reaches MediaPipe's own bar for a person (MIN_POSE_PRESENCE).
+# An animal framed by the joints it was made to fit gets them read elsewhere. Chosen on the
+# evalset's people and the dev halves of `benchmarks.photo_negatives`' animals and food under
+# `benchmarks.degraded_eval`'s degradations (`python -m benchmarks.reread_bars --degradation
+# NAME`, its `--agreements` sweep): see the README's degraded-photos section.
+MIN_JOINT_AGREEMENT = 0.8
+JOINT_DISTANCE = 0.1
+# A joint "clearly seen" by the first reading: visibility above this.
+CLEARLY_SEEN = 0.5
+
+
 @dataclass(frozen=True)
 class Reread:
     """What the landmark model says of a pose read again from `own_region` and from that
-    region's mirror image: its mean presence, and the lesser share of the pose's limbs its
-    person mask covers (`limb_coverage`)."""
+    region's mirror image: its mean presence, the lesser share of the pose's limbs its
+    person mask covers (`limb_coverage`), and the share of the joints the first reading saw
+    clearly that the plain re-reading places where they were (`joint_agreement`)."""
 
     presence: float
     coverage: float
+    agreement: float = 0.0
 
-    def still_a_person(self, min_presence: float, min_coverage: float = MIN_LIMB_COVERAGE) -> bool:
-        """Whether the model still sees a person: mean presence ≥ `min_presence`, its mask
-        along ≥ `min_coverage` of the limbs."""
-        return self.presence >= min_presence and self.coverage >= min_coverage
+    def still_a_person(
+        self,
+        min_presence: float,
+        min_coverage: float = MIN_LIMB_COVERAGE,
+        min_agreement: float = MIN_JOINT_AGREEMENT,
+    ) -> bool:
+        """Whether the model still sees a person: its mask along ≥ `min_coverage` of the
+        limbs, and a mean presence ≥ `min_presence`, or (where that misses) ≥ MediaPipe's
+        own bar with ≥ `min_agreement` of the clearly seen joints read where they were."""
+        if self.coverage < min_coverage:
+            return False
+        return self.presence >= min_presence or (
+            self.presence >= MIN_POSE_PRESENCE and self.agreement >= min_agreement
+        )
 
 
 def own_region(pose: Pose) -> Roi | None:
@@ -132,6 +161,19 @@ def limb_coverage(mask: npt.NDArray[np.float64], joints: npt.NDArray[np.float64]
     return float((mask[rows, cols] > 0).mean())
 
 
+def joint_agreement(first: npt.NDArray[np.float64], again: npt.NDArray[np.float64]) -> float:
+    """The share of the joints of `first` (COCO-17 `(17, 3)`: x, y, visibility) seen clearly
+    (visibility > CLEARLY_SEEN) that `again` (`(17, 2)`, the same pixels) places within
+    JOINT_DISTANCE of the pose's size (the longer side of its `keypoint_box`); 0 where none
+    is seen clearly."""
+    box = keypoint_box(first)
+    seen = first[:, 2] > CLEARLY_SEEN
+    if box is None or not seen.any():
+        return 0.0
+    distance = np.hypot(*(first[seen, :2] - again[seen]).T) / max(box[2], box[3], 1e-9)
+    return float((distance <= JOINT_DISTANCE).mean())
+
+
 def reread(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> Reread:
     """The landmark model's reading of the person of `pose` again, from `own_region` and its
     mirror image (nothing seen where the pose gives no region)."""
@@ -139,11 +181,15 @@ def reread(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> Rere
     if region is None:
         return Reread(0.0, 0.0)
     tensor = crop_roi(rgb, region)
-    joints = image_points_to_roi(pose.array()[:, :2], region, LANDMARK_INPUT_SIZE)
-    plain, plain_mask = model.presence_and_mask(tensor)
-    mirrored, mirror_mask = model.presence_and_mask(np.ascontiguousarray(tensor[:, :, ::-1, :]))
-    coverage = min(limb_coverage(plain_mask, joints), limb_coverage(mirror_mask[:, ::-1], joints))
-    return Reread((plain + mirrored) / 2, coverage)
+    first = pose.array().astype(np.float64)
+    first[:, :2] = image_points_to_roi(first[:, :2], region, LANDMARK_INPUT_SIZE)
+    plain = model.region_reading(tensor)
+    mirrored = model.region_reading(np.ascontiguousarray(tensor[:, :, ::-1, :]))
+    coverage = min(
+        limb_coverage(plain.mask, first[:, :2]), limb_coverage(mirrored.mask[:, ::-1], first[:, :2])
+    )
+    agreement = joint_agreement(first, plain.landmarks[list(BLAZEPOSE_TO_COCO17)])
+    return Reread((plain.presence + mirrored.presence) / 2, coverage, agreement)
 
 
 def is_human(pose: Pose, face: float, min_face_evidence: float, min_body_evidence: float) -> bool:

@@ -120,16 +120,38 @@ class PersonLandmarks:
         return alignment_roi((float(x0), float(y0)), (float(x1), float(y1)))
 
 
+@dataclass(frozen=True)
+class RegionReading:
+    """The landmark model's outputs for one input, in the input's pixels: `presence` (that a
+    person is there), `mask` (the person mask's logits `(256, 256)`, the model's segmentation
+    output: a person's pixels above 0, probability above 0.5) and `landmarks` (BlazePose's 33,
+    `(33, 2)`, refined from the heatmap)."""
+
+    presence: float
+    mask: FloatArray
+    landmarks: FloatArray
+
+
+def input_landmarks(
+    raw: npt.ArrayLike, heatmap: FloatArray | None, size: int = LANDMARK_INPUT_SIZE
+) -> FloatArray:
+    """The landmark tensor (39 × (x, y, z, visibility logit, presence logit), x and y in
+    pixels of the model input) → `(39, 2)` pixels of the model input, refined from the
+    heatmap where there is one."""
+    values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
+    points = values[:, :2] / size
+    if heatmap is not None:
+        points = refine_from_heatmap(points, heatmap)
+    return np.asarray(points * size, dtype=np.float64)
+
+
 def decode_landmarks(
     raw: npt.ArrayLike, heatmap: FloatArray | None, roi: Roi, size: int = LANDMARK_INPUT_SIZE
 ) -> FloatArray:
     """The landmark tensor (39 × (x, y, z, visibility logit, presence logit), x and y in
     pixels of the model input) of `roi` → `(33, 3)` image pixels and visibility."""
     values = np.asarray(raw, dtype=np.float64).reshape(NUM_LANDMARKS, 5)
-    points = values[:, :2] / size
-    if heatmap is not None:
-        points = refine_from_heatmap(points, heatmap)
-    pixels = roi_points_to_image(points * size, roi, size)
+    pixels = roi_points_to_image(input_landmarks(raw, heatmap, size), roi, size)
     return np.column_stack(
         [pixels[:NUM_POSE_LANDMARKS], sigmoid_scores(values[:NUM_POSE_LANDMARKS, 3])]
     )
@@ -154,11 +176,16 @@ class LandmarkModel:
         heatmap = outputs["Identity_3"]
         return landmarks.ravel(), presence, heatmap[0]
 
-    def presence_and_mask(self, tensor: FloatArray) -> tuple[float, FloatArray]:
-        """The pose presence and the person mask's logits `(256, 256)` over the input (the
-        model's segmentation output: a person's pixels above 0, probability above 0.5)."""
+    def region_reading(self, tensor: FloatArray) -> RegionReading:
+        """What the model says of one input: its pose presence, its person mask and its 33
+        landmarks in the input's pixels."""
         outputs = self._model(tensor)
-        return float(outputs["Identity_1"].ravel()[0]), outputs["Identity_2"][0, :, :, 0]
+        landmarks = input_landmarks(outputs["Identity"].ravel(), outputs["Identity_3"][0])
+        return RegionReading(
+            presence=float(outputs["Identity_1"].ravel()[0]),
+            mask=outputs["Identity_2"][0, :, :, 0],
+            landmarks=landmarks[:NUM_POSE_LANDMARKS],
+        )
 
     def run(
         self, rgb: npt.NDArray[np.uint8], roi: Roi, min_presence: float = MIN_POSE_PRESENCE
