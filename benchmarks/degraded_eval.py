@@ -9,7 +9,9 @@ and they are rarely as clean: video frames are blurred by motion, web photos are
 hard and resized, old photos are grey. Each degradation here is a fixed, seeded
 transformation of every evalset image as the indexer decodes it (`DEGRADATIONS`; a blur's
 size is a share of the image's longer side, so a large photo and a small one are blurred
-alike to the eye); a resize moves the annotations with the pixels. Printed per degradation
+alike to the eye); a resize or a turn (`turn90`, `turn180`: everyone lying on their side
+or upside down, as acrobats, gymnasts and dancers on the floor are) moves the annotations
+with the pixels. Printed per degradation
 (`none` is the evalset as it is, the reference): person recall, recall over people with
 ≥ 10 labelled joints, PCK@0.2 of matched photo people, false people on the images with
 nobody, seconds per image, ≥ 10-joint recall per evalset source
@@ -135,6 +137,33 @@ def resized(longest: int) -> Degradation:
     return degrade
 
 
+def turned(quarters: int) -> Degradation:
+    """Turned `quarters` quarter turns anticlockwise, the annotations with it: every person
+    lying on their side (1, 3) or upside down (2), as an acrobat, a gymnast or a dancer on
+    the floor is, with everything around them turned too."""
+
+    def degrade(image: EvalImage, picture: Image.Image, seed: int) -> tuple[EvalImage, Image.Image]:
+        width, height = picture.size
+        people = []
+        for person in image.people:
+            keypoints = person.keypoints.copy()
+            x, y, w, h = person.bbox
+            corners = np.array([[x, y], [x + w, y + h]], dtype=np.float64)
+            points = [keypoints[:, :2].astype(np.float64), corners]
+            side, other = width, height
+            for _ in range(quarters % 4):  # one quarter anticlockwise: (x, y) → (y, W − x)
+                points = [np.column_stack([p[:, 1], side - p[:, 0]]) for p in points]
+                side, other = other, side
+            keypoints[:, :2] = points[0]
+            (x0, y0), (x1, y1) = points[1].min(axis=0), points[1].max(axis=0)
+            box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+            people.append(replace(person, keypoints=keypoints, bbox=box))
+        pixels = np.rot90(np.asarray(picture.convert("RGB")), quarters % 4)
+        return replace(image, people=tuple(people)), Image.fromarray(np.ascontiguousarray(pixels))
+
+    return degrade
+
+
 def unchanged(image: EvalImage, picture: Image.Image, seed: int) -> tuple[EvalImage, Image.Image]:
     return image, picture
 
@@ -150,6 +179,8 @@ DEGRADATIONS: dict[str, Degradation] = {
     "small320": resized(320),
     "small240": resized(240),
     "large1600": resized(1600),
+    "turn90": turned(1),
+    "turn180": turned(2),
 }
 
 

@@ -1,25 +1,26 @@
 """How the re-reading's bars were chosen: people kept and animal photos passed, bar by bar.
 
     python -m benchmarks.reread_bars [--evalset DIR] [--negatives DIR ...] [--bars 0 0.1 ...]
-        [--presences 0.5 0.6 ...] [--agreements 0.6 0.7 ...] [--degradation NAME]
+        [--presences 0.5 0.6 ...] [--agreements 0.6 0.7 ...] [--floors 0.5 0.6 ...]
+        [--degradation NAME]
 
 The keypoint reader keeps a photo's person where the landmark model, reading them again from
-the region their own joints give and from its mirror image, still sees a person: its mean
-presence reaches a bar (the reader's `min_reread_presence`, by default the 0.8 its first
-reading met) or, where it misses that, MediaPipe's own 0.5 with most of the joints read
-where they were first read (`--agreements`, the reader's `min_reread_agreement`), and its
-person mask covers at least a share of the pose's limbs
-(`pipelines.pose.human_evidence.reread`). This reads every image once with the re-reading
-off, re-reads each person found, and counts for each coverage bar (`--bars`; 0 is no mask
-check), each presence bar (`--presences`) and each joint-agreement bar (`--agreements`;
-`agreement-off` is presence alone), the other bars as shipped, what the reader would keep:
-the evalset photos' people with ≥ 10
-labelled joints, the same people in the evalset photos tiled 2 × 2
-(`benchmarks.crowd_eval`'s crowds), and the images with a "person" in each `--negatives`
-folder (by default the dev and held-out halves of `benchmarks.photo_negatives`' animals and
-food). A bar is chosen on the dev halves and the evalset; the held-out halves say how it
-carries over. With `--degradation` (a name of `benchmarks.degraded_eval.DEGRADATIONS`), every
-image, the negatives' too, is read after that degradation (the evalset's seeded as there).
+the region their own joints give and from its mirror image, still sees a person
+(`pipelines.pose.human_evidence.reread`): its person mask covers at least a share of the
+pose's limbs, and its mean presence reaches a bar (the reader's `min_reread_presence`, by
+default the 0.8 its first reading met) or, where it misses that, a lower one (MediaPipe's
+own 0.5) with most of the joints first seen clearly read where they were (the reader's
+`min_reread_agreement`). This reads every image once with the re-reading off, re-reads each
+person found, and counts what the reader would keep, bar by bar with the others as shipped:
+each coverage bar (`--bars`; 0 is no mask check), presence bar (`--presences`),
+joint-agreement bar (`--agreements`; `agreement-off` is presence alone) and presence under
+the agreement (`--floors`). Counted: the evalset photos' people with ≥ 10 labelled joints,
+the same people in the evalset photos tiled 2 × 2 (`benchmarks.crowd_eval`'s crowds), and
+the images with a "person" in each `--negatives` folder (by default the dev and held-out
+halves of `benchmarks.photo_negatives`' animals and food). A bar is chosen on the dev halves
+and the evalset; the held-out halves say how it carries over. With `--degradation` (a name
+of `benchmarks.degraded_eval.DEGRADATIONS`), every image, the negatives' too, is read after
+that degradation (the evalset's seeded as there, each folder's by its order).
 
 It approximates the reader, and counts fewer "people" on the negatives than it: there the
 re-reading drops a person before the poses of the image's brightened view (dim photos)
@@ -54,7 +55,7 @@ from benchmarks.pose_eval_matching import (
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
-from pipelines.pose.human_evidence import MIN_LIMB_COVERAGE, Reread
+from pipelines.pose.human_evidence import AGREED_MIN_PRESENCE, MIN_LIMB_COVERAGE, Reread
 from pipelines.pose.keypoints import MediaPipePoseDetector
 from pipelines.records import Pose
 
@@ -65,6 +66,7 @@ DEFAULT_NEGATIVES = [
 BARS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 PRESENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
 AGREEMENTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+FLOORS = (0.5, 0.6, 0.7)
 
 
 def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tuple[Pose, Reread]]:
@@ -74,7 +76,7 @@ def read_again(detector: MediaPipePoseDetector, picture: Image.Image) -> list[tu
     return [(pose, detector.read_again(rgb, pose)) for pose in detector.detect(picture)]
 
 
-Bars = tuple[float, float, float]  # presence, coverage, joint agreement
+Bars = tuple[float, float, float, float]  # presence, coverage, joint agreement, its presence
 
 
 def kept(readings: Sequence[tuple[Pose, Reread]], bars: Bars) -> list[Pose]:
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=float, nargs="+", default=list(BARS))
     parser.add_argument("--presences", type=float, nargs="+", default=list(PRESENCES))
     parser.add_argument("--agreements", type=float, nargs="+", default=list(AGREEMENTS))
+    parser.add_argument("--floors", type=float, nargs="+", default=list(FLOORS))
     parser.add_argument("--degradation", choices=sorted(DEGRADATIONS), default="none")
     args = parser.parse_args(argv)
     degrade = DEGRADATIONS[args.degradation]
@@ -139,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     result: dict[str, Any] = {"degradation": args.degradation}
     presence, agreement = detector.min_reread_presence, detector.min_reread_agreement
-    sweeps = [(f"bar{bar:g}", (presence, bar, agreement)) for bar in args.bars]
-    sweeps += [(f"presence{bar:g}", (bar, MIN_LIMB_COVERAGE, agreement)) for bar in args.presences]
-    sweeps += [(f"agreement{bar:g}", (presence, MIN_LIMB_COVERAGE, bar)) for bar in args.agreements]
-    sweeps += [("agreement-off", (presence, MIN_LIMB_COVERAGE, math.inf))]
+    coverage, floor = MIN_LIMB_COVERAGE, AGREED_MIN_PRESENCE
+    sweeps = [(f"bar{bar:g}", (presence, bar, agreement, floor)) for bar in args.bars]
+    sweeps += [(f"presence{bar:g}", (bar, coverage, agreement, floor)) for bar in args.presences]
+    sweeps += [(f"agreement{bar:g}", (presence, coverage, bar, floor)) for bar in args.agreements]
+    sweeps += [(f"floor{bar:g}", (presence, coverage, agreement, bar)) for bar in args.floors]
+    sweeps += [("agreement-off", (presence, coverage, math.inf, floor))]
     for label, bars in sweeps:
         result[f"{label}_evalset_10plus"] = people_10plus(evalset, bars)
         result[f"{label}_crowds_10plus"] = people_10plus(crowds, bars)

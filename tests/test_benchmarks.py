@@ -100,22 +100,32 @@ def test_each_degradation_keeps_the_people_where_the_pixels_take_them() -> None:
     from benchmarks.degraded_eval import DEGRADATIONS
 
     image, picture = _one_person((400, 300), (100, 50, 140, 250), (110, 80))
+    # Turned a quarter anticlockwise, (x, y) → (y, 400 − x); half a turn, (400 − x, 300 − y).
+    turns = {
+        "turn90": ((300, 400), (50, 260, 200, 40), (80, 290)),
+        "turn180": ((400, 300), (260, 50, 40, 200), (290, 220)),
+    }
     for name, degrade in DEGRADATIONS.items():
         moved, degraded = degrade(image, picture, 7)
         again = degrade(image, picture, 7)[1]
         assert np.array_equal(np.asarray(degraded), np.asarray(again)), name  # seeded
         assert degraded.mode == "RGB", name
         scale = degraded.width / picture.width
+        box, shoulder = (100, 50, 40, 200), (110, 80)
         if name.startswith(("small", "large")):
             assert max(degraded.size) == int(name.removeprefix("small").removeprefix("large"))
+            box, shoulder = tuple(v * scale for v in box), (110 * scale, 80 * scale)
+        elif name in turns:
+            size, box, shoulder = turns[name]
+            assert degraded.size == size, name
         else:
             assert scale == 1.0, name
         if name != "none":
             assert not np.array_equal(np.asarray(degraded), np.asarray(picture)), name
         (copy,) = moved.people
         x, y, w, h = copy.bbox
-        assert (x, y, w, h) == pytest.approx((100 * scale, 50 * scale, 40 * scale, 200 * scale))
-        assert tuple(copy.keypoints[5, :2]) == pytest.approx((110 * scale, 80 * scale))
+        assert (x, y, w, h) == pytest.approx(box), name
+        assert tuple(copy.keypoints[5, :2]) == pytest.approx(shoulder), name
         body = np.asarray(degraded.convert("L"))[int(y + h / 2), int(x + w / 2)]
         assert body < 80, name  # the person's box is still on the dark body
     grey = np.asarray(DEGRADATIONS["grey"](image, picture, 0)[1]).astype(int)
@@ -146,3 +156,32 @@ def test_degraded_eval_reads_degraded_photos_and_negatives(
     for wrong in ("reread", '{"no_such_option": 1}'):  # not JSON, an option it does not take
         with pytest.raises(SystemExit):
             degraded_eval.main([*argv, "--options", wrong])
+
+
+@pytest.mark.evalset
+def test_reread_bars_sweeps_the_joint_agreement_after_a_degradation(
+    evalset, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from benchmarks import reread_bars
+
+    nobody = tmp_path / "nobody"
+    nobody.mkdir()
+    Image.new("RGB", (320, 240), (90, 140, 60)).save(nobody / "field.png")
+    argv = ["--evalset", str(evalset), "--negatives", str(nobody), "--bars", "0.25"]
+    argv += ["--presences", "0.8", "--agreements", "0.8", "--floors", "0.5", "0.7"]
+    assert reread_bars.main([*argv, "--degradation", "jpeg25"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["degradation"] == "jpeg25"
+    people = result["evalset_people_10plus"]
+    # Presence alone keeps no one the agreement would not: it only adds people; a higher
+    # presence under it only takes them away.
+    off, agreed = result["agreement-off_evalset_10plus"], result["agreement0.8_evalset_10plus"]
+    assert 0 < off <= agreed <= people
+    assert result["floor0.7_evalset_10plus"] <= result["floor0.5_evalset_10plus"]
+    assert result["floor0.7_crowds_10plus"] <= result["floor0.5_crowds_10plus"] <= 4 * people
+    false = [v for k, v in result.items() if k.endswith("_nobody_false")]  # per bar
+    assert len(false) == 6 and not any(false)  # bar, presence, agreement, 2 floors, off
+    with pytest.raises(SystemExit):
+        reread_bars.main([*argv, "--degradation", "sepia"])

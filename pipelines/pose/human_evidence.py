@@ -106,6 +106,7 @@ LIMB_SAMPLES = 9
 # `benchmarks.degraded_eval`'s degradations (`python -m benchmarks.reread_bars --degradation
 # NAME`, its `--agreements` sweep): see the README's degraded-photos section.
 MIN_JOINT_AGREEMENT = 0.8
+AGREED_MIN_PRESENCE = MIN_POSE_PRESENCE
 JOINT_DISTANCE = 0.1
 # A joint "clearly seen" by the first reading: visibility above this.
 CLEARLY_SEEN = 0.5
@@ -127,14 +128,16 @@ class Reread:
         min_presence: float,
         min_coverage: float = MIN_LIMB_COVERAGE,
         min_agreement: float = MIN_JOINT_AGREEMENT,
+        agreed_presence: float = AGREED_MIN_PRESENCE,
     ) -> bool:
         """Whether the model still sees a person: its mask along ≥ `min_coverage` of the
-        limbs, and a mean presence ≥ `min_presence`, or (where that misses) ≥ MediaPipe's
-        own bar with ≥ `min_agreement` of the clearly seen joints read where they were."""
+        limbs, and a mean presence ≥ `min_presence`, or (where that misses) ≥
+        `agreed_presence` with ≥ `min_agreement` of the clearly seen joints read where they
+        were."""
         if self.coverage < min_coverage:
             return False
         return self.presence >= min_presence or (
-            self.presence >= MIN_POSE_PRESENCE and self.agreement >= min_agreement
+            self.presence >= agreed_presence and self.agreement >= min_agreement
         )
 
 
