@@ -382,7 +382,7 @@ def test_detector_adds_hands_to_every_person_and_names_them_in_its_model_id() ->
     person = pose_with_hands({"left": (70, 80, 0.9), "right": (30, 80, 0.9)})
     detector = MediaPipePoseDetector()
     detector._every_person = lambda image, drawn=False, is_person=None: [person]  # type: ignore[method-assign]
-    detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
+    detector._reread = lambda rgb, pose, turn=0.0: True  # type: ignore[method-assign]
     detector._hand_finder = _finder(_SceneHands([hand_at((30, 80))]))
     (pose,) = detector.detect(Image.new("RGB", (200, 170)))
     assert [n for n, *_ in pose.extras if "_hand_" in n] == [f"right_hand_{i}" for i in range(21)]
@@ -391,7 +391,7 @@ def test_detector_adds_hands_to_every_person_and_names_them_in_its_model_id() ->
     )
     without = MediaPipePoseDetector(hands=False)
     without._every_person = lambda image, drawn=False, is_person=None: [person]  # type: ignore[method-assign]
-    without._reread = lambda rgb, pose: True  # type: ignore[method-assign]
+    without._reread = lambda rgb, pose, turn=0.0: True  # type: ignore[method-assign]
     assert without.detect(Image.new("RGB", (200, 170))) == [person]
     assert "hands" not in without.model_id
 

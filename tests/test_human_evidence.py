@@ -28,6 +28,7 @@ from pipelines.pose.human_evidence import (
     limb_coverage,
     looks_drawn,
     own_region,
+    quarter_turn,
     reread,
 )
 from pipelines.pose.keypoints import MediaPipePoseDetector
@@ -123,9 +124,9 @@ def _detector_finding(
     detector = MediaPipePoseDetector(hands=False, **options)  # type: ignore[arg-type]
     detector._every_person = lambda image, drawn=False, is_person=None: [pose]  # type: ignore[method-assign]
     detector._whole_image = lambda image: []  # type: ignore[method-assign]
-    detector.read_again = lambda rgb, pose: Reread(again, covered, agreed)  # type: ignore[method-assign]
+    detector.read_again = lambda rgb, pose, turn=0.0: Reread(again, covered, agreed)  # type: ignore[method-assign]
     if detector._faces is not None:
-        detector._faces.score = lambda rgb, head: face  # type: ignore[method-assign]
+        detector._faces.score = lambda rgb, head, turn=0.0: face  # type: ignore[method-assign]
     return detector
 
 
@@ -158,14 +159,14 @@ def test_in_a_dark_flat_image_a_person_needs_human_evidence() -> None:
 
 def test_the_checks_name_themselves_in_the_model_id() -> None:
     default = keypoint_models.load("mediapipe").model_id
-    assert "human=face0.5|body0.85|reread0.8|mask0.25|agree0.8@0.1^0.5" in default
+    assert "human=face0.5|body0.85|quarters|reread0.8|mask0.25|agree0.8@0.1^0.5" in default
     assert ",dim=" in default
     lenient = keypoint_models.load("mediapipe", min_reread_presence=0.5).model_id
     assert "|reread0.5|mask0.25" in lenient and lenient != default
     presence_alone = keypoint_models.load("mediapipe", min_reread_agreement=2).model_id
     assert "|agree2@" in presence_alone and presence_alone != default
     no_reread = keypoint_models.load("mediapipe", reread=False).model_id
-    assert "human=face0.5|body0.85," in no_reread
+    assert "human=face0.5|body0.85|quarters," in no_reread
     plain = keypoint_models.load("mediapipe", min_body_evidence=0.0, enhance_dark=False)
     assert "human=" not in plain.model_id and "dim=" not in plain.model_id
 
@@ -188,6 +189,112 @@ def test_a_pose_gives_its_own_region() -> None:
     assert own_region(Pose.from_array(arr)) is None
 
 
+def _turned(pose: Pose, quarters: int, width: float, height: float) -> Pose:
+    """`pose` in its picture (`width` × `height`) turned `quarters` quarter turns
+    anticlockwise: (x, y) → (y, width − x) each quarter."""
+    arr = pose.array().astype(np.float64)
+    for _ in range(quarters):
+        arr[:, :2] = np.column_stack([arr[:, 1], width - arr[:, 0]])
+        width, height = height, width
+    return Pose.from_array(arr)
+
+
+def test_a_person_upside_down_is_read_again_turned_upright() -> None:
+    # An acrobat upside down, a gymnast in a handstand: the region their joints give can be
+    # turned so that the landmark model sees them as it sees a standing person.
+    pose = scaled_pose(0.9)
+    upright = own_region(pose)
+    assert upright is not None and quarter_turn(pose) == 0.0
+    seen = image_points_to_roi(pose.array()[:, :2], upright, LANDMARK_INPUT_SIZE)
+    for quarters, turn in ((1, -math.pi / 2), (2, math.pi), (3, math.pi / 2)):
+        turned = _turned(pose, quarters, 500.0, 600.0)
+        region = own_region(turned, turn)
+        assert region is not None and region.side == pytest.approx(upright.side)
+        # The model's input shows the turned person exactly as it showed the standing one.
+        again = image_points_to_roi(turned.array()[:, :2], region, LANDMARK_INPUT_SIZE)
+        assert np.allclose(again, seen, atol=1e-6)
+    # Only upside down is read turned: a person lying on their side is read as they lie (a
+    # quarter turn let many more animals through, see the README).
+    assert quarter_turn(_turned(pose, 2, 500.0, 600.0)) == pytest.approx(math.pi)
+    assert quarter_turn(_turned(pose, 1, 500.0, 600.0)) == 0.0
+    assert quarter_turn(_turned(pose, 3, 500.0, 600.0)) == 0.0
+    # A leaning person (a third of a quarter turn) is read as they stand; so is a pose whose
+    # hips or shoulders are not placed.
+    arr = pose.array().astype(np.float64)
+    centre = arr[:, :2].mean(axis=0)
+    for lean in (math.pi / 6, math.pi - math.pi / 6):
+        rot = np.array([[math.cos(lean), -math.sin(lean)], [math.sin(lean), math.cos(lean)]])
+        leaning = arr.copy()
+        leaning[:, :2] = (arr[:, :2] - centre) @ rot.T + centre
+        assert quarter_turn(Pose.from_array(leaning)) == (0.0 if lean < 1 else math.pi)
+    no_hips = _turned(pose, 2, 500.0, 600.0).array().copy()
+    no_hips[[11, 12], 2] = 0.0
+    assert quarter_turn(Pose.from_array(no_hips)) == 0.0
+
+
+class _HeadUpModel:
+    """A landmark model that sees a person only where the upper half of its input is the
+    brighter (a head up), and whose person mask is everywhere."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def region_reading(self, tensor: np.ndarray, landmarks: bool = True) -> RegionReading:
+        self.calls += 1
+        half = tensor.shape[1] // 2
+        up = float(tensor[0, :half].mean()) > float(tensor[0, half:].mean())
+        return RegionReading(
+            1.0 if up else 0.0, np.full((256, 256), 5.0), np.zeros((33, 2)) if landmarks else None
+        )
+
+
+def test_the_reread_of_a_person_upside_down_takes_the_surer_of_both_turns() -> None:
+    standing = scaled_pose(0.9)
+    upside_down = _turned(standing, 2, 500.0, 600.0)
+    image = np.zeros((600, 500, 3), dtype=np.uint8)
+    image[300:] = 255  # bright below: where the upside-down person's head is
+    model = _HeadUpModel()
+    assert reread(model, image, upside_down, math.pi).presence == 1.0  # type: ignore[arg-type]
+    assert model.calls == 4  # as the picture stands and turned, each with its mirror image
+    model = _HeadUpModel()
+    assert reread(model, image, upside_down).presence == 0.0  # type: ignore[arg-type]
+    assert model.calls == 2  # not turned: read as the picture stands only
+
+
+def test_a_person_upside_down_is_read_turned_where_their_face_is_seen_turned() -> None:
+    # An animal read as an upside-down "person" passes the turned re-reading (a goose did,
+    # at 0.99) but shows no human face turned upright; an acrobat does.
+    upside_down = _turned(scaled_pose(0.95), 2, 500.0, 600.0)
+    turns: list[float] = []
+    for turned_face, read_turned in ((0.9, True), (0.2, False)):
+        detector = _detector_finding(upside_down, face=0.1)
+        detector._faces.score = (  # type: ignore[method-assign, union-attr]
+            lambda rgb, head, turn=0.0, f=turned_face: f if turn else 0.1
+        )
+
+        def read_again(rgb: np.ndarray, pose: Pose, turn: float = 0.0) -> Reread:
+            turns.append(turn)
+            return Reread(0.9 if turn else 0.1, 1.0)
+
+        detector.read_again = read_again  # type: ignore[method-assign]
+        found = detector.detect(photo())
+        assert (found == [upside_down]) is read_turned
+        assert turns[-1] == (math.pi if read_turned else 0.0)
+
+
+def test_the_face_evidence_reads_a_turned_head_upright() -> None:
+    evidence = FaceEvidence()
+    rgb = np.asarray(photo(seed=3)).copy()
+    head = (120.0, 30.0, 200.0, 110.0)
+    upside_down = np.ascontiguousarray(rgb[::-1, ::-1])
+    height, width = rgb.shape[:2]
+    turned_head = (width - head[2], height - head[3], width - head[0], height - head[1])
+    # Half a turn of the picture and of the crop: the detector reads the same pixels.
+    assert evidence.score(upside_down, turned_head, math.pi) == pytest.approx(
+        evidence.score(rgb, head), abs=0.02
+    )
+
+
 class _OneSidedModel:
     """A landmark model that sees a person only where the left half of its input is bright,
     and whose person mask is the input's bright pixels."""
@@ -196,12 +303,14 @@ class _OneSidedModel:
         self.inputs: list[np.ndarray] = []
         self.landmarks = np.zeros((33, 2)) if landmarks is None else landmarks
 
-    def region_reading(self, tensor: np.ndarray) -> RegionReading:
+    def region_reading(self, tensor: np.ndarray, landmarks: bool = True) -> RegionReading:
         self.inputs.append(tensor)
         left = float(tensor[0, :, : tensor.shape[2] // 2].mean())
         right = float(tensor[0, :, tensor.shape[2] // 2 :].mean())
         mask = np.where(tensor[0].mean(axis=2) > 0.5, 10.0, -10.0)
-        return RegionReading(1.0 if left > right else 0.0, mask, self.landmarks)
+        return RegionReading(
+            1.0 if left > right else 0.0, mask, self.landmarks if landmarks else None
+        )
 
 
 def _limb_points(joints: np.ndarray) -> np.ndarray:
@@ -368,7 +477,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     for enhance, expected in ((True, [pose]), (False, [])):
         detector = MediaPipePoseDetector(hands=False, enhance_dark=enhance)
         detector._every_person = every_person  # type: ignore[method-assign]
-        detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
+        detector._reread = lambda rgb, pose, turn=0.0: True  # type: ignore[method-assign]
         detector._whole_image = lambda image: []  # type: ignore[method-assign]
         assert detector.detect(photo(brightness=0.15)) == expected
     assert len(seen) == 3  # two views with the second reading, one without
@@ -376,7 +485,7 @@ def test_a_dim_photo_is_also_read_brightened_and_poses_merge() -> None:
     # Found in both views: one person, not two.
     detector = MediaPipePoseDetector(hands=False)
     detector._every_person = lambda image, drawn=False, is_person=None: [pose]  # type: ignore[method-assign]
-    detector._reread = lambda rgb, pose: True  # type: ignore[method-assign]
+    detector._reread = lambda rgb, pose, turn=0.0: True  # type: ignore[method-assign]
     assert detector.detect(photo(brightness=0.15)) == [pose]
 
     # Read in both views, the clearer reading stays, whichever view gave it.

@@ -197,7 +197,7 @@ def test_padded_retry_maps_keypoints_back_to_the_original_image() -> None:
     detector = keypoint_models.backend_class("mediapipe")(retry_padding=0.25, enhance_dark=False)
     graph = _FakeGraph(width, height, points)
     detector._graph = graph  # type: ignore[attr-defined]
-    detector._reread = lambda rgb, pose: True  # type: ignore[attr-defined]
+    detector._reread = lambda rgb, pose, turn=0.0: True  # type: ignore[attr-defined]
     image = Image.new("RGB", (width, height), (10, 20, 30))
     (pose,) = detector.detect(image)
     assert len(graph.frames) == 2  # the original, then the padded retry

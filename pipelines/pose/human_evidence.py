@@ -34,6 +34,7 @@ it lies beside them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,11 +68,18 @@ class FaceEvidence:
     def __init__(self) -> None:
         self._detector = WheelModel("face_detection/face_detection_short_range.tflite")
 
-    def score(self, rgb: npt.NDArray[np.uint8], head: tuple[float, float, float, float]) -> float:
-        """The face evidence for the head box `head` (x0, y0, x1, y1) in the image `rgb`."""
+    def score(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        head: tuple[float, float, float, float],
+        turn: float = 0.0,
+    ) -> float:
+        """The face evidence for the head box `head` (x0, y0, x1, y1) in the image `rgb`,
+        read turned by `turn` (radians, as `Roi.rotation`: a person upside down or lying is
+        read with their face upright, `quarter_turn`)."""
         cx, cy = (head[0] + head[2]) / 2, (head[1] + head[3]) / 2
         side = max(head[2] - head[0], head[3] - head[1], 1.0)
-        around = Roi(cx, cy, side * DETECTOR_CONTEXT, 0.0)
+        around = Roi(cx, cy, side * DETECTOR_CONTEXT, turn)
         scores = self._detector(_signed(crop_roi(rgb, around, DETECTOR_INPUT)))["classificators"]
         return float(sigmoid_scores(scores.ravel()).max())
 
@@ -141,11 +149,45 @@ class Reread:
         )
 
 
-def own_region(pose: Pose) -> Roi | None:
-    """The upright square the pose's own joints give it: their box (head room added) as
-    BlazePose frames a person, its longer side × the landmark model's margin."""
-    box = keypoint_box(pose.array())
-    return None if box is None else box_roi(box, ROI_SCALE)
+TURNS_READ = (2,)
+
+
+def quarter_turn(pose: Pose) -> float:
+    """How far the person of `pose` is turned from upright, to the nearest quarter turn
+    (radians, as `Roi.rotation`: 0, ±π/2 or π): the direction from their mid-hip to their
+    mid-shoulder, as MediaPipe turns a person's region (`alignment_roi`); 0 where a hip or a
+    shoulder is not placed. Only whole quarter turns: an acrobat upside down or a dancer
+    lying on the floor is read turned upright, a leaning body as it stands (the landmark
+    model reads leaning people; a region turned to every lean let more animals through,
+    see the README)."""
+    joints = pose.array()
+    hips, shoulders = joints[[11, 12]], joints[[5, 6]]
+    if (hips[:, 2] <= 0).any() or (shoulders[:, 2] <= 0).any():
+        return 0.0
+    (x0, y0), (x1, y1) = hips[:, :2].mean(axis=0), shoulders[:, :2].mean(axis=0)
+    if x0 == x1 and y0 == y1:
+        return 0.0
+    rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
+    quarters = round(rotation / (math.pi / 2)) % 4
+    return (0.0, math.pi / 2, math.pi, -math.pi / 2)[quarters] if quarters in TURNS_READ else 0.0
+
+
+def own_region(pose: Pose, turn: float = 0.0) -> Roi | None:
+    """The square the pose's own joints give it, turned by `turn` (a `quarter_turn`): their
+    box (head room added above the head, as the person stands in that turn) as BlazePose
+    frames a person, its longer side × the landmark model's margin."""
+    joints = pose.array().astype(np.float64)
+    cos, sin = round(math.cos(turn)), round(math.sin(turn))
+    # Into the person's upright frame (the inverse of the crop's turn), boxed there.
+    to_upright = np.array([[cos, sin], [-sin, cos]], dtype=np.float64)
+    upright = joints.copy()
+    upright[:, :2] = joints[:, :2] @ to_upright.T
+    box = keypoint_box(upright)
+    if box is None:
+        return None
+    square = box_roi(box, ROI_SCALE)
+    cx, cy = to_upright.T @ np.array([square.cx, square.cy])
+    return Roi(cx=float(cx), cy=float(cy), side=square.side, rotation=turn)
 
 
 def limb_coverage(mask: npt.NDArray[np.float64], joints: npt.NDArray[np.float64]) -> float:
@@ -177,20 +219,34 @@ def joint_agreement(first: npt.NDArray[np.float64], again: npt.NDArray[np.float6
     return float((distance <= JOINT_DISTANCE).mean())
 
 
-def reread(model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose) -> Reread:
+def reread(
+    model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose, turn: float = 0.0
+) -> Reread:
     """The landmark model's reading of the person of `pose` again, from `own_region` and its
-    mirror image (nothing seen where the pose gives no region)."""
-    region = own_region(pose)
+    mirror image (nothing seen where the pose gives no region); with a `turn` (a person
+    upside down, `quarter_turn`), also from that region turned so, the surer reading
+    counting."""
+    readings = [_reread_turned(model, rgb, pose, 0.0)]
+    if turn:
+        readings.append(_reread_turned(model, rgb, pose, turn))
+    return max(readings, key=lambda seen: seen.presence)
+
+
+def _reread_turned(
+    model: LandmarkModel, rgb: npt.NDArray[np.uint8], pose: Pose, turn: float
+) -> Reread:
+    region = own_region(pose, turn)
     if region is None:
         return Reread(0.0, 0.0)
     tensor = crop_roi(rgb, region)
     first = pose.array().astype(np.float64)
     first[:, :2] = image_points_to_roi(first[:, :2], region, LANDMARK_INPUT_SIZE)
     plain = model.region_reading(tensor)
-    mirrored = model.region_reading(np.ascontiguousarray(tensor[:, :, ::-1, :]))
+    mirrored = model.region_reading(np.ascontiguousarray(tensor[:, :, ::-1, :]), landmarks=False)
     coverage = min(
         limb_coverage(plain.mask, first[:, :2]), limb_coverage(mirrored.mask[:, ::-1], first[:, :2])
     )
+    assert plain.landmarks is not None  # asked for
     agreement = joint_agreement(first, plain.landmarks[list(BLAZEPOSE_TO_COCO17)])
     return Reread((plain.presence + mirrored.presence) / 2, coverage, agreement)
 

@@ -37,6 +37,7 @@ from pipelines.pose.human_evidence import (
     FaceEvidence,
     Reread,
     is_human,
+    quarter_turn,
     reread,
 )
 from pipelines.pose.landmarks import MIN_POSE_PRESENCE
@@ -273,7 +274,9 @@ class MediaPipePoseDetector(KeypointDetector):
                     f"|grid{FACE_TILES}x{FACE_FRACTION:g}"
                 )
         if self._faces is not None:
-            options += f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
+            options += (
+                f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}|quarters"
+            )
             if self.reread:
                 options += (
                     f"|reread{self.min_reread_presence:g}|mask{MIN_LIMB_COVERAGE:g}"
@@ -366,29 +369,42 @@ class MediaPipePoseDetector(KeypointDetector):
         if self._faces is None or not poses or drawn:
             return poses
         rgb = np.ascontiguousarray(np.asarray(image))
-        return [
-            pose
-            for pose in poses
-            if is_human(
-                pose,
-                self._faces.score(rgb, head_box(pose)),
-                self.min_face_evidence,
-                math.inf if faces_only else self.min_body_evidence,
-            )
-            and (not self.reread or self._reread(rgb, pose))
-        ]
+        return [pose for pose in poses if self._is_human(rgb, pose, faces_only)]
 
-    def _reread(self, rgb: np.ndarray, pose: Pose) -> bool:
+    def _is_human(self, rgb: np.ndarray, pose: Pose, faces_only: bool) -> bool:
+        """`_humans` for one pose. A person upside down (`quarter_turn`) has their face read
+        turned upright too, and where the face detector sees a human face so, they are also
+        read again turned upright: the surer reading counts. An animal read as an upside-down
+        "person" shows no face turned (a goose's, 0.16), and its turned reading would pass."""
+        assert self._faces is not None  # the caller checks
+        head = head_box(pose)
+        face = self._faces.score(rgb, head)
+        turn = quarter_turn(pose)
+        turned_face = self._faces.score(rgb, head, turn) if turn else 0.0
+        if not is_human(
+            pose,
+            max(face, turned_face),
+            self.min_face_evidence,
+            math.inf if faces_only else self.min_body_evidence,
+        ):
+            return False
+        if not self.reread:
+            return True
+        upright = turn if turned_face >= self.min_face_evidence else 0.0
+        return self._reread(rgb, pose, upright)
+
+    def _reread(self, rgb: np.ndarray, pose: Pose, turn: float = 0.0) -> bool:
         """Whether the landmark model still sees a person in `pose` read again from its own
-        region and that region's mirror image."""
-        return self.read_again(rgb, pose).still_a_person(
+        region and that region's mirror image (and turned by `turn` too, where not 0)."""
+        return self.read_again(rgb, pose, turn).still_a_person(
             self.min_reread_presence, min_agreement=self.min_reread_agreement
         )
 
-    def read_again(self, rgb: np.ndarray, pose: Pose) -> Reread:
+    def read_again(self, rgb: np.ndarray, pose: Pose, turn: float = 0.0) -> Reread:
         """What the landmark model says of `pose` read again from its own region and that
-        region's mirror image (`human_evidence.reread`; `benchmarks.reread_bars`)."""
-        return reread(self._search.landmarker(), rgb, pose)
+        region's mirror image, and turned by `turn` where not 0, the surer reading
+        (`human_evidence.reread`; `benchmarks.reread_bars`)."""
+        return reread(self._search.landmarker(), rgb, pose, turn)
 
     def person_detector(self) -> PersonDetector:
         """The person detector whose regions the landmark model reads (its first round's

@@ -125,11 +125,11 @@ class RegionReading:
     """The landmark model's outputs for one input, in the input's pixels: `presence` (that a
     person is there), `mask` (the person mask's logits `(256, 256)`, the model's segmentation
     output: a person's pixels above 0, probability above 0.5) and `landmarks` (BlazePose's 33,
-    `(33, 2)`, refined from the heatmap)."""
+    `(33, 2)`, refined from the heatmap; None where not asked for)."""
 
     presence: float
     mask: FloatArray
-    landmarks: FloatArray
+    landmarks: FloatArray | None
 
 
 def input_landmarks(
@@ -176,15 +176,19 @@ class LandmarkModel:
         heatmap = outputs["Identity_3"]
         return landmarks.ravel(), presence, heatmap[0]
 
-    def region_reading(self, tensor: FloatArray) -> RegionReading:
-        """What the model says of one input: its pose presence, its person mask and its 33
-        landmarks in the input's pixels."""
+    def region_reading(self, tensor: FloatArray, landmarks: bool = True) -> RegionReading:
+        """What the model says of one input: its pose presence, its person mask and (unless
+        `landmarks` is false: then None) its 33 landmarks in the input's pixels."""
         outputs = self._model(tensor)
-        landmarks = input_landmarks(outputs["Identity"].ravel(), outputs["Identity_3"][0])
+        points = (
+            input_landmarks(outputs["Identity"].ravel(), outputs["Identity_3"][0])
+            if landmarks
+            else None
+        )
         return RegionReading(
             presence=float(outputs["Identity_1"].ravel()[0]),
             mask=outputs["Identity_2"][0, :, :, 0],
-            landmarks=landmarks[:NUM_POSE_LANDMARKS],
+            landmarks=None if points is None else points[:NUM_POSE_LANDMARKS],
         )
 
     def run(
