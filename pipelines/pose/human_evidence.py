@@ -149,17 +149,21 @@ class Reread:
         )
 
 
+# The turns a person is read turned upright from, in quarter turns: half a turn only (upside
+# down). Lying people (a quarter turn either way) are read as they lie: read turned upright,
+# `benchmarks.degraded_eval`'s `turn90` kept 0.69 rather than 0.26 of its people with ≥ 10
+# joints, but undegraded animal and food photos with a "person" went 3 → 12 of 177 (a
+# worktree run, see the README).
 TURNS_READ = (2,)
 
 
 def quarter_turn(pose: Pose) -> float:
     """How far the person of `pose` is turned from upright, to the nearest quarter turn
-    (radians, as `Roi.rotation`: 0, ±π/2 or π): the direction from their mid-hip to their
-    mid-shoulder, as MediaPipe turns a person's region (`alignment_roi`); 0 where a hip or a
-    shoulder is not placed. Only whole quarter turns: an acrobat upside down or a dancer
-    lying on the floor is read turned upright, a leaning body as it stands (the landmark
-    model reads leaning people; a region turned to every lean let more animals through,
-    see the README)."""
+    (radians, as `Roi.rotation`), where that is one of TURNS_READ (π: upside down), else 0:
+    the direction from their mid-hip to their mid-shoulder, as MediaPipe turns a person's
+    region (`alignment_roi`); 0 where a hip or a shoulder is not placed. A leaning body is
+    read as it stands (the landmark model reads leaning people; a region turned to every
+    lean let more animals through, see the README)."""
     joints = pose.array()
     hips, shoulders = joints[[11, 12]], joints[[5, 6]]
     if (hips[:, 2] <= 0).any() or (shoulders[:, 2] <= 0).any():
