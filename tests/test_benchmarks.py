@@ -4,6 +4,7 @@ the figures are read, not asserted, except that they are sane)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,17 +133,23 @@ def test_each_degradation_keeps_the_people_where_the_pixels_take_them() -> None:
     assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
 
 
-@pytest.mark.evalset
-def test_degraded_eval_reads_degraded_photos_and_negatives(
-    evalset, tmp_path, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+def _photo_of_nobody(tmp_path: Path) -> Path:
+    """A folder holding one photo with nobody in it: a plain green field."""
     from PIL import Image
-
-    from benchmarks import degraded_eval
 
     nobody = tmp_path / "nobody"
     nobody.mkdir()
     Image.new("RGB", (320, 240), (90, 140, 60)).save(nobody / "field.png")
+    return nobody
+
+
+@pytest.mark.evalset
+def test_degraded_eval_reads_degraded_photos_and_negatives(
+    evalset, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import degraded_eval
+
+    nobody = _photo_of_nobody(tmp_path)
     argv = ["--evalset", str(evalset), "--only", "jpeg25", "--extra-negatives", str(nobody)]
     assert degraded_eval.main([*argv, "--options", '{"reread": false}']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -162,13 +169,9 @@ def test_degraded_eval_reads_degraded_photos_and_negatives(
 def test_reread_bars_sweeps_the_joint_agreement_after_a_degradation(
     evalset, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    from PIL import Image
-
     from benchmarks import reread_bars
 
-    nobody = tmp_path / "nobody"
-    nobody.mkdir()
-    Image.new("RGB", (320, 240), (90, 140, 60)).save(nobody / "field.png")
+    nobody = _photo_of_nobody(tmp_path)
     argv = ["--evalset", str(evalset), "--negatives", str(nobody), "--bars", "0.25"]
     argv += ["--presences", "0.8", "--agreements", "0.8", "--floors", "0.5", "0.7"]
     assert reread_bars.main([*argv, "--degradation", "jpeg25"]) == 0
