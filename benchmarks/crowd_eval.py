@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
@@ -36,10 +37,12 @@ from benchmarks.pose_eval_matching import (
     DETECTION_FIGURES,
     MIN_JOINTS_10PLUS,
     EvalImage,
+    Person,
     detect_pictures,
     detection_metrics,
     labelled_joints,
     load_evalset,
+    moved_people,
     seconds_per_image,
 )
 from benchmarks.report import print_report
@@ -65,18 +68,16 @@ def tiled(image: EvalImage, picture: Image.Image, grid: int) -> tuple[EvalImage,
     small = picture.convert("RGB").resize((small_w, small_h), Image.Resampling.LANCZOS)
     crowd = Image.new("RGB", (small_w * grid, small_h * grid))
     sx, sy = small_w / width, small_h / height
-    people = []
+    people: list[Person] = []
     for col in range(grid):
         for row in range(grid):
-            dx, dy = col * small_w, row * small_h
-            crowd.paste(small, (dx, dy))
-            for person in image.people:
-                keypoints = person.keypoints.copy()
-                keypoints[:, 0] = keypoints[:, 0] * sx + dx
-                keypoints[:, 1] = keypoints[:, 1] * sy + dy
-                x, y, w, h = person.bbox
-                box = (x * sx + dx, y * sy + dy, w * sx, h * sy)
-                people.append(replace(person, keypoints=keypoints, bbox=box))
+            crowd.paste(small, (col * small_w, row * small_h))
+            at = np.array([col * small_w, row * small_h], dtype=np.float64)
+
+            def place(points: np.ndarray, at: np.ndarray = at) -> np.ndarray:
+                return points * np.array([sx, sy]) + at
+
+            people += moved_people(image, place)
     return replace(image, people=tuple(people)), crowd
 
 

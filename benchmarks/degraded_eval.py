@@ -51,6 +51,7 @@ from benchmarks.pose_eval_matching import (
     detect_pictures,
     detection_metrics,
     load_evalset,
+    moved_people,
     seconds_per_image,
 )
 from benchmarks.report import print_report
@@ -121,18 +122,9 @@ def resized(longest: int) -> Degradation:
     def degrade(image: EvalImage, picture: Image.Image, seed: int) -> tuple[EvalImage, Image.Image]:
         scale = longest / max(picture.size)
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        people = []
-        for person in image.people:
-            keypoints = person.keypoints.copy()
-            keypoints[:, :2] *= scale
-            x, y, w, h = person.bbox
-            people.append(
-                replace(
-                    person, keypoints=keypoints, bbox=(x * scale, y * scale, w * scale, h * scale)
-                )
-            )
+        people = moved_people(image, lambda points: points * scale)
         resampled = picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        return replace(image, people=tuple(people)), resampled
+        return replace(image, people=people), resampled
 
     return degrade
 
@@ -143,23 +135,16 @@ def turned(quarters: int) -> Degradation:
     the floor is, with everything around them turned too."""
 
     def degrade(image: EvalImage, picture: Image.Image, seed: int) -> tuple[EvalImage, Image.Image]:
-        width, height = picture.size
-        people = []
-        for person in image.people:
-            keypoints = person.keypoints.copy()
-            x, y, w, h = person.bbox
-            corners = np.array([[x, y], [x + w, y + h]], dtype=np.float64)
-            points = [keypoints[:, :2].astype(np.float64), corners]
-            side, other = width, height
+        def turn(points: np.ndarray) -> np.ndarray:
+            side, other = picture.size
             for _ in range(quarters % 4):  # one quarter anticlockwise: (x, y) → (y, W − x)
-                points = [np.column_stack([p[:, 1], side - p[:, 0]]) for p in points]
+                points = np.column_stack([points[:, 1], side - points[:, 0]])
                 side, other = other, side
-            keypoints[:, :2] = points[0]
-            (x0, y0), (x1, y1) = points[1].min(axis=0), points[1].max(axis=0)
-            box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-            people.append(replace(person, keypoints=keypoints, bbox=box))
+            return points
+
+        people = moved_people(image, turn)
         pixels = np.rot90(np.asarray(picture.convert("RGB")), quarters % 4)
-        return replace(image, people=tuple(people)), Image.fromarray(np.ascontiguousarray(pixels))
+        return replace(image, people=people), Image.fromarray(np.ascontiguousarray(pixels))
 
     return degrade
 

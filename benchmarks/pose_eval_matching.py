@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,6 +29,22 @@ class Person:
     medium: str
     keypoints: np.ndarray  # (17, 3): x, y, v
     bbox: tuple[float, float, float, float]
+
+
+def moved_people(image: EvalImage, move: Callable[[np.ndarray], np.ndarray]) -> tuple[Person, ...]:
+    """`image`'s people with their joints and boxes taken where `move` takes points of the
+    picture (`(N, 2)` → `(N, 2)`: a resize, a turn, a tile's place); a box becomes the box
+    of its moved corners."""
+    people = []
+    for person in image.people:
+        keypoints = person.keypoints.copy()
+        keypoints[:, :2] = move(keypoints[:, :2].astype(np.float64))
+        x, y, w, h = person.bbox
+        corners = move(np.array([[x, y], [x + w, y + h]], dtype=np.float64))
+        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        people.append(replace(person, keypoints=keypoints, bbox=box))
+    return tuple(people)
 
 
 @dataclass(frozen=True)
