@@ -36,6 +36,15 @@ re-read presence on people too: a person below the bar is kept where the re-read
 most of their clearly seen joints where they were (`joint_agreement`). And a person upside
 down (`quarter_turn`) was read from an upright square, where the landmark model sees no
 body: where a human face is seen with the head turned upright, they are read turned too.
+
+A person lying on their side is read turned upright the same way, but there BlazeFace alone
+does not do: a quadruped's body lies as a lying person's does, and turned upright an
+animal's face scores 0.50-0.68 to it, enough to let 8 more of 177 animal and food photos
+through. A face seen turned a quarter therefore counts only where the wheel's face mesh
+model (`face_landmark.tflite`), read where MediaPipe's face pipeline reads it (the detector's
+box × 1.5, turned so the eyes are level), also says "a face" at MediaPipe's bar, 0.5
+(`FaceEvidence.turned_score`): it says so to most lying people's faces and to none of
+those animals' (a one-off probe, see the README).
 """
 
 from __future__ import annotations
@@ -57,8 +66,16 @@ from pipelines.pose.landmarks import (
     LandmarkModel,
     crop_roi,
     image_points_to_roi,
+    roi_points_to_image,
 )
-from pipelines.pose.person_detection import ROI_SCALE, Roi, box_roi, sigmoid_scores
+from pipelines.pose.person_detection import (
+    ROI_SCALE,
+    Roi,
+    box_roi,
+    decode_boxes,
+    sigmoid_scores,
+    ssd_anchor_centres,
+)
 from pipelines.pose.wheel_models import WheelModel
 from pipelines.records import COCO17_INDEX, COCO17_LIMBS, Pose
 
@@ -66,13 +83,47 @@ from pipelines.records import COCO17_INDEX, COCO17_LIMBS, Pose
 # frames): it reads the head box enlarged this much.
 DETECTOR_CONTEXT = 1.6
 DETECTOR_INPUT = 128
+# The short-range graph's anchors (face_detection_short_range.pbtxt): strides 8, 16, 16, 16,
+# two anchors of fixed size per layer and location (896 in all).
+DETECTOR_STRIDES = (8, 16, 16, 16)
+DETECTOR_ANCHORS_PER_LAYER = 2
+# The face mesh model, read as MediaPipe's face landmark pipeline reads it: from the face
+# detector's box, its longer side × 1.5, turned so the person's right eye to left eye is level
+# (face_detection_front_detection_to_roi.pbtxt); its face-presence output (`conv2d_31`) is a
+# face where it reaches the face mesh solution's default bar (`min_tracking_confidence`).
+MESH_MODEL = "face_landmark/face_landmark.tflite"
+MESH_INPUT = 192
+MESH_ROI_SCALE = 1.5
+MIN_MESH_PRESENCE = 0.5
+# The turns (in quarter turns, as TURNS_READ) whose face the face mesh model must confirm:
+# lying on either side, as a quadruped's body lies. Upside down, BlazeFace alone still
+# decides: confirming it there too lost a fifth of the upside-down people (faces the face
+# detector is lukewarm about, 0.5-0.75, and the face mesh model misses) for 1-2 fewer
+# animal photos in 177 (see the README).
+MESH_TURNS = (1, 3)
+# BlazeFace's keypoints: the person's right eye, left eye, nose, mouth, right ear, left ear.
+RIGHT_EYE, LEFT_EYE = 0, 1
+
+
+@dataclass(frozen=True)
+class FaceReading:
+    """The face detector's best reading around a head: its score, and the region the face
+    mesh model would read that face from (`mesh_region`)."""
+
+    score: float
+    region: Roi
 
 
 class FaceEvidence:
-    """How sure the wheel's face detector is that a human face is at a pose's head, in [0, 1]."""
+    """How sure the wheel's face detector is that a human face is at a pose's head, in [0, 1];
+    for a head read turned, confirmed by the wheel's face mesh model (`turned_score`)."""
 
     def __init__(self) -> None:
         self._detector = WheelModel("face_detection/face_detection_short_range.tflite")
+        self._anchors = ssd_anchor_centres(
+            DETECTOR_INPUT, DETECTOR_STRIDES, DETECTOR_ANCHORS_PER_LAYER
+        )
+        self._mesh = WheelModel(MESH_MODEL)
 
     def score(
         self,
@@ -81,13 +132,73 @@ class FaceEvidence:
         turn: float = 0.0,
     ) -> float:
         """The face evidence for the head box `head` (x0, y0, x1, y1) in the image `rgb`,
-        read turned by `turn` (radians, as `Roi.rotation`: a person upside down is read with
-        their face upright, `quarter_turn`)."""
+        read turned by `turn` (radians, as `Roi.rotation`: a person upside down or lying is
+        read with their face upright, `quarter_turn`)."""
+        return self.read(rgb, head, turn).score
+
+    def read(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        head: tuple[float, float, float, float],
+        turn: float = 0.0,
+    ) -> FaceReading:
+        """`score`, with the region of the face the detector is surest of."""
         cx, cy = (head[0] + head[2]) / 2, (head[1] + head[3]) / 2
         side = max(head[2] - head[0], head[3] - head[1], 1.0)
         around = Roi(cx, cy, side * DETECTOR_CONTEXT, turn)
-        scores = self._detector(_signed(crop_roi(rgb, around, DETECTOR_INPUT)))["classificators"]
-        return float(sigmoid_scores(scores.ravel()).max())
+        outputs = self._detector(_signed(crop_roi(rgb, around, DETECTOR_INPUT)))
+        scores = sigmoid_scores(outputs["classificators"].ravel())
+        best = int(scores.argmax())
+        regressors = outputs["regressors"].reshape(scores.shape[0], -1)
+        boxes, keypoints = decode_boxes(
+            regressors[best : best + 1], self._anchors[best : best + 1], DETECTOR_INPUT
+        )
+        region = mesh_region(boxes[0] * DETECTOR_INPUT, keypoints[0] * DETECTOR_INPUT, around)
+        return FaceReading(float(scores[best]), region)
+
+    def mesh_presence(self, rgb: npt.NDArray[np.uint8], face: FaceReading) -> float:
+        """The face mesh model's face presence where `face` was found, in [0, 1]."""
+        outputs = self._mesh(crop_roi(rgb, face.region, MESH_INPUT))
+        return float(sigmoid_scores(outputs["conv2d_31"].ravel())[0])
+
+    def turned_score(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        head: tuple[float, float, float, float],
+        turn: float,
+        min_score: float,
+    ) -> float:
+        """The face evidence for a head read turned by `turn`, where it reaches `min_score`
+        and, for a person lying (a quarter turn either way, MESH_TURNS), the face mesh model
+        also sees a face there (MIN_MESH_PRESENCE); else 0."""
+        face = self.read(rgb, head, turn)
+        if face.score < min_score:
+            return 0.0
+        if quarters(turn) in MESH_TURNS and self.mesh_presence(rgb, face) < MIN_MESH_PRESENCE:
+            return 0.0
+        return face.score
+
+
+def mesh_region(
+    box: npt.NDArray[np.float64], keypoints: npt.NDArray[np.float64], around: Roi
+) -> Roi:
+    """The region the face mesh model reads a face from, in image pixels: the face detector's
+    `box` (x0, y0, x1, y1) and `keypoints` `(6, 2)`, in pixels of its input read from
+    `around`, mapped to the image; its longer side × MESH_ROI_SCALE, turned so the eyes are
+    level (MediaPipe's convention, as `alignment_roi`'s for a body: 0 for an upright face)."""
+    corners = roi_points_to_image(
+        np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]]]), around, DETECTOR_INPUT
+    )
+    centre = roi_points_to_image(
+        np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]]), around, DETECTOR_INPUT
+    )[0]
+    width = float(np.hypot(*(corners[1] - corners[0])))
+    height = float(np.hypot(*(corners[2] - corners[0])))
+    right, left = roi_points_to_image(keypoints[[RIGHT_EYE, LEFT_EYE]], around, DETECTOR_INPUT)
+    rotation = -math.atan2(-(left[1] - right[1]), left[0] - right[0])
+    rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
+    side = max(width, height, 1.0) * MESH_ROI_SCALE
+    return Roi(float(centre[0]), float(centre[1]), side, rotation)
 
 
 def _signed(tensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -157,17 +268,21 @@ class Reread:
         )
 
 
-# The turns a person is read turned upright from, in quarter turns: half a turn only (upside
-# down). Lying people (a quarter turn either way) are read as they lie: read turned upright,
-# `benchmarks.degraded_eval`'s `turn90` kept 0.69 rather than 0.26 of its people with ≥ 10
-# joints, but undegraded animal and food photos with a "person" went 3 → 12 of 177 (a
-# worktree run, see the README).
-TURNS_READ = (2,)
+# The turns a person is read turned upright from, in quarter turns: lying on either side (1,
+# 3) and upside down (2). Read turned upright where their face is seen so (`FaceEvidence`).
+TURNS_READ = (1, 2, 3)
+
+
+def quarters(turn: float) -> int:
+    """A turn (radians, as `Roi.rotation`) in quarter turns, 0 to 3 (3: a quarter clockwise
+    on screen, -π/2)."""
+    return round(turn / (math.pi / 2)) % 4
 
 
 def quarter_turn(pose: Pose) -> float:
     """How far the person of `pose` is turned from upright, to the nearest quarter turn
-    (radians, as `Roi.rotation`), where that is one of TURNS_READ (π: upside down), else 0:
+    (radians, as `Roi.rotation`), where that is one of TURNS_READ (±π/2: lying, π: upside
+    down), else 0:
     the direction from their mid-hip to their mid-shoulder, as MediaPipe turns a person's
     region (`alignment_roi`); 0 where a hip or a shoulder is not placed. A leaning body is
     read as it stands (the landmark model reads leaning people; a region turned to every
@@ -180,8 +295,8 @@ def quarter_turn(pose: Pose) -> float:
     if x0 == x1 and y0 == y1:
         return 0.0
     rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
-    quarters = round(rotation / (math.pi / 2)) % 4
-    return (0.0, math.pi / 2, math.pi, -math.pi / 2)[quarters] if quarters in TURNS_READ else 0.0
+    turned = quarters(rotation)
+    return (0.0, math.pi / 2, math.pi, -math.pi / 2)[turned] if turned in TURNS_READ else 0.0
 
 
 def own_region(pose: Pose, turn: float = 0.0) -> Roi | None:
@@ -236,8 +351,8 @@ def reread(
 ) -> Reread:
     """The landmark model's reading of the person of `pose` again, from `own_region` and its
     mirror image (nothing seen where the pose gives no region); with a `turn` (a person
-    upside down, `quarter_turn`), also from that region turned so, the surer reading
-    counting."""
+    lying or upside down, `quarter_turn`), also from that region turned so, the surer
+    reading counting."""
     readings = [_reread_turned(model, rgb, pose, 0.0)]
     if turn:
         readings.append(_reread_turned(model, rgb, pose, turn))

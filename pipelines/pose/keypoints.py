@@ -29,11 +29,14 @@ from pipelines.pose.hands import HandFinder
 from pipelines.pose.human_evidence import (
     DRAWN_FLAT_SHARE,
     JOINT_DISTANCE,
+    MESH_TURNS,
     MIN_JOINT_AGREEMENT,
     MIN_LIMB_COVERAGE,
+    MIN_MESH_PRESENCE,
     PAGE_GRAIN,
     PAGE_SHARE,
     PAPER_SHARE,
+    TURNS_READ,
     FaceEvidence,
     Reread,
     is_human,
@@ -275,7 +278,9 @@ class MediaPipePoseDetector(KeypointDetector):
                 )
         if self._faces is not None:
             options += (
-                f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}|quarters"
+                f",human=face{self.min_face_evidence:g}|body{self.min_body_evidence:g}"
+                f"|turns{''.join(map(str, TURNS_READ))}"
+                f"+mesh{''.join(map(str, MESH_TURNS))}@{MIN_MESH_PRESENCE:g}"
             )
             if self.reread:
                 options += (
@@ -372,15 +377,19 @@ class MediaPipePoseDetector(KeypointDetector):
         return [pose for pose in poses if self._is_human(rgb, pose, faces_only)]
 
     def _is_human(self, rgb: np.ndarray, pose: Pose, faces_only: bool) -> bool:
-        """`_humans` for one pose. A person upside down (`quarter_turn`) has their face read
-        turned upright too, and where the face detector sees a human face so, they are also
-        read again turned upright: the surer reading counts. An animal read as an upside-down
-        "person" shows no face turned (a goose's, 0.16), and its turned reading would pass."""
+        """`_humans` for one pose. A person lying or upside down (`quarter_turn`) has their
+        face read turned upright too, and where the face detector sees a human face so (and,
+        for a person lying, the face mesh model confirms it: `FaceEvidence.turned_score`),
+        they are also read again turned upright: the surer reading counts. An animal read
+        as an upside-down or lying "person" shows no face turned (a goose's, 0.16) or none
+        the face mesh model confirms, and its turned reading would pass."""
         assert self._faces is not None  # the caller checks
         head = head_box(pose)
         face = self._faces.score(rgb, head)
         turn = quarter_turn(pose)
-        turned_face = self._faces.score(rgb, head, turn) if turn else 0.0
+        turned_face = (
+            self._faces.turned_score(rgb, head, turn, self.min_face_evidence) if turn else 0.0
+        )
         if not is_human(
             pose,
             max(face, turned_face),
