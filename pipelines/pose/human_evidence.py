@@ -59,6 +59,7 @@ from PIL import Image
 from pipelines.images import luminance
 from pipelines.pose.blazepose import BLAZEPOSE_TO_COCO17
 from pipelines.pose.drawn.ink import evenly_lit
+from pipelines.pose.face_proposals import LEFT_EYE, RIGHT_EYE
 from pipelines.pose.figure_geometry import keypoint_box
 from pipelines.pose.landmarks import (
     LANDMARK_INPUT_SIZE,
@@ -98,11 +99,10 @@ MIN_MESH_PRESENCE = 0.5
 # The turns (in quarter turns, as TURNS_READ) whose face the face mesh model must confirm:
 # lying on either side, as a quadruped's body lies. Upside down, BlazeFace alone still
 # decides: confirming it there too lost a fifth of the upside-down people (faces the face
-# detector is lukewarm about, 0.5-0.75, and the face mesh model misses) for 1-2 fewer
-# animal photos in 177 (see the README).
+# detector is lukewarm about, 0.5-0.75, and the face mesh model misses) for one fewer of
+# 177 animal and food photos with a "person" upright, two or three fewer turned (see the
+# README).
 MESH_TURNS = (1, 3)
-# BlazeFace's keypoints: the person's right eye, left eye, nose, mouth, right ear, left ear.
-RIGHT_EYE, LEFT_EYE = 0, 1
 
 
 @dataclass(frozen=True)
