@@ -282,11 +282,10 @@ def quarters(turn: float) -> int:
 def quarter_turn(pose: Pose) -> float:
     """How far the person of `pose` is turned from upright, to the nearest quarter turn
     (radians, as `Roi.rotation`), where that is one of TURNS_READ (±π/2: lying, π: upside
-    down), else 0:
-    the direction from their mid-hip to their mid-shoulder, as MediaPipe turns a person's
-    region (`alignment_roi`); 0 where a hip or a shoulder is not placed. A leaning body is
-    read as it stands (the landmark model reads leaning people; a region turned to every
-    lean let more animals through, see the README)."""
+    down), else 0: the direction from their mid-hip to their mid-shoulder, as MediaPipe
+    turns a person's region (`alignment_roi`); 0 where a hip or a shoulder is not placed.
+    A leaning body is read as it stands (the landmark model reads leaning people; a region
+    turned to every lean let more animals through, see the README)."""
     joints = pose.array()
     hips, shoulders = joints[[11, 12]], joints[[5, 6]]
     if (hips[:, 2] <= 0).any() or (shoulders[:, 2] <= 0).any():
