@@ -13,7 +13,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from benchmarks import degraded_eval, photo_negatives
-from benchmarks.pose_eval_matching import MIN_JOINTS_10PLUS, load_evalset, match_image
+from benchmarks.pose_eval_matching import (
+    MIN_JOINTS_10PLUS,
+    EvalImage,
+    detect_pictures,
+    load_evalset,
+)
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
 from pipelines.pose.blazepose import BLAZEPOSE_TO_COCO17
@@ -32,7 +37,7 @@ from pipelines.pose.human_evidence import (
     quarter_turn,
     reread,
 )
-from pipelines.pose.keypoints import MediaPipePoseDetector
+from pipelines.pose.keypoints import KeypointDetector, MediaPipePoseDetector
 from pipelines.pose.landmarks import (
     LANDMARK_INPUT_SIZE,
     PersonLandmarks,
@@ -627,18 +632,27 @@ def test_on_real_animal_photos_the_reread_drops_most_animals(tmp_path: Path) -> 
     assert found[True] <= found[False] / 2
 
 
-def test_on_the_evalset_photos_the_reread_keeps_the_people(evalset: Path) -> None:
+def _evalset_photos(evalset: Path) -> list[tuple[EvalImage, Image.Image]]:
+    """The evalset's photos of people, each decoded once, with their annotations."""
     photos = [i for i in load_evalset(evalset) if i.medium == "photo" and i.people]
-    matched = {}
-    for again in (False, True):
-        detector = keypoint_models.load("mediapipe", hands=False, reread=again)
-        matched[again] = sum(
-            m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
-            for image in photos
-            for m in match_image(
-                image, detector.detect(decode_image((evalset / image.file).read_bytes())[0])
-            ).matches
-        )
+    return [(i, decode_image((evalset / i.file).read_bytes())[0]) for i in photos]
+
+
+def _people_found(detector: KeypointDetector, pictures: list[tuple[EvalImage, Image.Image]]) -> int:
+    """How many annotated people with ≥ 10 labelled joints `detector` finds in `pictures`."""
+    return sum(
+        m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
+        for result in detect_pictures(detector, pictures)
+        for m in result.matches
+    )
+
+
+def test_on_the_evalset_photos_the_reread_keeps_the_people(evalset: Path) -> None:
+    pictures = _evalset_photos(evalset)
+    matched = {
+        again: _people_found(keypoint_models.load("mediapipe", hands=False, reread=again), pictures)
+        for again in (False, True)
+    }
     assert matched[False] >= 25
     assert matched[True] >= matched[False] - 1
 
@@ -648,17 +662,13 @@ def test_on_the_evalset_photos_turned_a_quarter_most_people_are_found_lying(
 ) -> None:
     """Everyone lying on their side (`benchmarks.degraded_eval`'s `turn90`): before the
     lying were read turned upright, a third as many people were found as upright."""
-    photos = [i for i in load_evalset(evalset) if i.medium == "photo" and i.people]
+    pictures = _evalset_photos(evalset)
     detector = keypoint_models.load("mediapipe", hands=False)
     found = {}
     for quarters in (0, 1):
         turn = degraded_eval.turned(quarters)
-        found[quarters] = 0
-        for image in photos:
-            seen, picture = turn(image, decode_image((evalset / image.file).read_bytes())[0], 0)
-            found[quarters] += sum(
-                m.labelled >= MIN_JOINTS_10PLUS and m.detection is not None
-                for m in match_image(seen, detector.detect(picture)).matches
-            )
+        found[quarters] = _people_found(
+            detector, [turn(image, picture, 0) for image, picture in pictures]
+        )
     assert found[0] >= 25
     assert found[1] >= found[0] / 2

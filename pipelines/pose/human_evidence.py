@@ -186,15 +186,13 @@ def mesh_region(
     `box` (x0, y0, x1, y1) and `keypoints` `(6, 2)`, in pixels of its input read from
     `around`, mapped to the image; its longer side × MESH_ROI_SCALE, turned so the eyes are
     level (MediaPipe's convention, as `alignment_roi`'s for a body: 0 for an upright face)."""
-    corners = roi_points_to_image(
-        np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]]]), around, DETECTOR_INPUT
+    points = np.concatenate(
+        [[[box[0], box[1]], [box[2], box[1]], [box[0], box[3]]], keypoints[[RIGHT_EYE, LEFT_EYE]]]
     )
-    centre = roi_points_to_image(
-        np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]]), around, DETECTOR_INPUT
-    )[0]
-    width = float(np.hypot(*(corners[1] - corners[0])))
-    height = float(np.hypot(*(corners[2] - corners[0])))
-    right, left = roi_points_to_image(keypoints[[RIGHT_EYE, LEFT_EYE]], around, DETECTOR_INPUT)
+    corner, across, down, right, left = roi_points_to_image(points, around, DETECTOR_INPUT)
+    centre = (across + down) / 2  # the map is affine: the box's centre is their midpoint
+    width = float(np.hypot(*(across - corner)))
+    height = float(np.hypot(*(down - corner)))
     rotation = -math.atan2(-(left[1] - right[1]), left[0] - right[0])
     rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
     side = max(width, height, 1.0) * MESH_ROI_SCALE
@@ -274,8 +272,7 @@ TURNS_READ = (1, 2, 3)
 
 
 def quarters(turn: float) -> int:
-    """A turn (radians, as `Roi.rotation`) in quarter turns, 0 to 3 (3: a quarter clockwise
-    on screen, -π/2)."""
+    """A turn (radians, as `Roi.rotation`) in quarter turns, 0 to 3 (3 for -π/2)."""
     return round(turn / (math.pi / 2)) % 4
 
 
