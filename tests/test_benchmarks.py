@@ -166,6 +166,23 @@ def test_degraded_eval_reads_degraded_photos_and_negatives(
 
 
 @pytest.mark.evalset
+def test_where_lost_names_a_stage_for_every_person_a_degradation_costs(
+    evalset, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import where_lost
+
+    assert where_lost.main(["--evalset", str(evalset), "--only", "jpeg10"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stages = [result[f"jpeg10_{stage}"] for stage in where_lost.STAGES]
+    # Every person lost is lost at one stage, and only people found undegraded are lost.
+    assert result["found_10plus"] > 0
+    assert result["jpeg10_lost"] == sum(stages) <= result["found_10plus"]
+    assert result["jpeg10_gained"] >= 0 and "blur_lost" not in result
+    with pytest.raises(SystemExit):
+        where_lost.main(["--evalset", str(evalset), "--only", "sepia"])
+
+
+@pytest.mark.evalset
 def test_reread_bars_sweeps_the_joint_agreement_after_a_degradation(
     evalset, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]

@@ -459,6 +459,28 @@ def test_a_person_read_less_surely_again_is_kept_where_their_joints_are_read_ali
     assert _detector_finding(scaled_pose(0.6), face=0.1, agreed=1.0).detect(photo()) == []
 
 
+def test_the_check_a_pose_fails_is_named() -> None:
+    # What `benchmarks.where_lost` counts: the first check a pose fails, in the reader's order.
+    rgb = np.asarray(photo())
+    unclear, clear = scaled_pose(0.6), scaled_pose(0.95)
+    assert _detector_finding(unclear, face=0.1).failed_check(rgb, unclear) == "face_or_body"
+    # The first gate fails before the re-reading is asked (it would fail too).
+    assert _detector_finding(unclear, face=0.1, again=0.0).failed_check(rgb, unclear) == (
+        "face_or_body"
+    )
+    assert _detector_finding(clear, face=0.9, again=0.3).failed_check(rgb, clear) == "reread"
+    assert _detector_finding(clear, face=0.9, again=0.9).failed_check(rgb, clear) is None
+    # A face alone counts where asked (`faces_only`): a clear body without one does not.
+    body_only = _detector_finding(clear, face=0.1)
+    assert body_only.failed_check(rgb, clear) is None
+    assert body_only.failed_check(rgb, clear, faces_only=True) == "face_or_body"
+    assert (
+        _detector_finding(clear, face=0.9, again=0.3, reread=False).failed_check(rgb, clear) is None
+    )
+    with pytest.raises(ValueError, match="no human evidence"):
+        _detector_finding(clear, face=0.9, min_body_evidence=0.0).failed_check(rgb, clear)
+
+
 def test_joint_agreement_counts_the_clearly_seen_joints_read_where_they_were() -> None:
     first = scaled_pose(0.9).array().copy()
     first[[15, 16], 2] = 0.3  # the ankles barely seen: they do not count

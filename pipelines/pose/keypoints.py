@@ -377,13 +377,23 @@ class MediaPipePoseDetector(KeypointDetector):
         return [pose for pose in poses if self._is_human(rgb, pose, faces_only)]
 
     def _is_human(self, rgb: np.ndarray, pose: Pose, faces_only: bool) -> bool:
-        """`_humans` for one pose. A person lying or upside down (`quarter_turn`) has their
-        face read turned upright too, and where the face detector sees a human face so (and,
-        for a person lying, the face mesh model confirms it: `FaceEvidence.turned_score`),
-        they are also read again turned upright: the surer reading counts. An animal read
-        as an upside-down or lying "person" shows no face turned (a goose's, 0.16) or none
-        the face mesh model confirms, and its turned reading would pass."""
-        assert self._faces is not None  # the caller checks
+        """`_humans` for one pose: it fails none of the checks (`failed_check`)."""
+        return self.failed_check(rgb, pose, faces_only) is None
+
+    def failed_check(self, rgb: np.ndarray, pose: Pose, faces_only: bool = False) -> str | None:
+        """The first human-evidence check a photo's pose fails, or None for a person:
+        `"face_or_body"` (no human face at the head, and the body not seen clearly enough
+        to need one; with `faces_only`, a face alone counts) or `"reread"` (the landmark
+        model read again does not still see a person). `benchmarks.where_lost` counts them.
+
+        A person lying or upside down (`quarter_turn`) has their face read turned upright
+        too, and where the face detector sees a human face so (and, for a person lying, the
+        face mesh model confirms it: `FaceEvidence.turned_score`), they are also read again
+        turned upright: the surer reading counts. An animal read as an upside-down or lying
+        "person" shows no face turned (a goose's, 0.16) or none the face mesh model
+        confirms, and its turned reading would pass."""
+        if self._faces is None:
+            raise ValueError("this reader checks no human evidence (min_body_evidence=0)")
         head = head_box(pose)
         face = self._faces.score(rgb, head)
         turn = quarter_turn(pose)
@@ -396,11 +406,11 @@ class MediaPipePoseDetector(KeypointDetector):
             self.min_face_evidence,
             math.inf if faces_only else self.min_body_evidence,
         ):
-            return False
-        if not self.reread:
-            return True
+            return "face_or_body"
         upright = turn if turned_face >= self.min_face_evidence else 0.0
-        return self._reread(rgb, pose, upright)
+        if self.reread and not self._reread(rgb, pose, upright):
+            return "reread"
+        return None
 
     def _reread(self, rgb: np.ndarray, pose: Pose, turn: float = 0.0) -> bool:
         """Whether the landmark model still sees a person in `pose` read again from its own
