@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks.degraded_eval import DEGRADATIONS
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval_matching import labelled_joints, load_evalset, match
+from benchmarks.pose_eval_matching import load_evalset, match_image
 from benchmarks.report import print_report
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
@@ -63,36 +63,30 @@ def main(argv: list[str] | None = None) -> int:
         for seed, im in enumerate(images)
         if im.medium == "photo" and im.people
     ]
-    found = {seed: match(im.people, reader.detect(picture)) for seed, im, picture in photos}
+    found = {seed: match_image(im, reader.detect(picture)).matches for seed, im, picture in photos}
     result: dict[str, Any] = {
-        "found_10plus": sum(
-            1
-            for seed, im, _ in photos
-            for i, person in enumerate(im.people)
-            if i in found[seed] and labelled_joints(person.keypoints) >= 10
-        )
+        "found_10plus": sum(m.ten_plus and m.matched for ms in found.values() for m in ms)
     }
     for name in args.only or [name for name in DEGRADATIONS if name != "none"]:
         stages: Counter[str] = Counter()
         gained = 0
         for seed, im, picture in photos:
             moved, degraded = DEGRADATIONS[name](im, picture, seed)
-            after = match(moved.people, reader.detect(degraded))
-            readings = None
-            for i, person in enumerate(moved.people):
-                if labelled_joints(person.keypoints) < 10 or (i in after) == (i in found[seed]):
-                    continue
-                if i in after:
-                    gained += 1
-                    continue
-                if readings is None:
-                    readings = every_reading.detect(degraded)
-                on_them = match(moved.people, readings)
-                if i not in on_them:
+            after = match_image(moved, reader.detect(degraded)).matches
+            ten_plus = [(b, a) for b, a in zip(found[seed], after, strict=True) if b.ten_plus]
+            gained += sum(1 for b, a in ten_plus if a.matched and not b.matched)
+            lost = [a.index for b, a in ten_plus if b.matched and not a.matched]
+            if not lost:
+                continue
+            readings = every_reading.detect(degraded)
+            on_them = match_image(moved, readings).matches
+            rgb = np.ascontiguousarray(np.asarray(degraded.convert("RGB")))
+            for i in lost:
+                j = on_them[i].detection
+                if j is None:
                     stages["unread"] += 1
-                    continue
-                rgb = np.ascontiguousarray(np.asarray(degraded.convert("RGB")))
-                stages[reader.failed_check(rgb, readings[on_them[i]]) or "search"] += 1
+                else:
+                    stages[reader.failed_check(rgb, readings[j]) or "search"] += 1
         result[f"{name}_lost"] = sum(stages.values())
         for stage in STAGES:
             result[f"{name}_{stage}"] = stages[stage]
