@@ -2,6 +2,7 @@
 
     python -m benchmarks.dim_eval [--evalset DIR] [--gamma 2.2] [--gain 0.25] [--noise 2]
     python -m benchmarks.dim_eval --exposure 0.02 [--photons 10000] [--read-noise 3]
+        [--negatives DIR ...] [--extra-limit N]
 
 Each evalset image, as the indexer decodes it, is darkened and read by the keypoint reader
 twice in the same run: with `enhance_dark=False` (the baseline) and as configured by
@@ -19,7 +20,13 @@ Fixed seed per image. Printed: person recall, recall over people with ≥ 10 lab
 PCK@0.2 of matched photo people, false people on the images with nobody, seconds per image;
 and `photos_taken_for_drawings`, the share of the darkened photos (the evalset's `photo`
 images) the medium decision (`pipelines.pose.medium.is_drawing`) takes for drawings: a dark
-frame is flat, as drawings are. Last line: one JSON object.
+frame is flat, as drawings are. `--negatives DIR` (repeatable: e.g. the animal and food
+photos `benchmarks.photo_negatives` writes) darkens the images of a folder with nobody the
+same way and counts, for each reading, the images where someone is found
+(`<label>_images_with_people_<folder>`). Last line: one JSON object.
+
+`darken(image, spec, seed)` is the same darkening by name (`gamma`, or `exposure:K`), for
+`benchmarks.loso --darken`.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
+from benchmarks.pose_eval_extra import DEFAULT_EXTRA_LIMIT, count_people, extra_images
 from benchmarks.pose_eval_matching import (
     DETECTION_FIGURES,
     detect_pictures,
@@ -74,6 +82,24 @@ def underexposed(
     return Image.fromarray(np.clip(encoded + 0.5, 0, 255).astype(np.uint8))
 
 
+DARKENINGS = "gamma (the encoded pixels darkened, as by default) or exposure:K (a camera's frame)"
+
+
+def darken(image: Image.Image, spec: str, seed: int) -> Image.Image:
+    """`image` darkened as this benchmark darkens it by default (`gamma`) or as a camera's
+    frame with K of the light (`exposure:K`), with the default noise; ValueError otherwise."""
+    if spec == "gamma":
+        return darkened(image, 2.2, 0.25, 2.0, seed)
+    name, _, value = spec.partition(":")
+    try:
+        exposure = float(value)
+    except ValueError:
+        exposure = -1.0
+    if name != "exposure" or not 0.0 < exposure <= 1.0:
+        raise ValueError(f"unknown darkening {spec!r}: {DARKENINGS}")
+    return underexposed(image, exposure, 10000.0, 3.0, seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
@@ -85,22 +111,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--photons", type=float, default=10000.0)
     parser.add_argument("--read-noise", type=float, default=3.0)
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of images with nobody, darkened the same way (repeatable)",
+    )
+    parser.add_argument("--extra-limit", type=int, default=DEFAULT_EXTRA_LIMIT, metavar="N")
     args = parser.parse_args(argv)
     if not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset} (POSEFRAMER_EVALSET)", file=sys.stderr)
         return 2
+    for folder in args.negatives:
+        if not folder.is_dir():
+            print(f"error: no folder {folder}", file=sys.stderr)
+            return 2
     images = load_evalset(args.evalset)
     photos = [decode_image((args.evalset / im.file).read_bytes())[0] for im in images]
-    if args.exposure is not None:
-        dark = [
-            underexposed(photo, args.exposure, args.photons, args.read_noise, seed=i)
-            for i, photo in enumerate(photos)
-        ]
-    else:
-        dark = [
-            darkened(photo, args.gamma, args.gain, args.noise, seed=i)
-            for i, photo in enumerate(photos)
-        ]
+
+    def prepare(image: Image.Image, seed: int) -> Image.Image:
+        if args.exposure is not None:
+            return underexposed(image, args.exposure, args.photons, args.read_noise, seed)
+        return darkened(image, args.gamma, args.gain, args.noise, seed)
+
+    dark = [prepare(photo, seed=i) for i, photo in enumerate(photos)]
+
+    negatives = {folder: extra_images(folder, args.extra_limit) for folder in args.negatives}
     result: dict[str, Any] = {}
     for label, options in (("baseline", {"enhance_dark": False}), ("now", {})):
         detector = keypoint_models.load("mediapipe", hands=False, **options)
@@ -109,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in DETECTION_FIGURES:
             result[f"{label}_{key}"] = metrics[key]
         result[f"{label}_seconds_per_image"] = seconds_per_image(results)
+        for folder, paths in negatives.items():
+            found = count_people(detector, folder, paths, prepare)
+            result[f"{label}_images_with_people_{folder.name}"] = found.images_with_people
+            result[f"negative_images_{folder.name}"] = found.images
     dark_photos = [d for im, d in zip(images, dark, strict=True) if im.medium == "photo"]
     taken = sum(is_drawing(d) for d in dark_photos)
     result["photos_taken_for_drawings"] = round(taken / max(len(dark_photos), 1), 3)

@@ -1,7 +1,7 @@
 """Leave-one-source-out choice of keypoint-model settings on the evalset.
 
     python -m benchmarks.loso [--grid default] [--evalset ../shared/data/evalset]
-        [--extra-negatives DIR ...] [--extra-limit 150]
+        [--extra-negatives DIR ...] [--extra-limit 150] [--darken SPEC ...]
 
 Settings tuned on the evalset and reported on it look better than they will on unseen
 images. Here each variant of a grid (`GRIDS`: option sets of
@@ -27,6 +27,12 @@ grid, so the defaults win unless something does strictly better.
 nobody as training data for every choice (never held out: they are not evalset sources), at
 most `--extra-limit` images each, drawn with a fixed seed.
 
+`--darken SPEC` (`gamma` or `exposure:K`, as `benchmarks.dim_eval` darkens: repeatable)
+reads every image, the extra folders' too, darkened that way instead, with each image's
+seed; given several times, each source's counts are summed over the darkenings, so one
+choice is made for all of them (the `lift` grid: how the reader's brightened copy of a dark
+photo is smoothed).
+
 Every variant runs with `hands=False`: hands only add extras, the COCO-17 joints measured
 here are the same, and the run is quicker.
 
@@ -41,23 +47,28 @@ import inspect
 import json
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from benchmarks.dim_eval import DARKENINGS, darken
 from benchmarks.pose_eval import DEFAULT_EVALSET, format_cell, machine
 from benchmarks.pose_eval_extra import DEFAULT_EXTRA_LIMIT, count_people, extra_images
 from benchmarks.pose_eval_matching import (
+    ImageDetections,
     SourceCounts,
     counts_by_source,
-    detect_evalset,
+    detect_pictures,
     load_evalset,
     pooled,
     rounded,
 )
 from pipelines.catalog import keypoint_models
+from pipelines.images import decode_image
 
 BACKEND = "mediapipe"
 # Options every variant shares (see the module docstring).
@@ -126,12 +137,21 @@ PROPOSAL_GRID: list[Variant] = [
     Variant("fine_off", {"fine_tiles": False}),
     Variant("both_off", {"fine_tiles": False, "face_proposals": False}),
 ]
+# How the brightened copy of a dark photo is smoothed before its lift (`low_light`), chosen
+# on the evalset darkened (`--darken`).
+LIFT_GRID: list[Variant] = [
+    Variant("defaults"),
+    Variant("smoothing_0", {"lift_smoothing": 0.0}),
+    Variant("smoothing_0.3", {"lift_smoothing": 0.3}),
+    Variant("smoothing_1", {"lift_smoothing": 1.0}),
+]
 GRIDS: dict[str, list[Variant]] = {
     "default": DEFAULT_GRID,
     "thresholds": THRESHOLD_GRID,
     "detector": DETECTOR_GRID,
     "evidence": EVIDENCE_GRID,
     "proposals": PROPOSAL_GRID,
+    "lift": LIFT_GRID,
 }
 
 # variant name → source → counts
@@ -216,15 +236,34 @@ def figures(counts: SourceCounts) -> dict[str, Any]:
     }
 
 
+def extra_label(folder: Path, folders: Sequence[Path]) -> str:
+    """The folder's name, or its parent's and its own where another folder has its name
+    (`animals/dev`, `food/dev`)."""
+    if sum(other.name == folder.name for other in folders) > 1:
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
+
+
+def darkening(spec: str) -> Callable[[Image.Image, int], Image.Image]:
+    """`dim_eval.darken` by `spec`, as `count_people` prepares an image with its seed."""
+    return lambda image, seed: darken(image, spec, seed)
+
+
 def run_grid(
     grid: Sequence[Variant],
     evalset: Path,
     extra_negatives: Sequence[Path] = (),
     extra_limit: int = DEFAULT_EXTRA_LIMIT,
+    darkenings: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, SourceCounts]], dict[str, dict[str, Any]]]:
     """Counts per variant and source (extra folders as `extra:<name>` sources), and each
-    variant's model id and time. Identical option sets run once."""
+    variant's model id and time. Identical option sets run once. With `darkenings`, every
+    image is read once per darkening and a source's counts are their sum."""
     images = load_evalset(evalset)
+    pictures = [decode_image((evalset / image.file).read_bytes())[0] for image in images]
+    views: list[tuple[str | None, list[Image.Image]]] = [
+        (spec, [darken(p, spec, seed=i) for i, p in enumerate(pictures)]) for spec in darkenings
+    ] or [(None, pictures)]
     extras = {folder: extra_images(folder, extra_limit) for folder in extra_negatives}
     table: dict[str, dict[str, SourceCounts]] = {}
     runs: dict[str, dict[str, Any]] = {}
@@ -240,13 +279,20 @@ def run_grid(
             continue
         detector.load()
         start = time.perf_counter()
-        results = detect_evalset(detector, evalset, images)
-        by_source = counts_by_source(results)
-        for folder, paths in extras.items():
-            found = count_people(detector, folder, paths)
-            by_source[f"{EXTRA_PREFIX}{folder.name}"] = SourceCounts(
-                images=found.images, negative_images=found.images, false_people=found.people
-            )
+        results: list[ImageDetections] = []
+        by_source: dict[str, SourceCounts] = {}
+        for spec, view in views:
+            read = detect_pictures(detector, zip(images, view, strict=True))
+            results += read
+            for source, counts in counts_by_source(read).items():
+                by_source[source] = by_source.get(source, SourceCounts()) + counts
+            prepare = None if spec is None else darkening(spec)
+            for folder, paths in extras.items():
+                found = count_people(detector, folder, paths, prepare)
+                name = f"{EXTRA_PREFIX}{extra_label(folder, extra_negatives)}"
+                by_source[name] = by_source.get(name, SourceCounts()) + SourceCounts(
+                    images=found.images, negative_images=found.images, false_people=found.people
+                )
         elapsed = time.perf_counter() - start
         table[variant.name] = by_source
         done[detector.model_id] = variant.name
@@ -370,7 +416,20 @@ def main(argv: list[str] | None = None) -> int:
         help="a folder of images with nobody, training data for every choice (repeatable)",
     )
     parser.add_argument("--extra-limit", type=int, default=DEFAULT_EXTRA_LIMIT, metavar="N")
+    parser.add_argument(
+        "--darken",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=f"read the images darkened: {DARKENINGS} (repeatable)",
+    )
     args = parser.parse_args(argv)
+    for spec in args.darken:
+        try:
+            darken(Image.new("RGB", (2, 2)), spec, seed=0)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if not (args.evalset / "annotations.json").is_file():
         print(f"error: no evalset at {args.evalset}", file=sys.stderr)
         return 2
@@ -381,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     grid = GRIDS[args.grid]
     check_options(grid)
     start = time.perf_counter()
-    table, runs = run_grid(grid, args.evalset, args.extra_negatives, args.extra_limit)
+    table, runs = run_grid(grid, args.evalset, args.extra_negatives, args.extra_limit, args.darken)
     result = report(table, runs, args.grid, time.perf_counter() - start)
+    result["darkenings"] = list(args.darken)
     print_tables(result)
     print(json.dumps(result))
     return 0

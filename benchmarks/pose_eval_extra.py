@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from benchmarks.pose_eval_matching import (
     IMAGE_SUFFIXES,
@@ -67,14 +68,23 @@ class FolderCounts:
     seconds: float
 
 
-def count_people(detector: KeypointDetector, folder: Path, paths: Sequence[Path]) -> FolderCounts:
+def count_people(
+    detector: KeypointDetector,
+    folder: Path,
+    paths: Sequence[Path],
+    prepare: Callable[[Image.Image, int], Image.Image] | None = None,
+) -> FolderCounts:
+    """People `detector` finds in each image of `paths`; `prepare(image, i)` (e.g. a
+    darkening seeded by the image's place `i` in `paths`) changes each before it is read."""
     found, unreadable, seconds = [], 0, 0.0
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
             image, _ = decode_image(path.read_bytes())
         except ImageDecodeError:
             unreadable += 1
             continue
+        if prepare is not None:
+            image = prepare(image, i)
         start = time.perf_counter()
         found.append(len(detector.detect(image)))
         seconds += time.perf_counter() - start

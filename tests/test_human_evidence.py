@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from benchmarks import degraded_eval, photo_negatives
+from benchmarks.dim_eval import underexposed
 from benchmarks.pose_eval_matching import (
     MIN_JOINTS_10PLUS,
     EvalImage,
@@ -21,6 +22,7 @@ from benchmarks.pose_eval_matching import (
 )
 from pipelines.catalog import keypoint_models
 from pipelines.images import decode_image
+from pipelines.pose import keypoints as keypoints_module
 from pipelines.pose.blazepose import BLAZEPOSE_TO_COCO17
 from pipelines.pose.human_evidence import (
     LIMBS,
@@ -44,7 +46,13 @@ from pipelines.pose.landmarks import (
     RegionReading,
     image_points_to_roi,
 )
-from pipelines.pose.low_light import TARGET_MEDIAN, brightened, is_dim, luminance
+from pipelines.pose.low_light import (
+    LIFT_SMOOTHING,
+    TARGET_MEDIAN,
+    brightened,
+    is_dim,
+    luminance,
+)
 from pipelines.pose.person_detection import Roi
 from pipelines.records import Pose
 from tests.synthetic import STANDING, make_pose
@@ -537,6 +545,66 @@ def test_dim_photos_are_told_and_brightened() -> None:
     assert abs(float(np.median(luminance(equalised))) - float(np.median(luminance(hazy)))) < 0.1
     # Light with contrast: nothing to brighten.
     assert brightened(photo()) is None
+
+
+def test_a_camera_s_dark_frame_is_lifted_without_stretching_its_grain() -> None:
+    # 0.5 % of the light: a few grey levels and shot noise, which a steep lift makes grain.
+    dark = underexposed(photo(seed=3), 0.005, 10000.0, 3.0, seed=3)
+    plain, smoothed = brightened(dark), brightened(dark, LIFT_SMOOTHING)
+    assert plain is not None and smoothed is not None and LIFT_SMOOTHING > 0
+    assert _grain(smoothed) < 0.5 * _grain(plain)
+    for lifted in (plain, smoothed):  # lifted alike: the median luminance to the target
+        assert float(np.median(luminance(lifted))) == pytest.approx(TARGET_MEDIAN, abs=0.05)
+    with pytest.raises(ValueError, match="smoothing"):
+        brightened(dark, -1.0)
+    with pytest.raises(ValueError, match="lift_smoothing"):
+        MediaPipePoseDetector(hands=False, lift_smoothing=-1.0)
+    # The smoothing is part of what the reader is: a change re-reads the index.
+    ids = {MediaPipePoseDetector(hands=False, lift_smoothing=s).model_id for s in (0.0, 1.0)}
+    assert len(ids | {MediaPipePoseDetector(hands=False).model_id}) == 3
+
+
+def test_the_reader_reads_the_smoothed_lift_and_the_medium_the_plain_one() -> None:
+    dark = underexposed(photo(seed=4), 0.005, 10000.0, 3.0, seed=4)
+    grains: list[float] = []
+
+    def every_person(
+        image: Image.Image, drawn: bool = False, is_person: object = None
+    ) -> list[Pose]:
+        grains.append(_grain(image))
+        return []
+
+    asked: list[Image.Image | None] = []
+
+    def read_medium(image: Image.Image, reader: object, lifted: Image.Image | None = None):  # type: ignore[no-untyped-def]
+        asked.append(lifted)
+        return False, None
+
+    plain, smoothed = brightened(dark), brightened(dark, LIFT_SMOOTHING)
+    assert plain is not None and smoothed is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keypoints_module, "read_medium", read_medium)
+        for smoothing, view in ((0.0, plain), (LIFT_SMOOTHING, smoothed)):
+            detector = MediaPipePoseDetector(hands=False, lift_smoothing=smoothing)
+            detector._every_person = every_person  # type: ignore[method-assign]
+            detector._whole_image = lambda image: []  # type: ignore[method-assign]
+            grains.clear()
+            assert detector.detect(dark) == []
+            assert grains[1] == pytest.approx(_grain(view))  # the second view: that lift
+    # The medium decision is handed the plain lift, or lifts its own (None): never the
+    # smoothed copy, which is flatter, as drawings are.
+    assert asked[0] is not None and _grain(asked[0]) == pytest.approx(_grain(plain))
+    assert asked[1] is None
+
+
+def _grain(image: Image.Image) -> float:
+    """The noise's standard deviation in grey levels (Immerkær's Laplacian estimate)."""
+    import cv2
+
+    grey = np.asarray(image.convert("L"), dtype=np.float64)
+    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+    residual = cv2.filter2D(grey, -1, mask)[1:-1, 1:-1]
+    return float(math.sqrt(math.pi / 2) * np.abs(residual).mean() / 6.0)
 
 
 def _local_contrast(image: Image.Image) -> float:

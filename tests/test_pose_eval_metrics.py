@@ -274,3 +274,56 @@ def test_grids_start_with_the_defaults_and_name_real_options() -> None:
         loso.check_options(grid)  # every option is one the backend's constructor takes
     with pytest.raises(SystemExit, match="no option"):
         loso.check_options([Variant("bad", {"no_such_option": 1})])
+
+
+def test_darkenings_by_name_and_a_wrong_one_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.dim_eval import darken
+
+    grey = Image.new("RGB", (40, 30), (150, 150, 150))
+    for spec in ("gamma", "exposure:0.02", "exposure:0.005"):
+        dark = darken(grey, spec, seed=1)
+        assert dark.size == grey.size and np.asarray(dark).mean() < 60
+        assert np.array_equal(np.asarray(dark), np.asarray(darken(grey, spec, seed=1)))
+        assert np.array_equal(np.asarray(dark), np.asarray(loso.darkening(spec)(grey, 1)))
+    # Less light, darker; a camera's frame is noisy.
+    assert (
+        np.asarray(darken(grey, "exposure:0.005", 1)).mean()
+        < np.asarray(darken(grey, "exposure:0.02", 1)).mean()
+    )
+    assert np.asarray(darken(grey, "exposure:0.02", 1)).std() > 0
+    for wrong in ("exposure", "exposure:0", "exposure:2", "exposure:x", "dusk"):
+        with pytest.raises(ValueError, match="unknown darkening"):
+            darken(grey, wrong, seed=1)
+    assert loso.main(["--darken", "dusk"]) == 2
+    assert "unknown darkening 'dusk'" in capsys.readouterr().err
+
+
+def test_extra_folders_of_one_name_are_told_apart() -> None:
+    folders = [Path("n/animals/dev"), Path("n/food/dev"), Path("n/stickmen")]
+    labels = [loso.extra_label(folder, folders) for folder in folders]
+    assert labels == ["animals/dev", "food/dev", "stickmen"]
+
+
+def test_extra_images_are_counted_as_prepared(tmp_path: Path) -> None:
+    from benchmarks.pose_eval_extra import count_people
+
+    for i in range(3):
+        Image.new("RGB", (20, 20), (200, 200, 200)).save(tmp_path / f"{i}.png")
+    paths = sorted(tmp_path.glob("*.png"))
+
+    class DarkFinder:
+        """One "person" in every image darker than mid-grey."""
+
+        def detect(self, image: Image.Image) -> list[object]:
+            return [object()] if np.asarray(image).mean() < 128 else []
+
+    seeds: list[int] = []
+
+    def dim(image: Image.Image, seed: int) -> Image.Image:
+        seeds.append(seed)
+        return image.point(lambda v: v // 4)
+
+    assert count_people(DarkFinder(), tmp_path, paths).images_with_people == 0  # type: ignore[arg-type]
+    found = count_people(DarkFinder(), tmp_path, paths, dim)  # type: ignore[arg-type]
+    assert (found.images, found.images_with_people, found.people) == (3, 3, 3)
+    assert seeds == [0, 1, 2]  # each image its own seed, by its place

@@ -47,6 +47,7 @@ from pipelines.pose.landmarks import MIN_POSE_PRESENCE
 from pipelines.pose.low_light import (
     DIM_CONTRAST,
     DIM_LUMINANCE,
+    LIFT_SMOOTHING,
     TARGET_MEDIAN,
     brightened,
     is_dark,
@@ -138,8 +139,9 @@ class MediaPipePoseDetector(KeypointDetector):
     (`benchmarks.degraded_eval`); above 1, presence alone decides, as before 2026-12-07.
 
     With `enhance_dark` (the default), a dim photo is also read from a copy brightened as an
-    exposure correction would (`pipelines.pose.low_light`); of two readings of one person
-    in the two views, the clearer stays (`benchmarks.dim_eval`).
+    exposure correction would (`pipelines.pose.low_light`), after smoothing it by a Gaussian
+    of `lift_smoothing` pixels (0: none) so its grain and few grey levels are not stretched;
+    of two readings of one person in the two views, the clearer stays (`benchmarks.dim_eval`).
 
     Where this finds nobody, the legacy graph runs on the whole image exactly as before (with
     detection threshold `min_detection_confidence`), so recall never falls below the
@@ -200,6 +202,7 @@ class MediaPipePoseDetector(KeypointDetector):
         min_reread_presence: float | None = None,
         min_reread_agreement: float = MIN_JOINT_AGREEMENT,
         enhance_dark: bool = True,
+        lift_smoothing: float = LIFT_SMOOTHING,
         stick_figures: bool = True,
         drawn_model: bool = True,
         several_figures: bool = True,
@@ -224,6 +227,9 @@ class MediaPipePoseDetector(KeypointDetector):
         )
         self.min_reread_agreement = min_reread_agreement
         self.enhance_dark = enhance_dark
+        if lift_smoothing < 0:
+            raise ValueError("lift_smoothing must be zero or more pixels")
+        self.lift_smoothing = lift_smoothing
         self.stick_figures = stick_figures
         self.several_figures = several_figures
         reader = DrawnFigureReader(Path(drawn_weights)) if drawn_weights else committed_reader()
@@ -290,6 +296,8 @@ class MediaPipePoseDetector(KeypointDetector):
                 )
         if self.enhance_dark:
             options += f",dim={DIM_LUMINANCE:g}|{DIM_CONTRAST:g}|gamma{TARGET_MEDIAN:g}"
+            if self.lift_smoothing > 0:
+                options += f"~{self.lift_smoothing:g}"
         if self.stick_figures:
             options += f",sticks={STICK_FIGURES_VERSION}"
         if self._drawn is not None:
@@ -458,10 +466,11 @@ class MediaPipePoseDetector(KeypointDetector):
         rgb = image.convert("RGB")
         # A dark or flat photo is also read brightened: same geometry, so the poses found
         # in either view are in the image's pixels and merge by their joints.
-        # Made once (a brightened copy is flatter than its photo); the medium decision
-        # reuses it for a dark image that looks flat.
-        lifted = brightened(rgb) if self.enhance_dark and is_dim(rgb) else None
-        drawn, reading = read_medium(rgb, self._drawn, lifted)
+        # Read smoothed (`low_light.LIFT_SMOOTHING`); the medium decision lifts its own
+        # copy, unsmoothed, and only for a dark image that looks flat.
+        lifted = brightened(rgb, self.lift_smoothing) if self.enhance_dark and is_dim(rgb) else None
+        unsmoothed = lifted if not self.lift_smoothing else None
+        drawn, reading = read_medium(rgb, self._drawn, unsmoothed)
         views = [rgb] if lifted is None else [rgb, lifted]
         people: list[Pose] = []
         for view in views:
