@@ -40,7 +40,12 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.paths import evalset_dir
-from benchmarks.pose_eval_extra import DEFAULT_EXTRA_LIMIT, count_people, extra_images
+from benchmarks.pose_eval_extra import (
+    DEFAULT_EXTRA_LIMIT,
+    count_people,
+    extra_images,
+    extra_label,
+)
 from benchmarks.pose_eval_matching import (
     DETECTION_FIGURES,
     detect_pictures,
@@ -149,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         result[f"{label}_seconds_per_image"] = seconds_per_image(results)
         for folder, paths in negatives.items():
             found = count_people(detector, folder, paths, prepare)
-            result[f"{label}_images_with_people_{folder.name}"] = found.images_with_people
-            result[f"negative_images_{folder.name}"] = found.images
+            name = extra_label(folder, args.negatives)
+            result[f"{label}_images_with_people_{name}"] = found.images_with_people
+            result[f"negative_images_{name}"] = found.images
     dark_photos = [d for im, d in zip(images, dark, strict=True) if im.medium == "photo"]
     taken = sum(is_drawing(d) for d in dark_photos)
     result["photos_taken_for_drawings"] = round(taken / max(len(dark_photos), 1), 3)

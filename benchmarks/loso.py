@@ -57,7 +57,12 @@ from PIL import Image
 
 from benchmarks.dim_eval import DARKENINGS, darken
 from benchmarks.pose_eval import DEFAULT_EVALSET, format_cell, machine
-from benchmarks.pose_eval_extra import DEFAULT_EXTRA_LIMIT, count_people, extra_images
+from benchmarks.pose_eval_extra import (
+    DEFAULT_EXTRA_LIMIT,
+    count_people,
+    extra_images,
+    extra_label,
+)
 from benchmarks.pose_eval_matching import (
     ImageDetections,
     SourceCounts,
@@ -234,14 +239,6 @@ def figures(counts: SourceCounts) -> dict[str, Any]:
         "negative_images": counts.negative_images,
         "false_people": counts.false_people,
     }
-
-
-def extra_label(folder: Path, folders: Sequence[Path]) -> str:
-    """The folder's name, or its parent's and its own where another folder has its name
-    (`animals/dev`, `food/dev`)."""
-    if sum(other.name == folder.name for other in folders) > 1:
-        return f"{folder.parent.name}/{folder.name}"
-    return folder.name
 
 
 def darkening(spec: str) -> Callable[[Image.Image, int], Image.Image]:

@@ -68,6 +68,14 @@ class FolderCounts:
     seconds: float
 
 
+def extra_label(folder: Path, folders: Sequence[Path]) -> str:
+    """The folder's name, or its parent's and its own where another of `folders` has its
+    name (`animals/dev`, `food/dev`)."""
+    if sum(other.name == folder.name for other in folders) > 1:
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
+
+
 def count_people(
     detector: KeypointDetector,
     folder: Path,

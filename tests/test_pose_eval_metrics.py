@@ -16,6 +16,7 @@ from benchmarks.pose_eval_extra import (
     ceiling_metrics,
     ceiling_split,
     extra_images,
+    extra_label,
     ground_truth_roi,
 )
 from benchmarks.pose_eval_matching import (
@@ -300,7 +301,7 @@ def test_darkenings_by_name_and_a_wrong_one_refused(capsys: pytest.CaptureFixtur
 
 def test_extra_folders_of_one_name_are_told_apart() -> None:
     folders = [Path("n/animals/dev"), Path("n/food/dev"), Path("n/stickmen")]
-    labels = [loso.extra_label(folder, folders) for folder in folders]
+    labels = [extra_label(folder, folders) for folder in folders]
     assert labels == ["animals/dev", "food/dev", "stickmen"]
 
 
