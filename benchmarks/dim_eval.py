@@ -25,7 +25,7 @@ photos `benchmarks.photo_negatives` writes) darkens the images of a folder with 
 same way and counts, for each reading, the images where someone is found
 (`<label>_images_with_people_<folder>`). Last line: one JSON object.
 
-`darken(image, spec, seed)` is the same darkening by name (`gamma`, or `exposure:K`), for
+`darkening(spec)` is the same darkening by name (`gamma`, or `exposure:K`), for
 `benchmarks.loso --darken`.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +88,19 @@ def underexposed(
     return Image.fromarray(np.clip(encoded + 0.5, 0, 255).astype(np.uint8))
 
 
+# The darkenings' defaults (the command's options; `darkening` names them).
+GAMMA, GAIN, NOISE = 2.2, 0.25, 2.0
+PHOTONS, READ_NOISE = 10000.0, 3.0
 DARKENINGS = "gamma (the encoded pixels darkened, as by default) or exposure:K (a camera's frame)"
+Darkening = Callable[[Image.Image, int], Image.Image]  # (image, seed) → darkened copy
 
 
-def darken(image: Image.Image, spec: str, seed: int) -> Image.Image:
-    """`image` darkened as this benchmark darkens it by default (`gamma`) or as a camera's
-    frame with K of the light (`exposure:K`), with the default noise; ValueError otherwise."""
+def darkening(spec: str) -> Darkening:
+    """The darkening named `spec`: `gamma`, as this benchmark darkens by default, or
+    `exposure:K`, a camera's frame with K of the light, with the default noise; ValueError
+    for anything else."""
     if spec == "gamma":
-        return darkened(image, 2.2, 0.25, 2.0, seed)
+        return lambda image, seed: darkened(image, GAMMA, GAIN, NOISE, seed)
     name, _, value = spec.partition(":")
     try:
         exposure = float(value)
@@ -102,20 +108,20 @@ def darken(image: Image.Image, spec: str, seed: int) -> Image.Image:
         exposure = -1.0
     if name != "exposure" or not 0.0 < exposure <= 1.0:
         raise ValueError(f"unknown darkening {spec!r}: {DARKENINGS}")
-    return underexposed(image, exposure, 10000.0, 3.0, seed)
+    return lambda image, seed: underexposed(image, exposure, PHOTONS, READ_NOISE, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evalset", type=Path, default=evalset_dir())
-    parser.add_argument("--gamma", type=float, default=2.2)
-    parser.add_argument("--gain", type=float, default=0.25)
-    parser.add_argument("--noise", type=float, default=2.0)
+    parser.add_argument("--gamma", type=float, default=GAMMA)
+    parser.add_argument("--gain", type=float, default=GAIN)
+    parser.add_argument("--noise", type=float, default=NOISE)
     parser.add_argument(
         "--exposure", type=float, default=None, help="camera model: the share of light kept"
     )
-    parser.add_argument("--photons", type=float, default=10000.0)
-    parser.add_argument("--read-noise", type=float, default=3.0)
+    parser.add_argument("--photons", type=float, default=PHOTONS)
+    parser.add_argument("--read-noise", type=float, default=READ_NOISE)
     parser.add_argument(
         "--negatives",
         type=Path,

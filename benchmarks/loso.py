@@ -47,15 +47,13 @@ import inspect
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from benchmarks.dim_eval import DARKENINGS, darken
+from benchmarks.dim_eval import DARKENINGS, Darkening, darkening
 from benchmarks.pose_eval import DEFAULT_EVALSET, format_cell, machine
 from benchmarks.pose_eval_extra import (
     DEFAULT_EXTRA_LIMIT,
@@ -241,11 +239,6 @@ def figures(counts: SourceCounts) -> dict[str, Any]:
     }
 
 
-def darkening(spec: str) -> Callable[[Image.Image, int], Image.Image]:
-    """`dim_eval.darken` by `spec`, as `count_people` prepares an image with its seed."""
-    return lambda image, seed: darken(image, spec, seed)
-
-
 def run_grid(
     grid: Sequence[Variant],
     evalset: Path,
@@ -258,9 +251,11 @@ def run_grid(
     image is read once per darkening and a source's counts are their sum."""
     images = load_evalset(evalset)
     pictures = [decode_image((evalset / image.file).read_bytes())[0] for image in images]
-    views: list[tuple[str | None, list[Image.Image]]] = [
-        (spec, [darken(p, spec, seed=i) for i, p in enumerate(pictures)]) for spec in darkenings
-    ] or [(None, pictures)]
+    prepares: list[Darkening | None] = [darkening(spec) for spec in darkenings] or [None]
+    views = [
+        (prepare, pictures if prepare is None else [prepare(p, i) for i, p in enumerate(pictures)])
+        for prepare in prepares
+    ]
     extras = {folder: extra_images(folder, extra_limit) for folder in extra_negatives}
     table: dict[str, dict[str, SourceCounts]] = {}
     runs: dict[str, dict[str, Any]] = {}
@@ -278,12 +273,11 @@ def run_grid(
         start = time.perf_counter()
         results: list[ImageDetections] = []
         by_source: dict[str, SourceCounts] = {}
-        for spec, view in views:
+        for prepare, view in views:
             read = detect_pictures(detector, zip(images, view, strict=True))
             results += read
             for source, counts in counts_by_source(read).items():
                 by_source[source] = by_source.get(source, SourceCounts()) + counts
-            prepare = None if spec is None else darkening(spec)
             for folder, paths in extras.items():
                 found = count_people(detector, folder, paths, prepare)
                 name = f"{EXTRA_PREFIX}{extra_label(folder, extra_negatives)}"
@@ -423,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for spec in args.darken:
         try:
-            darken(Image.new("RGB", (2, 2)), spec, seed=0)
+            darkening(spec)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
